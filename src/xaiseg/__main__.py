@@ -1,0 +1,3 @@
+from xaiseg.cli import main
+
+raise SystemExit(main())

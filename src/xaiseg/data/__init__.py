@@ -1,0 +1,1 @@
+"""Preprocessing: decode, resample, normalise, split, and store as safetensors shards."""

@@ -1,0 +1,49 @@
+"""Overlay grid: image, ground truth, saliency, pseudo-mask, prediction per method."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xaiseg.provenance import atomic_path  # noqa: E402
+
+
+def overlay_grid(
+    path: str | Path,
+    images: np.ndarray,
+    truths: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    titles: Sequence[str],
+) -> None:
+    """One row per image; ``columns`` maps a heading to (N, H, W) maps or masks.
+
+    Masks are drawn as outlines over the image so misalignment shows at a glance;
+    float maps are drawn as a heat overlay.
+    """
+    n_cols = 2 + len(columns)
+    fig, axes = plt.subplots(len(images), n_cols, figsize=(1.9 * n_cols, 1.9 * len(images)), squeeze=False)
+    for row, (image, truth) in enumerate(zip(images, truths, strict=True)):
+        panels = {"image": None, "ground truth": truth, **{k: v[row] for k, v in columns.items()}}
+        for col, (heading, panel) in enumerate(panels.items()):
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+            if panel is not None and panel.dtype == bool:
+                if panel.any():
+                    ax.contour(panel, levels=[0.5], colors="lime" if heading == "ground truth" else "red", linewidths=0.8)
+            elif panel is not None:
+                ax.imshow(panel, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(heading, fontsize=7)
+        axes[row, 0].set_ylabel(titles[row], fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -1,0 +1,56 @@
+"""Segmentation and classification metrics on top of MONAI's implementations.
+
+Conventions (they matter with many empty masks): Dice and IoU of an image whose
+ground truth is empty are 1 when the prediction is empty too and 0 otherwise
+(MONAI's ``ignore_empty=False``); HD95 only where both masks are non-empty.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from monai.metrics import (
+    compute_confusion_matrix_metric,
+    compute_dice,
+    compute_hausdorff_distance,
+    compute_iou,
+    compute_roc_auc,
+    get_confusion_matrix,
+)
+
+
+def _one_hot(masks: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) binary -> (N, 2, H, W) one-hot, background first."""
+    fg = (masks > 0).float()
+    return torch.cat([1 - fg, fg], dim=1)
+
+
+def segmentation_scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-image Dice, IoU and HD95 (NaN where undefined) of binary (N, 1, H, W) masks."""
+    p, t = _one_hot(pred), _one_hot(truth)
+    dice = compute_dice(p, t, include_background=False, ignore_empty=False)[:, 0]
+    iou = compute_iou(p, t, include_background=False, ignore_empty=False)[:, 0]
+    both = ((pred.flatten(1) > 0).any(1) & (truth.flatten(1) > 0).any(1)).numpy()
+    hd95 = np.full(len(pred), np.nan)
+    if both.any():
+        keep = torch.from_numpy(both)
+        hd = compute_hausdorff_distance(p[keep], t[keep], include_background=False, percentile=95)
+        hd95[both] = hd[:, 0].numpy()
+    return {"dice": dice.numpy(), "iou": iou.numpy(), "hd95": hd95}
+
+
+def mean_dice(pred: torch.Tensor, truth: torch.Tensor) -> float:
+    return float(segmentation_scores(pred, truth)["dice"].mean()) if len(pred) else 0.0
+
+
+def classification_metrics(prob: torch.Tensor, label: torch.Tensor, threshold: float = 0.5) -> dict:
+    """AUC, accuracy, sensitivity and specificity of positive-class probabilities."""
+    label = label.long()
+    out = {"n": len(label), "positives": int(label.sum())}
+    out["auc"] = float(compute_roc_auc(prob.float(), label)) if 0 < out["positives"] < len(label) else float("nan")
+    pred = (prob >= threshold).long()
+    # One "batch item" holding every sample, so MONAI counts TP/FP/TN/FN over the split.
+    confusion = get_confusion_matrix(pred.view(1, 1, -1), label.view(1, 1, -1))
+    for name in ("accuracy", "sensitivity", "specificity"):
+        out[name] = float(compute_confusion_matrix_metric(name, confusion).squeeze())
+    return out

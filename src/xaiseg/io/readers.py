@@ -1,0 +1,40 @@
+"""Pick a reader by file suffix; every reader returns float32 (C, H, W)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xaiseg.errors import InputError
+from xaiseg.io.dicom import DICOM_SUFFIXES, read_dicom
+from xaiseg.io.nifti import NIFTI_SUFFIXES, read_nifti
+from xaiseg.io.raster import RASTER_SUFFIXES, read_raster
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "file does not exist")
+    suffix = _suffix(p)
+    if suffix in DICOM_SUFFIXES:
+        array = read_dicom(p)
+    elif suffix in NIFTI_SUFFIXES:
+        array = read_nifti(p)
+    elif suffix in RASTER_SUFFIXES:
+        array = read_raster(p)
+    else:
+        raise InputError(str(p), f"unsupported file type {suffix!r}")
+    if not np.isfinite(array).all():
+        raise InputError(str(p), "image contains NaN or infinite values")
+    return array
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """Load a mask as bool (H, W): any non-zero value in any channel is foreground."""
+    return load_image(path).max(axis=0) > 0

@@ -1,0 +1,132 @@
+"""Reproducibility helpers: seeds, hashes, versions and atomic artifact writes.
+
+Every artifact is written to a temporary name in its own folder and renamed into
+place, so an interrupted stage never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import random
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+TRACKED_PACKAGES = (
+    "xaiseg",
+    "torch",
+    "monai",
+    "captum",
+    "numpy",
+    "pydicom",
+    "nibabel",
+    "safetensors",
+    "scikit-image",
+    "pandas",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> None:
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator a stage may touch, and ask torch for determinism."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_inputs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
+    """SHA-256 of every input file; folders are hashed file by file."""
+    hashes: dict[str, str] = {}
+    for path in paths:
+        p = Path(path)
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            if f.name != "provenance.json":
+                hashes[str(f)] = file_sha256(f)
+    return hashes
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_provenance(
+    folder: str | os.PathLike[str],
+    *,
+    stage: str,
+    params: Mapping[str, Any],
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    seed: int | None = None,
+    device: str = "cpu",
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``provenance.json`` into an artifact folder and return its path."""
+    record = {
+        "stage": stage,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": dict(params),
+        "inputs": hash_inputs(inputs),
+        "seed": seed,
+        "device": device,
+        "versions": package_versions(),
+        **(dict(extra) if extra else {}),
+    }
+    path = Path(folder) / "provenance.json"
+    write_json(path, record)
+    return path

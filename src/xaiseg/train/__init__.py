@@ -1,0 +1,1 @@
+"""Training: one loop shared by the classifier and the segmenter."""

@@ -1,0 +1,25 @@
+rule saliency:
+    input:
+        data=f"{RUN}/data",
+        model=f"{RUN}/classifier/model.safetensors",
+    output:
+        directory(f"{RUN}/saliency/{{method}}"),
+    params:
+        target_layer=lambda wc: method_config(wc.method).get("target_layer", ""),
+        options=lambda wc: as_json(method_config(wc.method).get("options", {})),
+        batch_size=config["saliency"]["batch_size"],
+        seed=config["seed"],
+        code=code_hash("saliency"),
+    threads: config["threads"]
+    log:
+        f"{RUN}/logs/saliency_{{method}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/saliency_{{method}}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    shell:
+        "{XAISEG} saliency --data {input.data} --classifier {RUN}/classifier"
+        " --out {output} --method {wildcards.method}"
+        " --target-layer {params.target_layer:q} --options {params.options:q}"
+        " --batch-size {params.batch_size} --seed {params.seed}"
+        " --threads {threads} > {log} 2>&1"

@@ -70,6 +70,11 @@ def method_config(method):
     return config["saliency"]["methods"].get(method, {})
 
 
+def layer_arg(method):
+    layer = method_config(method).get("target_layer")
+    return f"--target-layer {shlex.quote(layer)}" if layer else ""
+
+
 def training_args(section):
     cfg = config[section]
     args = {

@@ -5,7 +5,7 @@ rule saliency:
     output:
         directory(f"{RUN}/saliency/{{method}}"),
     params:
-        target_layer=lambda wc: method_config(wc.method).get("target_layer", ""),
+        layer=lambda wc: layer_arg(wc.method),
         options=lambda wc: as_json(method_config(wc.method).get("options", {})),
         batch_size=config["saliency"]["batch_size"],
         seed=config["seed"],
@@ -20,6 +20,6 @@ rule saliency:
     shell:
         "{XAISEG} saliency --data {input.data} --classifier {RUN}/classifier"
         " --out {output} --method {wildcards.method}"
-        " --target-layer {params.target_layer:q} --options {params.options:q}"
+        " {params.layer} --options {params.options:q}"
         " --batch-size {params.batch_size} --seed {params.seed}"
         " --threads {threads} > {log} 2>&1"

@@ -1,0 +1,27 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def png_dataset(tmp_path: Path):
+    """Six tiny PNG images with masks, written as a valid sheet; returns (sheet, folder)."""
+    rows = ["sample_id\timage\tlabel\tmask\tgroup"]
+    for i in range(6):
+        image = np.full((16, 16), 40, np.uint8)
+        mask = np.zeros((16, 16), np.uint8)
+        if i % 2:
+            image[4:8, 4:8] = 200
+            mask[4:8, 4:8] = 255
+        Image.fromarray(image).save(tmp_path / f"img{i}.png")
+        Image.fromarray(mask).save(tmp_path / f"img{i}_mask.png")
+        label = "lesion" if i % 2 else "normal"
+        rows.append(f"s{i}\timg{i}.png\t{label}\timg{i}_mask.png\tp{i // 2}")
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("\n".join(rows) + "\n")
+    return sheet, tmp_path

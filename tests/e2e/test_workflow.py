@@ -1,0 +1,164 @@
+"""End-to-end: the real Snakemake workflow on a tiny generated dataset.
+
+The workflow runs once (module fixture) in a copy of the project, so tests can edit
+the copy's code and config and ask Snakemake's dry-run what it would rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from safetensors import safe_open
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "run": "tiny",
+    "threads": 1,
+    "data": {"source": "demo", "classes": ["normal", "lesion"], "demo": {"n_images": 48, "size": 48}},
+    "preprocess": {"image_size": 32, "val_fraction": 0.25, "test_fraction": 0.25, "shard_size": 20},
+    "classifier": {"epochs": 2, "batch_size": 16},
+    "saliency": {"methods": {"gradcam": {"target_layer": "layer2"}, "integrated_gradients": {"options": {"n_steps": 4}}}},
+    "masks": {"pseudo_masks": [{"method": "gradcam", "rule": "otsu"}, {"method": "integrated_gradients", "rule": "otsu"}]},
+    "segmenter": {"epochs": 2, "batch_size": 8, "network_options": {"channels": [8, 16, 32], "strides": [2, 2]}},
+    "evaluate": {"n_figure": 2},
+}
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> job count from a dry-run's job-stats table."""
+    out = snakemake(workdir, "--dry-run", *args).stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].splitlines()[3:]
+    jobs = {}
+    for line in table:
+        name, _, count = line.partition(" ")
+        if name == "total" or not count.strip():
+            break
+        jobs[name] = int(count)
+    return jobs
+
+
+def write_config(workdir: Path, name: str, **changes) -> str:
+    config = json.loads(json.dumps(TINY))
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[key] = value
+    (workdir / name).write_text(yaml.safe_dump(config))
+    return name
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("project")
+    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / item)
+    snakemake(work, "--configfile", write_config(work, "tiny.yaml"))
+    return work
+
+
+def test_every_artifact_written(workdir):
+    run = workdir / "results" / "tiny"
+    for path in [
+        "sheet.tsv", "quarantine.tsv", "data/index.json", "data/shard-00000.safetensors",
+        "classifier/model.safetensors", "classifier/metrics.json", "classifier/predictions.csv",
+        "saliency/gradcam/index.json", "saliency/integrated_gradients/shard-00000.safetensors",
+        "masks/gradcam-otsu/index.json", "segmenter/pseudo-gradcam-otsu/model.safetensors",
+        "segmenter/supervised/predictions/index.json", "eval/per_image.csv", "eval/summary.md",
+        "eval/figures/overlays.png", "summary.csv",
+    ]:
+        assert (run / path).is_file(), path
+    for folder in ["data", "classifier", "saliency/gradcam", "masks/gradcam-otsu",
+                   "segmenter/pseudo-integrated_gradients-otsu", "segmenter/supervised", "eval"]:
+        record = json.loads((run / folder / "provenance.json").read_text())
+        assert record["inputs"] and record["versions"]["torch"].startswith("2.13.0"), folder
+    index = json.loads((run / "data" / "index.json").read_text())
+    assert len(index["shards"]) == 3  # 48 samples, shards of 20
+    assert (run / "eval" / "figures" / "overlays.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in run.rglob("*") if p.suffix in {".pt", ".pth", ".pkl", ".pickle"}]
+
+
+def test_saliency_cached_as_float16(workdir):
+    shard = workdir / "results/tiny/saliency/gradcam/shard-00000.safetensors"
+    with safe_open(str(shard), "pt") as f:
+        assert str(f.get_slice("map").get_dtype()) == "F16"
+
+
+def test_summary_table(workdir):
+    summary = pd.read_csv(workdir / "results/tiny/summary.csv")
+    for column in ["method", "mask_rule", "model", "split", "n", "dice", "iou", "hd95"]:
+        assert column in summary.columns
+    test = summary[summary["split"] == "test"]
+    assert set(test["model"]) == {"pseudo_mask", "segmenter", "supervised"}
+    assert len(test) == 5  # 2 pseudo-mask rows, 2 segmenters, 1 supervised
+    assert test["dice"].between(0, 1).all()
+    metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
+    assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
+
+
+def test_logs_and_benchmarks_for_every_rule(workdir):
+    run = workdir / "results" / "tiny"
+    assert len(list((run / "logs").glob("*.log"))) == len(list((run / "benchmarks").glob("*.tsv"))) == 12
+
+
+def test_second_run_does_nothing(workdir):
+    assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
+
+
+def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
+    name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
+    assert planned_jobs(workdir, "--configfile", name) == {
+        "pseudo_masks": 2, "train_segmenter_pseudo": 2, "evaluate": 1, "all": 1,
+    }
+
+
+def test_classifier_parameter_keeps_preprocessing(workdir):
+    name = write_config(workdir, "lr.yaml", classifier__learning_rate=0.01)
+    jobs = planned_jobs(workdir, "--configfile", name)
+    assert "preprocess" not in jobs and "demo_data" not in jobs
+    assert "train_segmenter_supervised" not in jobs
+    assert jobs["train_classifier"] == 1 and jobs["saliency"] == 2
+
+
+def test_stage_code_change_reruns_that_stage(workdir):
+    rule_file = workdir / "src" / "xaiseg" / "masks" / "otsu.py"
+    original = rule_file.read_text()
+    try:
+        rule_file.write_text(original + "\n# changed\n")
+        jobs = planned_jobs(workdir, "--configfile", "tiny.yaml")
+        assert jobs == {"pseudo_masks": 2, "train_segmenter_pseudo": 2, "evaluate": 1, "all": 1}
+    finally:
+        rule_file.write_text(original)
+
+
+def test_wrong_config_type_named(workdir):
+    name = write_config(workdir, "bad.yaml", classifier__epochs="ten")
+    result = snakemake(workdir, "--dry-run", "--configfile", name, check=False)
+    assert result.returncode != 0
+    assert "'ten' is not of type 'integer'" in result.stdout + result.stderr

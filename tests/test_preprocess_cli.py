@@ -1,0 +1,60 @@
+"""Bad input through the real command line: clear errors, every bad file named."""
+
+import json
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from xaiseg.cli import main
+
+
+def _run(sheet, out, *extra):
+    return main(["preprocess", "--sheet", str(sheet), "--out", str(out), "--classes", "normal", "lesion",
+                 "--image-size", "8", "--val-fraction", "0.3", "--test-fraction", "0.3", *extra])
+
+
+def test_preprocess_writes_shards_index_and_provenance(png_dataset, tmp_path):
+    sheet, _ = png_dataset
+    assert _run(sheet, tmp_path / "run") == 0
+    index = json.loads((tmp_path / "run" / "data" / "index.json").read_text())
+    assert index["counts"] == {"in": 6, "kept": 6, "quarantined": 0}
+    assert index["shards"] == ["shard-00000.safetensors"]
+    groups = pd.DataFrame(index["samples"]).groupby("group")["split"].nunique()
+    assert (groups == 1).all()
+    assert (tmp_path / "run" / "data" / "provenance.json").is_file()
+
+
+def test_every_bad_file_named_and_nothing_written(png_dataset, tmp_path, capsys):
+    sheet, folder = png_dataset
+    (folder / "img1.png").write_bytes((folder / "img1.png").read_bytes()[:40])  # truncated
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(folder / "img3_mask.png")  # wrong size
+    assert _run(sheet, tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert "2 bad input file(s)" in err
+    assert "img1.png: image cannot be decoded" in err
+    assert "img3_mask.png: mask size (9, 9) differs from image size (16, 16)" in err
+    assert not (tmp_path / "run" / "data" / "index.json").exists()
+
+
+def test_skip_policy_quarantines(png_dataset, tmp_path):
+    sheet, folder = png_dataset
+    (folder / "img1.png").write_bytes(b"not a png")
+    assert _run(sheet, tmp_path / "run", "--on-bad-input", "skip") == 0
+    quarantine = pd.read_csv(tmp_path / "run" / "quarantine.tsv", sep="\t")
+    assert list(quarantine["sample_id"]) == ["s1"]
+    index = json.loads((tmp_path / "run" / "data" / "index.json").read_text())
+    assert index["counts"] == {"in": 6, "kept": 5, "quarantined": 1}
+
+
+def test_mask_resize_option(png_dataset, tmp_path):
+    sheet, folder = png_dataset
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(folder / "img3_mask.png")
+    assert _run(sheet, tmp_path / "run", "--mask-size-mismatch", "resize") == 0
+
+
+def test_missing_mask_file_named(png_dataset, tmp_path, capsys):
+    sheet, folder = png_dataset
+    (folder / "img5_mask.png").unlink()
+    assert _run(sheet, tmp_path / "run") == 2
+    assert "row 6: mask file not found" in capsys.readouterr().err

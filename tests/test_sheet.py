@@ -1,0 +1,59 @@
+import pytest
+
+from xaiseg.errors import InputError
+from xaiseg.io.sheet import read_sheet
+
+CLASSES = ("normal", "lesion")
+
+
+def test_valid_sheet_resolves_paths_and_defaults_group(png_dataset):
+    sheet_path, folder = png_dataset
+    sheet = read_sheet(sheet_path, CLASSES)
+    assert len(sheet) == 6
+    assert sheet.loc[0, "image"] == str((folder / "img0.png").resolve())
+    assert set(sheet["group"]) == {"p0", "p1", "p2"}
+
+
+def _rewrite(sheet_path, old, new):
+    sheet_path.write_text(sheet_path.read_text().replace(old, new, 1))
+
+
+def test_missing_image_names_row_and_file(png_dataset):
+    sheet_path, _ = png_dataset
+    _rewrite(sheet_path, "img3.png", "gone.png")
+    with pytest.raises(InputError, match=r"row 4: image file not found: .*gone\.png"):
+        read_sheet(sheet_path, CLASSES)
+
+
+def test_label_outside_classes_names_row(png_dataset):
+    sheet_path, _ = png_dataset
+    _rewrite(sheet_path, "\tlesion\t", "\ttumour\t")
+    with pytest.raises(InputError, match=r"row 2 \(s1\): label 'tumour' is not one of"):
+        read_sheet(sheet_path, CLASSES)
+
+
+def test_duplicate_sample_id(png_dataset):
+    sheet_path, _ = png_dataset
+    _rewrite(sheet_path, "s5\t", "s4\t")
+    with pytest.raises(InputError, match="duplicate sample_id 's4'"):
+        read_sheet(sheet_path, CLASSES)
+
+
+def test_all_problems_reported_at_once(png_dataset):
+    sheet_path, _ = png_dataset
+    _rewrite(sheet_path, "\tlesion\t", "\ttumour\t")
+    _rewrite(sheet_path, "s2\t", "bad id\t")
+    with pytest.raises(InputError) as info:
+        read_sheet(sheet_path, CLASSES)
+    assert "row 3: sample_id" in str(info.value)
+    assert "row 2 (s1): label 'tumour'" in str(info.value)
+
+
+def test_invalid_split_value(png_dataset):
+    sheet_path, folder = png_dataset
+    text = sheet_path.read_text().splitlines()
+    text[0] += "\tsplit"
+    text[1:] = [line + ("\tholdout" if i == 0 else "\t") for i, line in enumerate(text[1:])]
+    sheet_path.write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match="row 1: split: 'holdout' is not one of"):
+        read_sheet(sheet_path, CLASSES)

@@ -10,6 +10,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    method="[a-z0-9_]+",
+    rule="[a-z0-9_]+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/saliency.smk"
@@ -19,6 +26,6 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -10,8 +10,25 @@ from xaiseg.cli import main
 
 
 def _run(sheet, out, *extra):
-    return main(["preprocess", "--sheet", str(sheet), "--out", str(out), "--classes", "normal", "lesion",
-                 "--image-size", "8", "--val-fraction", "0.3", "--test-fraction", "0.3", *extra])
+    return main(
+        [
+            "preprocess",
+            "--sheet",
+            str(sheet),
+            "--out",
+            str(out),
+            "--classes",
+            "normal",
+            "lesion",
+            "--image-size",
+            "8",
+            "--val-fraction",
+            "0.3",
+            "--test-fraction",
+            "0.3",
+            *extra,
+        ]
+    )
 
 
 def test_preprocess_writes_shards_index_and_provenance(png_dataset, tmp_path):

@@ -16,7 +16,10 @@ def _dicom(path, pixels, photometric="MONOCHROME2", slope=1.0, intercept=0.0, wi
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        SecondaryCaptureImageStorage,
+        meta.MediaStorageSOPInstanceUID,
+    )
     ds.Modality = "OT"
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
@@ -72,7 +75,9 @@ def test_rgba_drops_alpha_and_mask_is_any_channel(tmp_path):
 
 
 def test_truncated_png_named(tmp_path):
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(tmp_path / "t.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(
+        tmp_path / "t.png"
+    )
     data = (tmp_path / "t.png").read_bytes()
     (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match=r"t\.png: image cannot be decoded"):
@@ -97,7 +102,7 @@ def test_missing_and_unsupported_files(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_image(tmp_path / "nope.png")
     (tmp_path / "x.txt").write_text("hi")
-    with pytest.raises(InputError, match="unsupported file type '.txt'"):
+    with pytest.raises(InputError, match=r"unsupported file type '\.txt'"):
         load_image(tmp_path / "x.txt")
 
 

@@ -47,6 +47,11 @@ def test_integrated_gradients_exact_for_linear_model():
 
 
 def test_maps_upsampled_to_input_size():
-    model = nn.Sequential(nn.Conv2d(1, 3, 3, stride=4, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3, stride=4, padding=1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(3, 2),
+    )
     maps = METHODS["gradcam"](model, "0")(torch.rand(3, 1, 32, 32), target=1)
     assert maps.shape == (3, 1, 32, 32)

@@ -50,7 +50,7 @@ def test_all_problems_reported_at_once(png_dataset):
 
 
 def test_invalid_split_value(png_dataset):
-    sheet_path, folder = png_dataset
+    sheet_path, _ = png_dataset
     text = sheet_path.read_text().splitlines()
     text[0] += "\tsplit"
     text[1:] = [line + ("\tholdout" if i == 0 else "\t") for i, line in enumerate(text[1:])]

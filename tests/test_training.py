@@ -53,5 +53,14 @@ def test_changed_fingerprint_starts_over(tmp_path):
 def test_early_stop_after_patience(tmp_path):
     model, loader, loss_fn = _setup()
     scores = iter([1.0, 0.5, 0.4, 0.3, 0.2, 0.1])
-    meta = fit(model, loader, loss_fn, lambda net: next(scores), FitSettings(epochs=6, patience=2), tmp_path, "x", "t")
+    meta = fit(
+        model,
+        loader,
+        loss_fn,
+        lambda net: next(scores),
+        FitSettings(epochs=6, patience=2),
+        tmp_path,
+        "x",
+        "t",
+    )
     assert meta["best_epoch"] == 1 and len(meta["history"]) == 3

@@ -29,7 +29,9 @@ def _threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
 
 
-def _add_training(p: argparse.ArgumentParser, network: str, epochs: int, lr: float, batch: int) -> None:
+def _add_training(
+    p: argparse.ArgumentParser, network: str, epochs: int, lr: float, batch: int
+) -> None:
     p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
     p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
     p.add_argument("--network", default=network)
@@ -45,7 +47,9 @@ def _add_training(p: argparse.ArgumentParser, network: str, epochs: int, lr: flo
 def cmd_demo(args: argparse.Namespace) -> None:
     from xaiseg.demo import DemoSpec, generate_demo
 
-    spec = DemoSpec(args.n_images, args.size, args.positive_fraction, args.images_per_patient, args.seed)
+    spec = DemoSpec(
+        args.n_images, args.size, args.positive_fraction, args.images_per_patient, args.seed
+    )
     generate_demo(args.out, spec)
 
 
@@ -53,13 +57,20 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     from xaiseg.data.preprocess import PreprocessSettings, preprocess
 
     settings = PreprocessSettings(
-        classes=tuple(args.classes), image_size=args.image_size, channels=args.channels,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
-        shard_size=args.shard_size, on_bad_input=args.on_bad_input,
+        classes=tuple(args.classes),
+        image_size=args.image_size,
+        channels=args.channels,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        shard_size=args.shard_size,
+        on_bad_input=args.on_bad_input,
         mask_size_mismatch=args.mask_size_mismatch,
     )
     counts = preprocess(args.sheet, args.out, settings, threads=args.threads)
-    print(f"preprocess: {counts['in']} in, {counts['kept']} kept, {counts['quarantined']} quarantined")
+    print(
+        f"preprocess: {counts['in']} in, {counts['kept']} kept, {counts['quarantined']} quarantined"
+    )
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
@@ -67,8 +78,13 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
 
     _threads(args)
     settings = ClassifierSettings(
-        args.network, args.network_options, args.epochs, args.learning_rate,
-        args.batch_size, args.patience, args.seed,
+        args.network,
+        args.network_options,
+        args.epochs,
+        args.learning_rate,
+        args.batch_size,
+        args.patience,
+        args.seed,
     )
     metrics = train_classifier(args.data, args.out, settings)
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
@@ -79,8 +95,14 @@ def cmd_saliency(args: argparse.Namespace) -> None:
 
     _threads(args)
     compute_saliency(
-        args.data, args.classifier, args.out, args.method, args.target_layer,
-        args.batch_size, args.options, args.seed,
+        args.data,
+        args.classifier,
+        args.out,
+        args.method,
+        args.target_layer,
+        args.batch_size,
+        args.options,
+        args.seed,
     )
 
 
@@ -88,8 +110,12 @@ def cmd_masks(args: argparse.Namespace) -> None:
     from xaiseg.masks.build import MaskSettings, build_masks
 
     settings = MaskSettings(
-        args.rule, args.rule_options, args.smooth_sigma, args.min_size,
-        not args.no_fill_holes, args.gate_threshold,
+        args.rule,
+        args.rule_options,
+        args.smooth_sigma,
+        args.min_size,
+        not args.no_fill_holes,
+        args.gate_threshold,
     )
     counts = build_masks(args.data, args.saliency, args.predictions, args.out, settings)
     print(f"masks: {counts}")
@@ -100,11 +126,18 @@ def cmd_train_segmenter(args: argparse.Namespace) -> None:
 
     _threads(args)
     settings = SegmenterSettings(
-        args.network, args.network_options, args.epochs, args.learning_rate,
-        args.batch_size, args.patience, args.seed,
+        args.network,
+        args.network_options,
+        args.epochs,
+        args.learning_rate,
+        args.batch_size,
+        args.patience,
+        args.seed,
     )
     summary = train_segmenter(args.data, args.out, settings, masks_dir=args.masks)
-    print(f"segmenter: best val Dice {summary['best_val_dice']:.3f} at epoch {summary['best_epoch']}")
+    print(
+        f"segmenter: best val Dice {summary['best_val_dice']:.3f} at epoch {summary['best_epoch']}"
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -113,8 +146,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     saliency = dict(item.split("=", 1) for item in args.saliency)
     evaluate(
-        args.data, [parse_evaluated(s) for s in args.evaluate],
-        {k: Path(v) for k, v in saliency.items()}, args.out, args.n_figure, args.seed,
+        args.data,
+        [parse_evaluated(s) for s in args.evaluate],
+        {k: Path(v) for k, v in saliency.items()},
+        args.out,
+        args.n_figure,
+        args.seed,
     )
 
 
@@ -137,8 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("preprocess", help="decode, resample, normalise, split, shard")
     p.add_argument("--sheet", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True, help="run folder (writes data/, sheet.tsv, quarantine.tsv)")
-    p.add_argument("--classes", nargs="+", required=True, help="class names; the last is the finding")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="run folder (writes data/, sheet.tsv, quarantine.tsv)",
+    )
+    p.add_argument(
+        "--classes", nargs="+", required=True, help="class names; the last is the finding"
+    )
     p.add_argument("--image-size", type=int, required=True)
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--val-fraction", type=float, default=0.15)
@@ -182,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-segmenter", help="train a U-Net on pseudo-masks or ground truth")
     _add_training(p, "unet", 40, 2e-3, 16)
-    p.add_argument("--masks", type=Path, default=None, help="pseudo-mask folder; omit for ground truth")
+    p.add_argument(
+        "--masks", type=Path, default=None, help="pseudo-mask folder; omit for ground truth"
+    )
     p.set_defaults(handler=cmd_train_segmenter)
     p.epilog = f"networks: {', '.join(sorted(SEGMENTERS))}"
 

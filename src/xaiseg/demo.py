@@ -75,15 +75,19 @@ def distractor(rng: np.random.Generator, size: int, tissue: np.ndarray) -> np.nd
     """A bright curved tube (vessel-like): as bright as a lesion, but not one."""
     yy, xx = _grid(size)
     a, b = rng.uniform(0.2, 0.8, 2) * size
-    curve = a + rng.uniform(-0.3, 0.3) * (xx - size / 2) + rng.uniform(3, 8) * np.sin(
-        xx / size * rng.uniform(2, 5)
+    curve = (
+        a
+        + rng.uniform(-0.3, 0.3) * (xx - size / 2)
+        + rng.uniform(3, 8) * np.sin(xx / size * rng.uniform(2, 5))
     )
     tube = np.abs(yy - curve) < rng.uniform(1.0, 2.2)
     span = (xx > b - size * 0.25) & (xx < b + size * 0.25)
     return tube & span & tissue
 
 
-def make_sample(rng: np.random.Generator, size: int, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+def make_sample(
+    rng: np.random.Generator, size: int, positive: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """One image (float32, roughly [0, 1]) and its ground-truth lesion mask."""
     image, tissue = anatomy(rng, size)
     mask = np.zeros((size, size), bool)
@@ -94,7 +98,9 @@ def make_sample(rng: np.random.Generator, size: int, positive: bool) -> tuple[np
         candidates = np.argwhere(inner)
         for _ in range(2 if rng.random() < 0.25 else 1):
             center = candidates[rng.integers(len(candidates))]
-            radius = size * (rng.uniform(0.025, 0.05) if rng.random() < 0.35 else rng.uniform(0.05, 0.11))
+            radius = size * (
+                rng.uniform(0.025, 0.05) if rng.random() < 0.35 else rng.uniform(0.05, 0.11)
+            )
             lesion = blob(rng, size, center, radius) & tissue
             contrast = rng.uniform(0.2, 0.5)
             shading = ndimage.gaussian_filter(lesion.astype(np.float32), 1.0)
@@ -151,8 +157,8 @@ def generate_demo(out_dir: str | Path, spec: DemoSpec) -> pd.DataFrame:
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
-    n_pos = int(round(spec.n_images * spec.positive_fraction))
-    labels = rng.permutation([1] * n_pos + [0] * (spec.n_images - n_pos))
+    n_pos = round(spec.n_images * spec.positive_fraction)
+    labels = rng.permutation([1] * n_pos + [0] * (spec.n_images - n_pos)).tolist()
     rows = []
     for i, positive in enumerate(labels):
         sample_id = f"demo{i:04d}"

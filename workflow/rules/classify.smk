@@ -6,16 +6,17 @@ rule train_classifier:
         spec=f"{RUN}/classifier/model.json",
         metrics=f"{RUN}/classifier/metrics.json",
         predictions=f"{RUN}/classifier/predictions.csv",
-    params:
-        args=training_args("classifier"),
-        code=code_hash("classifier"),
-    threads: config["threads"]
     log:
         f"{RUN}/logs/train_classifier.log",
     benchmark:
         f"{RUN}/benchmarks/train_classifier.tsv"
     conda:
         "../../envs/xaiseg.yaml"
+    threads: config["threads"]
+    params:
+        out=lambda wc, output: os.path.dirname(output.model),
+        args=training_args("classifier"),
+        code=code_hash("classifier"),
     shell:
-        "{XAISEG} train-classifier --data {input.data} --out {RUN}/classifier"
+        "python -m xaiseg train-classifier --data {input.data} --out {params.out}"
         " {params.args} --threads {threads} > {log} 2>&1"

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -8,7 +9,9 @@ from snakemake.utils import validate
 RUN = f"results/{config['run']}"
 SRC = Path(workflow.basedir) / "src"
 # Rules call the package from this checkout, so the code hashed below is the code run.
-XAISEG = f"PYTHONPATH={shlex.quote(str(SRC))}${{PYTHONPATH:+:$PYTHONPATH}} python -m xaiseg"
+XAISEG = (
+    f"PYTHONPATH={shlex.quote(str(SRC))}${{PYTHONPATH:+:$PYTHONPATH}} python -m xaiseg"
+)
 
 # Source files each stage runs; their content hash is a param, so editing a stage's
 # code reruns that stage (Snakemake's code trigger only sees the rule's own text).
@@ -20,7 +23,12 @@ STAGE_CODE = {
     "saliency": ["saliency", "models", "train/classifier.py", "train/checkpoint.py"],
     "masks": ["masks", "saliency/normalize.py", "saliency/compute.py"],
     "segmenter": ["data", "models", "train", "masks/build.py", "evaluate/metrics.py"],
-    "evaluate": ["evaluate", "masks/build.py", "saliency/compute.py", "saliency/normalize.py"],
+    "evaluate": [
+        "evaluate",
+        "masks/build.py",
+        "saliency/compute.py",
+        "saliency/normalize.py",
+    ],
 }
 
 
@@ -86,12 +94,32 @@ def training_args(section):
         "patience": cfg.get("patience"),
         "seed": config["seed"],
     }
-    return " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in args.items() if v is not None)
+    return " ".join(
+        f"--{k} {shlex.quote(str(v))}" for k, v in args.items() if v is not None
+    )
 
 
 def segmenter_names():
     names = [f"pseudo-{m}-{r}" for m, r in pseudo_mask_pairs()]
-    return names + (["supervised"] if config["segmenter"].get("supervised", True) else [])
+    return names + (
+        ["supervised"] if config["segmenter"].get("supervised", True) else []
+    )
+
+
+def evaluated_things():
+    things = []
+    for method, rule_name in pseudo_mask_pairs():
+        things.append(
+            f"{method}:{rule_name}:pseudo_mask:{RUN}/masks/{method}-{rule_name}"
+        )
+        things.append(
+            f"{method}:{rule_name}:segmenter:{RUN}/segmenter/pseudo-{method}-{rule_name}/predictions"
+        )
+    if config["segmenter"].get("supervised", True):
+        things.append(
+            f"ground_truth:none:supervised:{RUN}/segmenter/supervised/predictions"
+        )
+    return things
 
 
 def final_outputs():
@@ -101,8 +129,3 @@ def final_outputs():
         f"{RUN}/eval/figures/overlays.png",
         f"{RUN}/classifier/metrics.json",
     ]
-
-
-wildcard_constraints:
-    method="[a-z0-9_]+",
-    rule="[a-z0-9_]+",

@@ -3,18 +3,19 @@ rule demo_data:
         sheet=f"{RUN}/demo_data/sheet.tsv",
         images=directory(f"{RUN}/demo_data/images"),
         masks=directory(f"{RUN}/demo_data/masks"),
-    params:
-        demo=config["data"]["demo"],
-        seed=config["seed"],
-        code=code_hash("demo"),
     log:
         f"{RUN}/logs/demo_data.log",
     benchmark:
         f"{RUN}/benchmarks/demo_data.tsv"
     conda:
         "../../envs/xaiseg.yaml"
+    params:
+        out=lambda wc, output: os.path.dirname(output.sheet),
+        demo=config["data"]["demo"],
+        seed=config["seed"],
+        code=code_hash("demo"),
     shell:
-        "{XAISEG} demo-data --out {RUN}/demo_data"
+        "python -m xaiseg demo-data --out {params.out}"
         " --n-images {params.demo[n_images]} --size {params.demo[size]}"
         " --positive-fraction {params.demo[positive_fraction]}"
         " --images-per-patient {params.demo[images_per_patient]}"
@@ -28,20 +29,21 @@ rule preprocess:
         data=directory(f"{RUN}/data"),
         sheet=f"{RUN}/sheet.tsv",
         quarantine=f"{RUN}/quarantine.tsv",
-    params:
-        classes=config["data"]["classes"],
-        cfg=config["preprocess"],
-        seed=config["seed"],
-        code=code_hash("preprocess"),
-    threads: 8
     log:
         f"{RUN}/logs/preprocess.log",
     benchmark:
         f"{RUN}/benchmarks/preprocess.tsv"
     conda:
         "../../envs/xaiseg.yaml"
+    threads: 8
+    params:
+        out=lambda wc, output: os.path.dirname(output.sheet),
+        classes=config["data"]["classes"],
+        cfg=config["preprocess"],
+        seed=config["seed"],
+        code=code_hash("preprocess"),
     shell:
-        "{XAISEG} preprocess --sheet {input.sheet:q} --out {RUN}"
+        "python -m xaiseg preprocess --sheet {input.sheet:q} --out {params.out}"
         " --classes {params.classes:q} --image-size {params.cfg[image_size]}"
         " --channels {params.cfg[channels]} --val-fraction {params.cfg[val_fraction]}"
         " --test-fraction {params.cfg[test_fraction]} --shard-size {params.cfg[shard_size]}"

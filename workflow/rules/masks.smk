@@ -5,6 +5,12 @@ rule pseudo_masks:
         predictions=f"{RUN}/classifier/predictions.csv",
     output:
         directory(f"{RUN}/masks/{{method}}-{{rule}}"),
+    log:
+        f"{RUN}/logs/masks_{{method}}-{{rule}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/masks_{{method}}-{{rule}}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
     params:
         rule_options=lambda wc: as_json(config["masks"]["rules"].get(wc.rule, {})),
         smooth_sigma=lambda wc: method_config(wc.method).get("smooth_sigma", 0),
@@ -12,14 +18,8 @@ rule pseudo_masks:
         fill_holes="" if config["masks"]["fill_holes"] else "--no-fill-holes",
         gate=config["masks"]["gate_threshold"],
         code=code_hash("masks"),
-    log:
-        f"{RUN}/logs/masks_{{method}}-{{rule}}.log",
-    benchmark:
-        f"{RUN}/benchmarks/masks_{{method}}-{{rule}}.tsv"
-    conda:
-        "../../envs/xaiseg.yaml"
     shell:
-        "{XAISEG} masks --data {input.data} --saliency {input.saliency}"
+        "python -m xaiseg masks --data {input.data} --saliency {input.saliency}"
         " --predictions {input.predictions} --out {output}"
         " --rule {wildcards.rule} --rule-options {params.rule_options:q}"
         " --smooth-sigma {params.smooth_sigma} --min-size {params.min_size}"

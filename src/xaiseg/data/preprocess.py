@@ -65,13 +65,12 @@ def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndar
     mask_out = np.zeros((1, *size), np.uint8)
     if row["mask"]:
         mask = load_mask(row["mask"])
-        if mask.shape != image.shape[1:]:
-            if settings.mask_size_mismatch != "resize":
-                raise InputError(
-                    row["mask"],
-                    f"mask size {mask.shape} differs from image size {image.shape[1:]} "
-                    f"({row['image']})",
-                )
+        if mask.shape != image.shape[1:] and settings.mask_size_mismatch != "resize":
+            raise InputError(
+                row["mask"],
+                f"mask size {mask.shape} differs from image size {image.shape[1:]} "
+                f"({row['image']})",
+            )
         mask_out = Resize(size, mode="nearest")(mask[np.newaxis].astype(np.float32))
     return {
         "image": np.asarray(image_out, dtype=np.float32),
@@ -102,7 +101,9 @@ def preprocess(
     kept, bad = [], []
     with ProcessPoolExecutor(max_workers=max(threads, 1)) as pool:
         results = pool.map(_prepare_or_error, [(r, settings) for r in rows], chunksize=8)
-        for row, (arrays, error) in tqdm(zip(rows, results, strict=True), total=len(rows), desc="preprocess"):
+        for row, (arrays, error) in tqdm(
+            zip(rows, results, strict=True), total=len(rows), desc="preprocess"
+        ):
             if error is not None:
                 bad.append({"sample_id": row["sample_id"], "file": row["image"], "reason": error})
                 continue

@@ -54,7 +54,9 @@ class ShardWriter:
     def close(self, index: Mapping[str, Any]) -> None:
         """Flush the last shard and write the index last, so it marks completeness."""
         self._flush()
-        write_json(self.folder / INDEX, {**index, "shards": self.shards, "shard_size": self.shard_size})
+        write_json(
+            self.folder / INDEX, {**index, "shards": self.shards, "shard_size": self.shard_size}
+        )
 
 
 class ShardStore:

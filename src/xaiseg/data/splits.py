@@ -21,9 +21,9 @@ def assign_splits(
     """
     fixed = _fixed_group_splits(sheet)
     groups = sheet.groupby("group", sort=True)
-    stats = pd.DataFrame(
-        {"size": groups.size(), "positive": groups["label_index"].max() > 0}
-    ).drop(index=list(fixed))
+    stats = pd.DataFrame({"size": groups.size(), "positive": groups["label_index"].max() > 0}).drop(
+        index=list(fixed)
+    )
     rng = np.random.default_rng(seed)
     chosen: dict[str, str] = dict(fixed)
     for _, stratum in stats.groupby("positive", sort=True):
@@ -44,7 +44,11 @@ def _fixed_group_splits(sheet: pd.DataFrame) -> dict[str, str]:
 
 def _deal(order, sizes: pd.Series, val_fraction: float, test_fraction: float) -> dict[str, str]:
     """Give groups, in order, to whichever split is furthest below its target share."""
-    targets = {"test": test_fraction, "val": val_fraction, "train": 1 - val_fraction - test_fraction}
+    targets = {
+        "test": test_fraction,
+        "val": val_fraction,
+        "train": 1 - val_fraction - test_fraction,
+    }
     counts = dict.fromkeys(targets, 0)
     total = float(sizes.sum())
     out = {}

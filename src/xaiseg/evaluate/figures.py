@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from xaiseg.provenance import atomic_path  # noqa: E402
+from xaiseg.provenance import atomic_path
 
 
 def overlay_grid(
@@ -27,7 +27,9 @@ def overlay_grid(
     float maps are drawn as a heat overlay.
     """
     n_cols = 2 + len(columns)
-    fig, axes = plt.subplots(len(images), n_cols, figsize=(1.9 * n_cols, 1.9 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(images), n_cols, figsize=(1.9 * n_cols, 1.9 * len(images)), squeeze=False
+    )
     for row, (image, truth) in enumerate(zip(images, truths, strict=True)):
         panels = {"image": None, "ground truth": truth, **{k: v[row] for k, v in columns.items()}}
         for col, (heading, panel) in enumerate(panels.items()):
@@ -35,7 +37,12 @@ def overlay_grid(
             ax.imshow(image, cmap="gray", vmin=0, vmax=1)
             if panel is not None and panel.dtype == bool:
                 if panel.any():
-                    ax.contour(panel, levels=[0.5], colors="lime" if heading == "ground truth" else "red", linewidths=0.8)
+                    ax.contour(
+                        panel,
+                        levels=[0.5],
+                        colors="lime" if heading == "ground truth" else "red",
+                        linewidths=0.8,
+                    )
             elif panel is not None:
                 ax.imshow(panel, cmap="jet", alpha=0.45, vmin=0, vmax=1)
             ax.set_xticks([])

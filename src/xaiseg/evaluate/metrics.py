@@ -47,7 +47,11 @@ def classification_metrics(prob: torch.Tensor, label: torch.Tensor, threshold: f
     """AUC, accuracy, sensitivity and specificity of positive-class probabilities."""
     label = label.long()
     out = {"n": len(label), "positives": int(label.sum())}
-    out["auc"] = float(compute_roc_auc(prob.float(), label)) if 0 < out["positives"] < len(label) else float("nan")
+    out["auc"] = (
+        float(compute_roc_auc(prob.float(), label))
+        if 0 < out["positives"] < len(label)
+        else float("nan")
+    )
     pred = (prob >= threshold).long()
     # One "batch item" holding every sample, so MONAI counts TP/FP/TN/FN over the split.
     confusion = get_confusion_matrix(pred.view(1, 1, -1), label.view(1, 1, -1))

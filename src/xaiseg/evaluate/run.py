@@ -34,7 +34,10 @@ def evaluate(
     write_provenance(
         out,
         stage="evaluate",
-        params={"things": [f"{t.method}:{t.mask_rule}:{t.model}" for t in things], "n_figure": n_figure},
+        params={
+            "things": [f"{t.method}:{t.mask_rule}:{t.model}" for t in things],
+            "n_figure": n_figure,
+        },
         inputs=[Path(data_dir) / "index.json", *[t.masks_dir / "index.json" for t in things]],
         seed=seed,
     )
@@ -55,7 +58,11 @@ def _figure(data_dir, things, saliency_dirs, path: Path, n: int, seed: int) -> N
     for method, folder in saliency_dirs.items():
         columns[f"{method} map"] = normalize_maps(load_maps(folder)[rows]).numpy()[:, 0]
     for thing in things:
-        heading = "supervised" if thing.model == "supervised" else f"{thing.method}/{thing.mask_rule}\n{thing.model}"
+        heading = (
+            "supervised"
+            if thing.model == "supervised"
+            else f"{thing.method}/{thing.mask_rule}\n{thing.model}"
+        )
         columns[heading] = load_masks(thing.masks_dir)[rows].numpy()[:, 0].astype(bool)
     overlay_grid(
         path,

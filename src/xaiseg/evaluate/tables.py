@@ -22,8 +22,17 @@ from xaiseg.evaluate.metrics import segmentation_scores
 from xaiseg.masks.build import load_masks
 
 SUMMARY_COLUMNS = [
-    "method", "mask_rule", "model", "split", "n", "n_positive",
-    "dice", "iou", "hd95", "dice_all", "false_positive_rate",
+    "method",
+    "mask_rule",
+    "model",
+    "split",
+    "n",
+    "n_positive",
+    "dice",
+    "iou",
+    "hd95",
+    "dice_all",
+    "false_positive_rate",
 ]
 
 
@@ -70,22 +79,36 @@ def per_image_table(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.Dat
 
 def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for (method, rule, model, split), group in per_image.groupby(["method", "mask_rule", "model", "split"], sort=False):
+    for (method, rule, model, split), group in per_image.groupby(
+        ["method", "mask_rule", "model", "split"], sort=False
+    ):
         positive = group[group["truth_positive"]]
         negative = group[~group["truth_positive"]]
         rows.append(
             {
-                "method": method, "mask_rule": rule, "model": model, "split": split,
-                "n": len(group), "n_positive": len(positive),
-                "dice": positive["dice"].mean(), "iou": positive["iou"].mean(),
-                "hd95": positive["hd95"].mean(), "dice_all": group["dice"].mean(),
-                "false_positive_rate": negative["pred_positive"].mean() if len(negative) else np.nan,
+                "method": method,
+                "mask_rule": rule,
+                "model": model,
+                "split": split,
+                "n": len(group),
+                "n_positive": len(positive),
+                "dice": positive["dice"].mean(),
+                "iou": positive["iou"].mean(),
+                "hd95": positive["hd95"].mean(),
+                "dice_all": group["dice"].mean(),
+                "false_positive_rate": negative["pred_positive"].mean()
+                if len(negative)
+                else np.nan,
             }
         )
     order = {"pseudo_mask": 0, "segmenter": 1, "supervised": 2}
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     frame["_order"] = frame["model"].map(order)
-    return frame.sort_values(["split", "_order", "method", "mask_rule"]).drop(columns="_order").reset_index(drop=True)
+    return (
+        frame.sort_values(["split", "_order", "method", "mask_rule"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def to_markdown(frame: pd.DataFrame) -> str:

@@ -20,10 +20,7 @@ def read_raster(path: str | Path) -> np.ndarray:
             array = _to_array(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise InputError(str(path), f"image cannot be decoded ({err})") from err
-    if array.ndim == 2:
-        array = array[np.newaxis]
-    else:
-        array = np.moveaxis(array, -1, 0)
+    array = array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, -1, 0)
     return array.astype(np.float32)
 
 

@@ -13,7 +13,7 @@ class MaskRule(ABC):
 
     @abstractmethod
     def __call__(self, saliency: np.ndarray, image: np.ndarray) -> np.ndarray:
-        """``saliency`` is (H, W) in [0, 1]; ``image`` is (C, H, W) in [0, 1]; returns bool (H, W)."""
+        """Map (H, W) in [0, 1] and image (C, H, W) in [0, 1] -> bool mask (H, W)."""
 
 
 def otsu_mask(values: np.ndarray) -> np.ndarray:

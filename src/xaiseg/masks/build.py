@@ -49,7 +49,9 @@ def build_masks(
         else:
             gated += 1
         writer.add({"mask": mask[np.newaxis].astype(np.uint8)})
-    writer.close({"rule": settings.rule, "samples": [{"sample_id": s["sample_id"]} for s in store.samples]})
+    writer.close(
+        {"rule": settings.rule, "samples": [{"sample_id": s["sample_id"]} for s in store.samples]}
+    )
     counts = {"images": len(maps), "gated_empty": gated}
     write_provenance(
         out_dir,

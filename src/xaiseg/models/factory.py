@@ -16,17 +16,26 @@ from xaiseg.errors import XaisegError
 
 
 def _resnet(depth: int) -> Callable[..., nn.Module]:
-    def build(in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any) -> nn.Module:
+    def build(
+        in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any
+    ) -> nn.Module:
         # A stride-2 stem without max-pool keeps layer1..layer4 at strides 2..16,
         # so CAM target layers are fine enough for small lesions.
         options = {"conv1_t_stride": 2, "no_max_pool": True, **options}
         factory = getattr(nets, f"resnet{depth}")
-        return factory(spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=num_classes, **options)
+        return factory(
+            spatial_dims=spatial_dims,
+            n_input_channels=in_channels,
+            num_classes=num_classes,
+            **options,
+        )
 
     return build
 
 
-def _densenet121(in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any) -> nn.Module:
+def _densenet121(
+    in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any
+) -> nn.Module:
     return nets.DenseNet121(
         spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes, **options
     )
@@ -42,17 +51,25 @@ CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {
 
 def _unet(in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any) -> nn.Module:
     options = {"channels": (16, 32, 64, 128), "strides": (2, 2, 2), "num_res_units": 2, **options}
-    return nets.UNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes, **options)
+    return nets.UNet(
+        spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes, **options
+    )
 
 
-def _basic_unet(in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any) -> nn.Module:
-    return nets.BasicUNet(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes, **options)
+def _basic_unet(
+    in_channels: int, num_classes: int, spatial_dims: int = 2, **options: Any
+) -> nn.Module:
+    return nets.BasicUNet(
+        spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_classes, **options
+    )
 
 
 SEGMENTERS: dict[str, Callable[..., nn.Module]] = {"unet": _unet, "basic_unet": _basic_unet}
 
 
-def _build(registry: dict, kind: str, name: str, in_channels: int, num_classes: int, options: dict) -> nn.Module:
+def _build(
+    registry: dict, kind: str, name: str, in_channels: int, num_classes: int, options: dict
+) -> nn.Module:
     if name not in registry:
         raise XaisegError(f"unknown {kind} {name!r}; choose one of {sorted(registry)}")
     return registry[name](in_channels, num_classes, **options)

@@ -41,11 +41,23 @@ def compute_saliency(
                 for raw in maps:
                     writer.add(_pack(raw))
                 bar.update(len(maps))
-    writer.close({"method": method, "target_layer": target_layer, "target_class": spec["classes"][target], "samples": [{"sample_id": s["sample_id"]} for s in store.samples]})
+    writer.close(
+        {
+            "method": method,
+            "target_layer": target_layer,
+            "target_class": spec["classes"][target],
+            "samples": [{"sample_id": s["sample_id"]} for s in store.samples],
+        }
+    )
     write_provenance(
         out_dir,
         stage="saliency",
-        params={"method": method, "target_layer": target_layer, "batch_size": batch_size, "options": options or {}},
+        params={
+            "method": method,
+            "target_layer": target_layer,
+            "batch_size": batch_size,
+            "options": options or {},
+        },
         inputs=[Path(data_dir) / "index.json", Path(classifier_dir) / "model.safetensors"],
         seed=seed,
     )

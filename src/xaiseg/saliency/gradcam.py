@@ -11,4 +11,6 @@ class GradCAM(SaliencyMethod):
 
     def _attribute(self, images: torch.Tensor, target: int) -> torch.Tensor:
         # Signed: the ReLU belongs to normalisation, so negative evidence is kept.
-        return LayerGradCam(self.model, self.layer).attribute(images, target=target, relu_attributions=False)
+        return LayerGradCam(self.model, self.layer).attribute(
+            images, target=target, relu_attributions=False
+        )

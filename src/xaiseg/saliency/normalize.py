@@ -6,7 +6,9 @@ import torch
 from monai.transforms import GaussianSmooth
 
 
-def normalize_maps(raw: torch.Tensor, smooth_sigma: float = 0.0, eps: float = 1e-12) -> torch.Tensor:
+def normalize_maps(
+    raw: torch.Tensor, smooth_sigma: float = 0.0, eps: float = 1e-12
+) -> torch.Tensor:
     """Positive evidence only, optionally smoothed, divided by each map's maximum.
 
     ``raw`` is (N, 1, H, W). A map with no positive evidence becomes all zeros.

@@ -52,7 +52,9 @@ def model_spec(data_dir: Path, settings: ClassifierSettings) -> dict[str, Any]:
 
 
 def build_from_spec(spec: dict[str, Any]) -> nn.Module:
-    return build_classifier(spec["network"], spec["in_channels"], len(spec["classes"]), **spec["options"])
+    return build_classifier(
+        spec["network"], spec["in_channels"], len(spec["classes"]), **spec["options"]
+    )
 
 
 def load_classifier(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -63,13 +65,19 @@ def load_classifier(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+def predict_probabilities(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 64
+) -> torch.Tensor:
     """Softmax probabilities (N, n_classes)."""
     model.eval()
-    return torch.cat([model(images[i : i + batch_size]).softmax(1) for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [model(images[i : i + batch_size]).softmax(1) for i in range(0, len(images), batch_size)]
+    )
 
 
-def train_classifier(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSettings) -> dict:
+def train_classifier(
+    data_dir: str | Path, out_dir: str | Path, settings: ClassifierSettings
+) -> dict:
     data_dir, out = Path(data_dir), Path(out_dir)
     seed_everything(settings.seed)
     spec = model_spec(data_dir, settings)
@@ -100,18 +108,31 @@ def train_classifier(data_dir: str | Path, out_dir: str | Path, settings: Classi
         return auc if auc == auc else 0.0  # NaN when val holds one class only
 
     fit_settings = FitSettings(
-        settings.epochs, settings.learning_rate, 1e-4, settings.batch_size, settings.patience, settings.seed
+        settings.epochs,
+        settings.learning_rate,
+        1e-4,
+        settings.batch_size,
+        settings.patience,
+        settings.seed,
     )
     history = fit(
-        model, loader, loss_fn, val_auc, fit_settings, out,
-        fingerprint(settings, data_dir / INDEX), "classifier",
+        model,
+        loader,
+        loss_fn,
+        val_auc,
+        fit_settings,
+        out,
+        fingerprint(settings, data_dir / INDEX),
+        "classifier",
     )
     metrics = _evaluate_and_predict(model, data_dir, out, positive)
     metrics["best_epoch"], metrics["history"] = history["best_epoch"], history["history"]
     write_json(out / "model.json", spec)
     save_model(model, out / "model.safetensors")
     write_json(out / "metrics.json", metrics)
-    write_provenance(out, stage="classifier", params=asdict(settings), inputs=[data_dir], seed=settings.seed)
+    write_provenance(
+        out, stage="classifier", params=asdict(settings), inputs=[data_dir], seed=settings.seed
+    )
     return metrics
 
 
@@ -127,5 +148,7 @@ def _evaluate_and_predict(model: nn.Module, data_dir: Path, out: Path, positive:
     for split in ("train", "val", "test"):
         rows = torch.tensor(store.positions(split), dtype=torch.long)
         if len(rows):
-            metrics[split] = classification_metrics(probs[rows, positive], everything["label"][rows] == positive)
+            metrics[split] = classification_metrics(
+                probs[rows, positive], everything["label"][rows] == positive
+            )
     return metrics

@@ -63,12 +63,19 @@ def fit(
             print(f"{desc}: early stop at epoch {epoch - 1}", flush=True)
             break
         tick = time.perf_counter()
-        train_loss = _train_epoch(model, loader, loss_fn, optimizer, f"{desc} {epoch}/{settings.epochs}")
+        train_loss = _train_epoch(
+            model, loader, loss_fn, optimizer, f"{desc} {epoch}/{settings.epochs}"
+        )
         model.eval()
         with torch.no_grad():
             score = float(score_fn(model))
         meta["history"].append(
-            {"epoch": epoch, "loss": train_loss, "val_score": score, "seconds": time.perf_counter() - tick}
+            {
+                "epoch": epoch,
+                "loss": train_loss,
+                "val_score": score,
+                "seconds": time.perf_counter() - tick,
+            }
         )
         print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {score:.4f}", flush=True)
         if score > meta["best_score"]:

@@ -39,24 +39,36 @@ class SegmenterSettings:
     seed: int = 0
 
 
-def _targets(data_dir: Path, masks_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _targets(
+    data_dir: Path, masks_dir: Path | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images, target masks and the positions that may be trained on."""
     everything = load_split_tensors(data_dir)
     if masks_dir is None:
         return everything["image"], everything["mask"], everything["has_mask"].bool()
-    return everything["image"], load_masks(masks_dir), torch.ones(len(everything["image"]), dtype=torch.bool)
+    return (
+        everything["image"],
+        load_masks(masks_dir),
+        torch.ones(len(everything["image"]), dtype=torch.bool),
+    )
 
 
 @torch.no_grad()
 def predict_masks(model: nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
     """Foreground probability (N, 1, H, W)."""
     model.eval()
-    out = [model(images[i : i + batch_size]).softmax(1)[:, 1:] for i in range(0, len(images), batch_size)]
+    out = [
+        model(images[i : i + batch_size]).softmax(1)[:, 1:]
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(out)
 
 
 def train_segmenter(
-    data_dir: str | Path, out_dir: str | Path, settings: SegmenterSettings, masks_dir: str | Path | None = None
+    data_dir: str | Path,
+    out_dir: str | Path,
+    settings: SegmenterSettings,
+    masks_dir: str | Path | None = None,
 ) -> dict:
     data_dir, out = Path(data_dir), Path(out_dir)
     masks_dir = Path(masks_dir) if masks_dir else None
@@ -64,10 +76,17 @@ def train_segmenter(
     store = ShardStore(data_dir)
     images, targets, usable = _targets(data_dir, masks_dir)
     split = [s["split"] for s in store.samples]
-    pick = {name: torch.tensor([i for i, s in enumerate(split) if s == name and usable[i]], dtype=torch.long) for name in ("train", "val")}
+    pick = {
+        name: torch.tensor(
+            [i for i, s in enumerate(split) if s == name and usable[i]], dtype=torch.long
+        )
+        for name in ("train", "val")
+    }
     if len(pick["train"]) == 0 or len(pick["val"]) == 0:
         raise ValueError(f"{data_dir}: no usable masks in the train or val split")
-    model = build_segmenter(settings.network, store.index["channels"], 2, **settings.network_options)
+    model = build_segmenter(
+        settings.network, store.index["channels"], 2, **settings.network_options
+    )
     criterion = DiceCELoss(to_onehot_y=True, softmax=True)
     transform = augmentation(["image", "mask"], mask_keys=["mask"])
     transform.set_random_state(settings.seed)
@@ -86,20 +105,53 @@ def train_segmenter(
         pred = predict_masks(net, images[pick["val"]]) >= 0.5
         return mean_dice(pred, targets[pick["val"]])
 
-    fit_settings = FitSettings(settings.epochs, settings.learning_rate, 1e-4, settings.batch_size, settings.patience, settings.seed)
-    inputs = [data_dir / INDEX] + ([masks_dir / INDEX] + sorted(masks_dir.glob("shard-*")) if masks_dir else [])
-    history = fit(model, loader, loss_fn, val_dice, fit_settings, out, fingerprint(settings, *inputs), f"segmenter {out.name}")
+    fit_settings = FitSettings(
+        settings.epochs,
+        settings.learning_rate,
+        1e-4,
+        settings.batch_size,
+        settings.patience,
+        settings.seed,
+    )
+    inputs = [data_dir / INDEX]
+    if masks_dir:
+        inputs += [masks_dir / INDEX, *sorted(masks_dir.glob("shard-*"))]
+    history = fit(
+        model,
+        loader,
+        loss_fn,
+        val_dice,
+        fit_settings,
+        out,
+        fingerprint(settings, *inputs),
+        f"segmenter {out.name}",
+    )
     _write_predictions(model, images, store, out / "predictions")
-    spec = {"network": settings.network, "options": settings.network_options, "in_channels": store.index["channels"]}
+    spec = {
+        "network": settings.network,
+        "options": settings.network_options,
+        "in_channels": store.index["channels"],
+    }
     write_json(out / "model.json", spec)
     save_model(model, out / "model.safetensors")
-    summary = {"best_epoch": history["best_epoch"], "best_val_dice": history["best_score"], "history": history["history"], "trained_on": "ground_truth" if masks_dir is None else str(masks_dir), "n_train": len(pick["train"]), "n_val": len(pick["val"])}
+    summary = {
+        "best_epoch": history["best_epoch"],
+        "best_val_dice": history["best_score"],
+        "history": history["history"],
+        "trained_on": "ground_truth" if masks_dir is None else str(masks_dir),
+        "n_train": len(pick["train"]),
+        "n_val": len(pick["val"]),
+    }
     write_json(out / "metrics.json", summary)
-    write_provenance(out, stage="segmenter", params=asdict(settings), inputs=inputs, seed=settings.seed)
+    write_provenance(
+        out, stage="segmenter", params=asdict(settings), inputs=inputs, seed=settings.seed
+    )
     return summary
 
 
-def _write_predictions(model: nn.Module, images: torch.Tensor, store: ShardStore, folder: Path) -> None:
+def _write_predictions(
+    model: nn.Module, images: torch.Tensor, store: ShardStore, folder: Path
+) -> None:
     prob = predict_masks(model, images)
     writer = ShardWriter(folder, store.index["shard_size"])
     for p in prob:

@@ -25,3 +25,30 @@ def png_dataset(tmp_path: Path):
     sheet = tmp_path / "sheet.tsv"
     sheet.write_text("\n".join(rows) + "\n")
     return sheet, tmp_path
+
+
+def extracted(archive: str) -> Path:
+    """Extract a shared archive once into .cache/ (never committed); skip if absent."""
+    import tarfile
+
+    source = SHARED_DATA / archive
+    if not source.is_file():
+        pytest.skip(f"{source} not available")
+    target = ROOT / ".cache" / "shared"
+    marker = target / f".{archive}.done"
+    if not marker.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(source) as tar:
+            tar.extractall(target, filter="data")
+        marker.touch()
+    return target
+
+
+@pytest.fixture(scope="session")
+def dicom_corpus() -> Path:
+    return extracted("dicom_corpus.tar.xz") / "dicom_corpus"
+
+
+@pytest.fixture(scope="session")
+def lgg_subset() -> Path:
+    return extracted("lgg_mri_subset.tar.xz") / "lgg_mri_subset"

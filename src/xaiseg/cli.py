@@ -23,6 +23,22 @@ def _json(text: str) -> dict:
     return value
 
 
+def _window(text: str):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if value is None or value == "file":
+        return value
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) for v in value)
+    ):
+        return tuple(float(v) for v in value)
+    raise argparse.ArgumentTypeError(f'expected null, "file" or [centre, width], got {text!r}')
+
+
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
@@ -53,6 +69,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
     generate_demo(args.out, spec)
 
 
+def cmd_sheet(args: argparse.Namespace) -> None:
+    from xaiseg.io.layouts import write_layout_sheet
+
+    options = {"negative": args.negative, "positive": args.positive}
+    sheet = write_layout_sheet(args.layout, args.root, args.out, options)
+    counts = sheet["label"].value_counts().to_dict()
+    print(f"sheet: {len(sheet)} rows, {sheet['group'].nunique()} groups, labels {counts}")
+
+
 def cmd_preprocess(args: argparse.Namespace) -> None:
     from xaiseg.data.preprocess import PreprocessSettings, preprocess
 
@@ -66,6 +91,7 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
         shard_size=args.shard_size,
         on_bad_input=args.on_bad_input,
         mask_size_mismatch=args.mask_size_mismatch,
+        dicom_window=args.dicom_window,
     )
     counts = preprocess(args.sheet, args.out, settings, threads=args.threads)
     print(
@@ -172,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_demo)
 
+    p = sub.add_parser("sheet", help="write a sample sheet for a public dataset's layout")
+    p.add_argument("root", type=Path, help="the dataset's folder, as downloaded")
+    p.add_argument("--layout", required=True, help="lgg, busi, kvasir or folders")
+    p.add_argument("--out", type=Path, required=True, help="sheet to write (TSV)")
+    p.add_argument("--negative", default="normal", help="label of slices without a finding")
+    p.add_argument("--positive", default="lesion", help="label of slices with a finding")
+    p.set_defaults(handler=cmd_sheet)
+
     p = sub.add_parser("preprocess", help="decode, resample, normalise, split, shard")
     p.add_argument("--sheet", type=Path, required=True)
     p.add_argument(
@@ -191,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=256)
     p.add_argument("--on-bad-input", choices=["fail", "skip"], default="fail")
     p.add_argument("--mask-size-mismatch", choices=["error", "resize"], default="error")
+    p.add_argument(
+        "--dicom-window",
+        type=_window,
+        default=None,
+        help='JSON: null (modality values), "file" (the file\'s VOI) or [centre, width]',
+    )
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(handler=cmd_preprocess)
 

@@ -51,6 +51,8 @@ def as_json(value):
 def sheet_path():
     if config["data"]["source"] == "demo":
         return f"{RUN}/demo_data/sheet.tsv"
+    if config["data"]["source"] == "layout":
+        return f"{RUN}/layout_sheet.tsv"
     sheet = config["data"]["sheet"]
     if not sheet or not Path(sheet).is_file():
         raise ValueError(f"config data.sheet: sample sheet {sheet!r} does not exist")
@@ -64,6 +66,18 @@ def validate_sheet_columns(sheet):
 
     frame = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
     validate(frame, str(SRC / "xaiseg" / "io" / "sheet.schema.yaml"))
+
+
+def layout_root():
+    """The dataset folder: inside the extracted archive, or as given."""
+    data = config["data"]
+    if data.get("archive"):
+        return f"{RUN}/raw/{data.get('root', '')}".rstrip("/")
+    if not data.get("root") or not Path(data["root"]).is_dir():
+        raise ValueError(
+            f"config data.root: dataset folder {data.get('root')!r} does not exist"
+        )
+    return data["root"]
 
 
 def pseudo_mask_pairs():

@@ -40,6 +40,7 @@ rule preprocess:
         out=lambda wc, output: os.path.dirname(output.sheet),
         classes=config["data"]["classes"],
         cfg=config["preprocess"],
+        window=as_json(config["preprocess"]["dicom_window"]),
         seed=config["seed"],
         code=code_hash("preprocess"),
     shell:
@@ -49,4 +50,42 @@ rule preprocess:
         " --test-fraction {params.cfg[test_fraction]} --shard-size {params.cfg[shard_size]}"
         " --on-bad-input {params.cfg[on_bad_input]}"
         " --mask-size-mismatch {params.cfg[mask_size_mismatch]}"
+        " --dicom-window {params.window:q}"
         " --seed {params.seed} --threads {threads} > {log} 2>&1"
+
+
+rule extract_archive:
+    input:
+        config["data"].get("archive") or [],
+    output:
+        directory(f"{RUN}/raw"),
+    log:
+        f"{RUN}/logs/extract_archive.log",
+    benchmark:
+        f"{RUN}/benchmarks/extract_archive.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    shell:
+        "(mkdir -p {output} && tar -xf {input:q} -C {output}) > {log} 2>&1"
+
+
+rule layout_sheet:
+    input:
+        raw=f"{RUN}/raw" if config["data"].get("archive") else [],
+    output:
+        f"{RUN}/layout_sheet.tsv",
+    log:
+        f"{RUN}/logs/layout_sheet.log",
+    benchmark:
+        f"{RUN}/benchmarks/layout_sheet.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    params:
+        root=layout_root() if config["data"]["source"] == "layout" else "",
+        layout=config["data"].get("layout", ""),
+        negative=config["data"]["negative"],
+        positive=config["data"]["positive"],
+        code=code_hash("preprocess"),
+    shell:
+        "python -m xaiseg sheet {params.root:q} --layout {params.layout} --out {output}"
+        " --negative {params.negative:q} --positive {params.positive:q} > {log} 2>&1"

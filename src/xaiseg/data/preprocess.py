@@ -39,6 +39,7 @@ class PreprocessSettings:
     on_bad_input: str = "fail"
     mask_size_mismatch: str = "error"  # or "resize" (nearest neighbour)
     percentiles: tuple[float, float] = (0.5, 99.5)
+    dicom_window: str | tuple[float, float] | None = None
 
 
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -53,7 +54,7 @@ def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndarray]:
     """Decode one row into fixed-size tensors; raises InputError naming the file."""
-    image = load_image(row["image"])
+    image = load_image(row["image"], settings.dicom_window)
     try:
         image = match_channels(image, settings.channels)
     except ValueError as err:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from xaiseg.errors import InputError
-from xaiseg.io.dicom import DICOM_SUFFIXES, read_dicom
+from xaiseg.io.dicom import DICOM_SUFFIXES, Window, read_dicom
 from xaiseg.io.nifti import NIFTI_SUFFIXES, read_nifti
 from xaiseg.io.raster import RASTER_SUFFIXES, read_raster
 
@@ -17,13 +17,14 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, dicom_window: Window = None) -> np.ndarray:
+    """Decode any supported file to float32 (C, H, W); ``dicom_window`` applies to DICOM."""
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), "file does not exist")
     suffix = _suffix(p)
     if suffix in DICOM_SUFFIXES:
-        array = read_dicom(p)
+        array = read_dicom(p, dicom_window)
     elif suffix in NIFTI_SUFFIXES:
         array = read_nifti(p)
     elif suffix in RASTER_SUFFIXES:

@@ -1,0 +1,60 @@
+"""Public datasets' own folder layouts turned into a sample sheet, one file per layout.
+
+Each layout is a function ``(root, options) -> DataFrame`` with the sheet's columns and
+paths relative to ``root``, so the sheet can sit in ``root`` and travel with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from xaiseg.errors import InputError
+from xaiseg.io.layouts.busi import busi_layout
+from xaiseg.io.layouts.folders import folders_layout
+from xaiseg.io.layouts.kvasir import kvasir_layout
+from xaiseg.io.layouts.lgg import lgg_layout
+
+Layout = Callable[..., pd.DataFrame]
+LAYOUTS: dict[str, Layout] = {
+    "lgg": lgg_layout,
+    "busi": busi_layout,
+    "kvasir": kvasir_layout,
+    "folders": folders_layout,
+}
+
+
+def build_sheet(layout: str, root: str | Path, **options) -> pd.DataFrame:
+    root = Path(root)
+    if layout not in LAYOUTS:
+        raise InputError(layout, f"unknown layout; choose one of {sorted(LAYOUTS)}")
+    if not root.is_dir():
+        raise InputError(str(root), "dataset folder does not exist")
+    sheet = LAYOUTS[layout](root, **options)
+    if sheet.empty:
+        raise InputError(str(root), f"no samples found for layout {layout!r} (empty folder?)")
+    return sheet
+
+
+def write_layout_sheet(
+    layout: str, root: str | Path, out: str | Path, options: dict
+) -> pd.DataFrame:
+    """Build, validate and write a sheet whose paths are relative to the sheet's folder."""
+    import inspect
+    import os
+
+    from xaiseg.io.sheet import read_sheet, write_sheet
+
+    root, out = Path(root).resolve(), Path(out).resolve()
+    accepted = inspect.signature(LAYOUTS.get(layout, folders_layout)).parameters
+    options = {k: v for k, v in options.items() if k in accepted}
+    if layout == "busi":
+        options["merged_dir"] = out.parent / "merged_masks"
+    sheet = build_sheet(layout, root, **options)
+    for column in ("image", "mask"):
+        sheet[column] = [os.path.relpath(root / p, out.parent) if p else "" for p in sheet[column]]
+    write_sheet(out, sheet)
+    read_sheet(out, sorted(set(sheet["label"])))  # the same validation preprocess applies
+    return sheet

@@ -1,0 +1,59 @@
+"""BUSI: ``<class>/<class> (k).png`` with ``<class> (k)_mask.png`` and extra ``_mask_1``.
+
+Extra masks of one image (a second lesion) are merged into one mask file, written to
+``merged_dir`` since the dataset folder may be read-only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from xaiseg.io.layouts.common import sample_id
+from xaiseg.io.readers import load_mask
+
+IMAGE = re.compile(r"^(?P<name>.+ \((?P<k>\d+)\))\.png$")
+
+
+def busi_layout(root: Path, merged_dir: Path | None = None) -> pd.DataFrame:
+    merged_dir = Path(merged_dir or root / "_merged_masks")
+    rows = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and p != merged_dir):
+        images = [
+            (int(m["k"]), p, m["name"])
+            for p in class_dir.glob("*.png")
+            if (m := IMAGE.match(p.name))
+        ]
+        for _, image, name in sorted(images):
+            masks = sorted(class_dir.glob(f"{glob_escape(name)}_mask*.png"))
+            mask = (
+                _merge(masks, merged_dir / class_dir.name / f"{name}_mask.png") if masks else None
+            )
+            rows.append(
+                {
+                    "sample_id": sample_id(f"{class_dir.name}_{name}"),
+                    "image": str(image.relative_to(root)),
+                    "label": class_dir.name,
+                    "mask": str(mask.resolve()) if mask else "",
+                    "group": "",
+                    "split": "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([\[\]*?])", r"[\1]", text)
+
+
+def _merge(masks: list[Path], target: Path) -> Path:
+    if len(masks) == 1:
+        return masks[0]
+    union = np.logical_or.reduce([load_mask(m) for m in masks])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(union.astype(np.uint8) * 255).save(target)
+    return target

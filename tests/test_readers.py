@@ -116,3 +116,24 @@ def test_demo_dicom_has_required_tags(tmp_path):
     assert "WindowCenter" in ds and str(ds.PatientName) == "DEMO^P001"
     # stored = (0.5 * 2000 + 200) / 0.5 = 2400, modality value = 2400 * 0.5 - 200 = 1000
     np.testing.assert_allclose(load_image(tmp_path / "d.dcm")[0], 1000.0)
+
+
+def test_palette_one_bit_and_16bit_tiff(tmp_path):
+    palette = Image.fromarray(np.array([[0, 1], [2, 1]], np.uint8), "P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
+    palette.save(tmp_path / "p.png")
+    np.testing.assert_array_equal(load_image(tmp_path / "p.png")[:, 0, 1], [255, 0, 0])
+    Image.fromarray(np.array([[True, False], [False, True]])).save(tmp_path / "b.png")
+    np.testing.assert_array_equal(load_mask(tmp_path / "b.png"), [[True, False], [False, True]])
+    tiff = np.array([[0, 1000], [65535, 3]], np.uint16)
+    Image.fromarray(tiff).save(tmp_path / "t.tif")
+    np.testing.assert_array_equal(load_image(tmp_path / "t.tif")[0], tiff)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[1, 1] = [10, 20, 30]
+    Image.fromarray(rgb).save(tmp_path / "rgb.jpg", quality=100)
+    assert load_image(tmp_path / "rgb.jpg").shape == (3, 2, 2)
+
+
+def test_lgg_tiff_reads_three_channels(lgg_subset):
+    image = next(p for p in lgg_subset.glob("*/*.tif") if not p.name.endswith("_mask.tif"))
+    assert load_image(image).shape == (3, 256, 256)

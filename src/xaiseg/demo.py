@@ -122,6 +122,9 @@ def _write_dicom(path: Path, image: np.ndarray, patient: str, index: int) -> Non
     ds.Modality = "MR"
     ds.PatientName = f"DEMO^{patient}"  # fake identity; never copied into an artifact
     ds.PatientID = f"FAKE-{patient}"
+    ds.PatientBirthDate = "19450704"
+    ds.AccessionNumber = f"ACCFAKE{index:05d}"
+    ds.InstitutionName = "Nowhere Fake General Hospital"
     ds.StudyDate = datetime.date(2020, 1, 1).strftime("%Y%m%d")
     ds.InstanceNumber = index
     ds.Rows, ds.Columns = stored.shape
@@ -183,10 +186,13 @@ def generate_demo(out_dir: str | Path, spec: DemoSpec) -> pd.DataFrame:
     return sheet
 
 
+IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName")
+
+
 def read_fake_identities(paths: list[Path]) -> set[str]:
-    """The fake patient identities stored in demo DICOMs (for leak tests)."""
-    names = set()
+    """The fake patient-identifying values stored in demo DICOMs (for leak tests)."""
+    values = set()
     for path in paths:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-        names |= {str(ds.PatientName), str(ds.PatientID)}
-    return names
+        values |= {str(ds.get(tag)) for tag in IDENTIFYING if ds.get(tag)}
+    return values

@@ -210,3 +210,20 @@ def test_wrong_config_type_named(workdir):
     result = snakemake(workdir, "--dry-run", "--configfile", name, check=False)
     assert result.returncode != 0
     assert "'ten' is not of type 'integer'" in result.stdout + result.stderr
+
+
+def test_no_patient_identifiers_in_any_output(workdir):
+    from xaiseg.demo import read_fake_identities
+
+    run = workdir / "results" / "tiny"
+    dicoms = sorted((run / "demo_data" / "images").glob("*.dcm"))
+    identities = read_fake_identities(dicoms)
+    assert len(dicoms) >= 10 and any("DEMO^" in v for v in identities)
+    assert "Nowhere Fake General Hospital" in identities
+    outputs = [p for p in workdir.rglob("*") if p.is_file() and p.suffix != ".dcm"]
+    outputs = [p for p in outputs if "src" not in p.relative_to(workdir).parts[:1]]
+    assert len(outputs) > 50
+    for path in outputs:
+        data = path.read_bytes()
+        for value in identities:
+            assert value.encode() not in data, f"{value!r} leaked into {path}"

@@ -1,0 +1,119 @@
+"""Dataset layouts on fixtures laid out exactly as the public datasets ship."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from xaiseg.cli import main
+from xaiseg.errors import InputError
+from xaiseg.io.layouts import build_sheet
+from xaiseg.io.sheet import read_sheet
+
+
+def _png(path, value=0, size=(8, 8), box=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.full(size, value, np.uint8)
+    if box:
+        array[box] = 255
+    Image.fromarray(array).save(path)
+
+
+def test_lgg_real_subset(lgg_subset, tmp_path):
+    out = tmp_path / "sheet.tsv"
+    assert main(["sheet", str(lgg_subset), "--layout", "lgg", "--out", str(out)]) == 0
+    sheet = read_sheet(out, ["normal", "lesion"])
+    slices = list(lgg_subset.glob("*/*.tif"))
+    assert len(sheet) == len([s for s in slices if not s.name.endswith("_mask.tif")]) == 296
+    assert sheet["group"].nunique() == 10
+    # labels match the masks: positive exactly when the mask has foreground
+    for row in sheet.sample(20, random_state=0).itertuples():
+        assert (row.label == "lesion") == bool(np.asarray(Image.open(row.mask)).any())
+    # slices sorted numerically within a patient, not lexically (1, 2, ..., 10)
+    first = sheet[sheet["group"] == sheet["group"].iloc[0]]["sample_id"].tolist()
+    numbers = [int(s.rsplit("_", 1)[1]) for s in first]
+    assert numbers == sorted(numbers) and numbers[:3] == [1, 2, 3]
+
+
+def test_lgg_split_never_cuts_a_patient(lgg_subset, tmp_path):
+    from xaiseg.data.splits import assign_splits
+
+    sheet = build_sheet("lgg", lgg_subset)
+    sheet["label_index"] = (sheet["label"] == "lesion").astype(int)
+    sheet["split"] = assign_splits(sheet, 0.2, 0.3, seed=0)
+    assert (sheet.groupby("group")["split"].nunique() == 1).all()
+    assert set(sheet["split"]) == {"train", "val", "test"}
+
+
+def test_busi_merges_extra_masks(tmp_path):
+    root = tmp_path / "Dataset_BUSI_with_GT"
+    _png(root / "benign" / "benign (1).png", 50)
+    _png(root / "benign" / "benign (1)_mask.png", box=(slice(0, 2), slice(0, 2)))
+    _png(root / "benign" / "benign (1)_mask_1.png", box=(slice(5, 7), slice(5, 7)))
+    _png(root / "benign" / "benign (10).png", 50)
+    _png(root / "benign" / "benign (10)_mask.png", box=(slice(3, 4), slice(3, 4)))
+    _png(root / "benign" / "benign (2).png", 50)
+    _png(root / "benign" / "benign (2)_mask.png")
+    _png(root / "normal" / "normal (1).png", 50)
+    _png(root / "normal" / "normal (1)_mask.png")
+    out = tmp_path / "out" / "sheet.tsv"
+    assert main(["sheet", str(root), "--layout", "busi", "--out", str(out)]) == 0
+    sheet = read_sheet(out, ["benign", "normal"])
+    assert list(sheet["sample_id"]) == [
+        "benign_benign_1",
+        "benign_benign_2",
+        "benign_benign_10",
+        "normal_normal_1",
+    ]
+    merged = np.asarray(Image.open(sheet.loc[0, "mask"]))
+    assert merged[0, 0] and merged[6, 6] and merged.sum() == 8 * 255
+
+
+def test_kvasir_pairs_images_and_masks(tmp_path):
+    root = tmp_path / "Kvasir-SEG"
+    for name in ["cju0qkwl35piu0993l0dewei2", "cju0qoxqj9q6s0835b43399p4"]:
+        _png(root / "images" / f"{name}.jpg", 80)
+        _png(root / "masks" / f"{name}.jpg", box=(slice(2, 5), slice(2, 5)))
+    sheet = build_sheet("kvasir", root)
+    assert len(sheet) == 2 and set(sheet["label"]) == {"lesion"}
+    assert sheet.loc[0, "mask"] == "masks/cju0qkwl35piu0993l0dewei2.jpg"
+
+
+def test_kvasir_missing_mask_named(tmp_path):
+    root = tmp_path / "Kvasir-SEG"
+    _png(root / "images" / "a.jpg")
+    (root / "masks").mkdir()
+    with pytest.raises(InputError, match=r"a\.jpg: Kvasir image has no mask"):
+        build_sheet("kvasir", root)
+
+
+def test_folders_layout_with_masks(tmp_path):
+    root = tmp_path / "data"
+    _png(root / "healthy" / "x1.png")
+    _png(root / "tumour" / "y 1.png", box=(slice(0, 3), slice(0, 3)))
+    _png(root / "masks" / "y 1.png", box=(slice(0, 3), slice(0, 3)))
+    sheet = build_sheet("folders", root)
+    assert list(sheet["label"]) == ["healthy", "tumour"]
+    assert list(sheet["mask"]) == ["", "masks/y 1.png"]
+    assert sheet.loc[1, "sample_id"] == "tumour_y_1"
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no samples found for layout 'folders'"):
+        build_sheet("folders", tmp_path / "empty")
+
+
+def test_unknown_layout(tmp_path):
+    with pytest.raises(InputError, match="unknown layout"):
+        build_sheet("imagenet", tmp_path)
+
+
+def test_sheet_paths_relative_to_sheet_folder(tmp_path):
+    root = tmp_path / "data"
+    _png(root / "a" / "1.png")
+    _png(root / "b" / "2.png")
+    out = tmp_path / "elsewhere" / "deep" / "sheet.tsv"
+    assert main(["sheet", str(root), "--layout", "folders", "--out", str(out)]) == 0
+    raw = pd.read_csv(out, sep="\t", keep_default_na=False)
+    assert raw.loc[0, "image"] == "../../data/a/1.png"

@@ -117,3 +117,62 @@ def test_sheet_paths_relative_to_sheet_folder(tmp_path):
     assert main(["sheet", str(root), "--layout", "folders", "--out", str(out)]) == 0
     raw = pd.read_csv(out, sep="\t", keep_default_na=False)
     assert raw.loc[0, "image"] == "../../data/a/1.png"
+
+
+def _volume(path, data, affine=None):
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))
+
+
+def test_nifti_volumes_sliced_with_labels_and_geometry(tmp_path):
+    import json
+
+    root = tmp_path / "vols"
+    root.mkdir()
+    image = np.random.default_rng(0).random((6, 5, 4)).astype(np.float32)
+    labels = np.zeros((6, 5, 4), np.float32)
+    labels[2, 2, 1] = 0.9999  # float-stored label map
+    labels[3, 1, 3] = 1.0001
+    flip = np.diag([-2.0, 1.5, 3.0, 1.0])  # LAS with spacing (2, 1.5, 3): reoriented to RAS
+    _volume(root / "case1.nii.gz", image, flip)
+    _volume(root / "case1_seg.nii.gz", labels, flip)
+    out = tmp_path / "out" / "sheet.tsv"
+    assert main(["sheet", str(root), "--layout", "nifti", "--out", str(out), "--axis", "2"]) == 0
+    sheet = read_sheet(out, ["normal", "lesion"])
+    assert list(sheet["label"]) == ["normal", "lesion", "normal", "lesion"]
+    assert set(sheet["group"]) == {"case1"}
+    geometry = json.loads((tmp_path / "out" / "slices" / "volumes.json").read_text())
+    assert geometry["volumes"]["case1"] == {
+        "spacing": [2.0, 1.5, 3.0],
+        "orientation": "RAS",
+        "original_orientation": "LAS",
+    }
+    from xaiseg.io import load_image
+
+    # x was flipped by the canonical reorientation: slice z=0 row y, column x -> image[5 - x, y, 0]
+    slice0 = load_image(sheet.loc[0, "image"])[0]
+    np.testing.assert_allclose(slice0, image[::-1, :, 0].T)
+
+
+def test_nifti_nan_volume_named(tmp_path):
+    root = tmp_path / "vols"
+    root.mkdir()
+    data = np.ones((3, 3, 2), np.float32)
+    data[1, 1, 1] = np.nan
+    _volume(root / "bad.nii.gz", data)
+    _volume(root / "bad_label.nii.gz", np.zeros((3, 3, 2), np.float32))
+    with pytest.raises(InputError, match=r"bad\.nii\.gz: NIfTI volume contains 1 NaN/inf voxels"):
+        build_sheet("nifti", root, slices_dir=tmp_path / "s")
+
+
+def test_nnunet_style_nifti_layout(tmp_path):
+    root = tmp_path / "Task01"
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    _volume(root / "imagesTr" / "brain_001_0000.nii.gz", np.ones((4, 4, 3), np.float32))
+    labels = np.zeros((4, 4, 3), np.uint8)
+    labels[1, 1, 2] = 1
+    _volume(root / "labelsTr" / "brain_001.nii.gz", labels)
+    sheet = build_sheet("nifti", root, slices_dir=tmp_path / "s")
+    assert list(sheet["label"]) == ["normal", "normal", "lesion"]

@@ -85,7 +85,9 @@ rule layout_sheet:
         layout=config["data"].get("layout", ""),
         negative=config["data"]["negative"],
         positive=config["data"]["positive"],
+        axis=config["data"]["axis"],
         code=code_hash("preprocess"),
     shell:
         "python -m xaiseg sheet {params.root:q} --layout {params.layout} --out {output}"
-        " --negative {params.negative:q} --positive {params.positive:q} > {log} 2>&1"
+        " --negative {params.negative:q} --positive {params.positive:q}"
+        " --axis {params.axis} > {log} 2>&1"

@@ -34,3 +34,42 @@ def read_nifti(path: str | Path) -> np.ndarray:
 def write_nifti_2d(path: str | Path, image: np.ndarray) -> None:
     """Write a 2D (H, W) array as a one-slice NIfTI volume with an identity affine."""
     nib.save(nib.Nifti1Image(np.ascontiguousarray(image.T[..., np.newaxis]), np.eye(4)), str(path))
+
+
+def read_volume(path: str | Path) -> tuple[np.ndarray, dict]:
+    """A 3D volume in closest-canonical (RAS+) orientation, with its geometry.
+
+    Returns float32 (X, Y, Z) and ``{"spacing", "orientation", "original_orientation"}``.
+    """
+    try:
+        image = nib.load(str(path))
+        canonical = nib.as_closest_canonical(image)
+        data = np.asarray(canonical.dataobj, dtype=np.float32)
+    except Exception as err:
+        raise InputError(str(path), f"NIfTI file cannot be read ({err})") from err
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise InputError(str(path), f"expected a 3D NIfTI volume, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise InputError(
+            str(path), f"NIfTI volume contains {int((~np.isfinite(data)).sum())} NaN/inf voxels"
+        )
+    geometry = {
+        "spacing": [float(s) for s in canonical.header.get_zooms()[:3]],
+        "orientation": "".join(nib.aff2axcodes(canonical.affine)),
+        "original_orientation": "".join(nib.aff2axcodes(image.affine)),
+    }
+    return data, geometry
+
+
+def label_slices(labels: np.ndarray, axis: int) -> np.ndarray:
+    """Per-slice "has foreground" of a label map; float-stored maps are rounded first."""
+    foreground = np.rint(labels) > 0
+    other = tuple(a for a in range(3) if a != axis)
+    return foreground.any(axis=other)
+
+
+def take_slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
+    """A 2D slice as (H, W) with rows running along the next axis (image convention)."""
+    return np.take(volume, index, axis=axis).T

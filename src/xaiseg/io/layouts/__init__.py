@@ -16,6 +16,7 @@ from xaiseg.io.layouts.busi import busi_layout
 from xaiseg.io.layouts.folders import folders_layout
 from xaiseg.io.layouts.kvasir import kvasir_layout
 from xaiseg.io.layouts.lgg import lgg_layout
+from xaiseg.io.layouts.nifti import nifti_layout
 
 Layout = Callable[..., pd.DataFrame]
 LAYOUTS: dict[str, Layout] = {
@@ -23,6 +24,7 @@ LAYOUTS: dict[str, Layout] = {
     "busi": busi_layout,
     "kvasir": kvasir_layout,
     "folders": folders_layout,
+    "nifti": nifti_layout,
 }
 
 
@@ -52,6 +54,8 @@ def write_layout_sheet(
     options = {k: v for k, v in options.items() if k in accepted}
     if layout == "busi":
         options["merged_dir"] = out.parent / "merged_masks"
+    if layout == "nifti":
+        options["slices_dir"] = out.parent / "slices"
     sheet = build_sheet(layout, root, **options)
     for column in ("image", "mask"):
         sheet[column] = [os.path.relpath(root / p, out.parent) if p else "" for p in sheet[column]]

@@ -8,6 +8,7 @@ from PIL import Image
 from xaiseg.cli import main
 from xaiseg.errors import InputError
 from xaiseg.io.layouts import build_sheet
+from xaiseg.io.layouts.chexpert import OBSERVATIONS
 from xaiseg.io.sheet import read_sheet
 
 
@@ -176,3 +177,54 @@ def test_nnunet_style_nifti_layout(tmp_path):
     _volume(root / "labelsTr" / "brain_001.nii.gz", labels)
     sheet = build_sheet("nifti", root, slices_dir=tmp_path / "s")
     assert list(sheet["label"]) == ["normal", "normal", "lesion"]
+
+
+def _chexpert(tmp_path):
+    root = tmp_path / "CheXpert-v1.0-small"
+    rows = [
+        ("train/patient00001/study1/view1_frontal.jpg", "1.0"),
+        ("train/patient00001/study2/view1_frontal.jpg", "-1.0"),
+        ("train/patient00002/study1/view1_frontal.jpg", ""),
+        ("train/patient00003/study1/view2_lateral.jpg", "0.0"),
+    ]
+    for path, _ in [*rows, ("valid/patient64541/study1/view1_frontal.jpg", "")]:
+        _png(root / path, 90)
+    header = "Path,Sex,Age,Frontal/Lateral,AP/PA," + ",".join(OBSERVATIONS)
+
+    def line(path, effusion):
+        values = [""] * 14
+        values[10] = effusion  # Pleural Effusion
+        return f"CheXpert-v1.0-small/{path},Female,68,Frontal,AP," + ",".join(values)
+
+    (root / "train.csv").write_text("\n".join([header, *[line(p, v) for p, v in rows]]) + "\n")
+    (root / "valid.csv").write_text(
+        header + "\n" + line("valid/patient64541/study1/view1_frontal.jpg", "1.0") + "\n"
+    )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("policy", "labels"),
+    [
+        ("ones", ["lesion", "lesion", "normal", "normal", "lesion"]),
+        ("zeros", ["lesion", "normal", "normal", "normal", "lesion"]),
+        ("ignore", ["lesion", "normal", "normal", "lesion"]),
+    ],
+)
+def test_chexpert_uncertainty_policies(tmp_path, policy, labels):
+    sheet = build_sheet("chexpert", _chexpert(tmp_path), uncertain=policy)
+    assert list(sheet["label"]) == labels
+    assert sheet["group"].iloc[0] == "patient00001" and sheet["split"].iloc[-1] == "val"
+    assert sheet["image"].iloc[0] == "train/patient00001/study1/view1_frontal.jpg"
+
+
+def test_chexpert_sheet_validates(tmp_path):
+    root = _chexpert(tmp_path)
+    out = tmp_path / "sheet.tsv"
+    assert (
+        main(
+            ["sheet", str(root), "--layout", "chexpert", "--out", str(out), "--uncertain", "zeros"]
+        )
+        == 0
+    )
+    assert len(read_sheet(out, ["normal", "lesion"])) == 5

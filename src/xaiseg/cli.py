@@ -72,7 +72,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_sheet(args: argparse.Namespace) -> None:
     from xaiseg.io.layouts import write_layout_sheet
 
-    options = {"negative": args.negative, "positive": args.positive, "axis": args.axis}
+    options = {
+        "negative": args.negative,
+        "positive": args.positive,
+        "axis": args.axis,
+        "observation": args.observation,
+        "uncertain": args.uncertain,
+    }
     sheet = write_layout_sheet(args.layout, args.root, args.out, options)
     counts = sheet["label"].value_counts().to_dict()
     print(f"sheet: {len(sheet)} rows, {sheet['group'].nunique()} groups, labels {counts}")
@@ -200,11 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sheet", help="write a sample sheet for a public dataset's layout")
     p.add_argument("root", type=Path, help="the dataset's folder, as downloaded")
-    p.add_argument("--layout", required=True, help="lgg, busi, kvasir, folders or nifti")
+    p.add_argument("--layout", required=True, help="lgg, busi, kvasir, folders, nifti or chexpert")
     p.add_argument(
         "--axis", type=int, choices=[0, 1, 2], default=2, help="nifti: slicing axis (RAS+)"
     )
     p.add_argument("--out", type=Path, required=True, help="sheet to write (TSV)")
+    p.add_argument("--observation", default="Pleural Effusion", help="chexpert: the label")
+    p.add_argument("--uncertain", choices=["ones", "zeros", "ignore"], default="ones")
     p.add_argument("--negative", default="normal", help="label of slices without a finding")
     p.add_argument("--positive", default="lesion", help="label of slices with a finding")
     p.set_defaults(handler=cmd_sheet)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from xaiseg.errors import InputError
 from xaiseg.io.layouts.busi import busi_layout
+from xaiseg.io.layouts.chexpert import chexpert_layout
 from xaiseg.io.layouts.folders import folders_layout
 from xaiseg.io.layouts.kvasir import kvasir_layout
 from xaiseg.io.layouts.lgg import lgg_layout
@@ -25,6 +26,7 @@ LAYOUTS: dict[str, Layout] = {
     "kvasir": kvasir_layout,
     "folders": folders_layout,
     "nifti": nifti_layout,
+    "chexpert": chexpert_layout,
 }
 
 

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from xaiseg.evaluate.metrics import classification_metrics, segmentation_scores
@@ -46,3 +47,13 @@ def test_classification_metrics_hand_computed():
     assert math.isclose(m["accuracy"], 4 / 6, rel_tol=1e-6)
     # AUC: of 9 positive/negative pairs, 8 are ranked correctly (0.3 < 0.6 is the miss).
     assert math.isclose(m["auc"], 8 / 9, rel_tol=1e-6)
+
+
+def test_youden_threshold_hand_computed():
+    from xaiseg.evaluate.metrics import youden_threshold
+
+    prob = torch.tensor([0.9, 0.35, 0.3, 0.2, 0.1, 0.32])
+    label = torch.tensor([1, 1, 1, 0, 0, 0])
+    # cut 0.3: sens 1, spec 2/3 -> J = 2/3; cut 0.35: sens 2/3, spec 1 -> J = 2/3 (tie: lowest);
+    # cut 0.32 gives sens 2/3 spec 2/3: worse.
+    assert youden_threshold(prob, label) == pytest.approx(0.3)

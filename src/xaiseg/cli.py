@@ -272,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth-sigma", type=float, default=0.0)
     p.add_argument("--min-size", type=int, default=4)
     p.add_argument("--no-fill-holes", action="store_true")
-    p.add_argument("--gate-threshold", type=float, default=0.5)
+    p.add_argument(
+        "--gate-threshold",
+        type=lambda t: t if t == "val" else float(t),
+        default=0.5,
+        help='a probability, or "val" for the threshold chosen on the validation split',
+    )
     p.set_defaults(handler=cmd_masks)
 
     p = sub.add_parser("train-segmenter", help="train a U-Net on pseudo-masks or ground truth")

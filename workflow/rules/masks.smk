@@ -3,6 +3,7 @@ rule pseudo_masks:
         data=f"{RUN}/data",
         saliency=f"{RUN}/saliency/{{method}}",
         predictions=f"{RUN}/classifier/predictions.csv",
+        metrics=f"{RUN}/classifier/metrics.json",
     output:
         directory(f"{RUN}/masks/{{method}}-{{rule}}"),
     log:

@@ -58,3 +58,17 @@ def classification_metrics(prob: torch.Tensor, label: torch.Tensor, threshold: f
     for name in ("accuracy", "sensitivity", "specificity"):
         out[name] = float(compute_confusion_matrix_metric(name, confusion).squeeze())
     return out
+
+
+def youden_threshold(prob: torch.Tensor, label: torch.Tensor) -> float:
+    """The probability cut maximising sensitivity + specificity - 1 (ties: the lowest)."""
+    label = label.bool()
+    if label.all() or not label.any():
+        return 0.5
+    best, best_j = 0.5, -1.0
+    for cut in torch.unique(prob).tolist():
+        pred = prob >= cut
+        j = float((pred & label).sum() / label.sum() + (~pred & ~label).sum() / (~label).sum()) - 1
+        if j > best_j:
+            best, best_j = cut, j
+    return float(best)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ class MaskSettings:
     smooth_sigma: float = 0.0
     min_size: int = 4
     fill_holes: bool = True
-    gate_threshold: float = 0.5  # classifier probability below which the mask is empty
+    # Classifier probability below which the mask is empty; "val" takes the threshold the
+    # classifier stage chose on the validation split (metrics.json beside predictions).
+    gate_threshold: float | str = 0.5
 
 
 def build_masks(
@@ -40,11 +43,12 @@ def build_masks(
     maps = normalize_maps(load_maps(saliency_dir), settings.smooth_sigma).numpy()
     probability = _probabilities(predictions_csv, store)
     rule = RULES[settings.rule](**settings.rule_options)
+    gate = gate_value(settings.gate_threshold, Path(predictions_csv))
     writer = ShardWriter(out_dir, store.index["shard_size"])
     gated = 0
     for saliency, image, prob in zip(maps, images, probability, strict=True):
         mask = np.zeros(saliency.shape[1:], bool)
-        if prob >= settings.gate_threshold:
+        if prob >= gate:
             mask = clean_mask(rule(saliency[0], image), settings.min_size, settings.fill_holes)
         else:
             gated += 1
@@ -52,7 +56,7 @@ def build_masks(
     writer.close(
         {"rule": settings.rule, "samples": [{"sample_id": s["sample_id"]} for s in store.samples]}
     )
-    counts = {"images": len(maps), "gated_empty": gated}
+    counts = {"images": len(maps), "gated_empty": gated, "gate_threshold": gate}
     write_provenance(
         out_dir,
         stage="masks",
@@ -61,6 +65,13 @@ def build_masks(
         extra={"counts": counts},
     )
     return counts
+
+
+def gate_value(setting: float | str, predictions_csv: Path) -> float:
+    if setting != "val":
+        return float(setting)
+    metrics = json.loads(predictions_csv.with_name("metrics.json").read_text())
+    return float(metrics["val_threshold"])
 
 
 def _probabilities(predictions_csv: str | Path, store: ShardStore) -> np.ndarray:

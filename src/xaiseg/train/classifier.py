@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from xaiseg.data.preprocess import load_split_tensors
 from xaiseg.data.shards import INDEX, ShardStore
-from xaiseg.evaluate.metrics import classification_metrics
+from xaiseg.evaluate.metrics import classification_metrics, youden_threshold
 from xaiseg.models import build_classifier
 from xaiseg.provenance import file_sha256, seed_everything, write_json, write_provenance, write_text
 from xaiseg.train.checkpoint import load_model, save_model
@@ -144,11 +144,16 @@ def _evaluate_and_predict(model: nn.Module, data_dir: Path, out: Path, positive:
     frame["probability"] = probs[:, positive].numpy()
     frame["predicted_positive"] = frame["probability"] >= 0.5
     write_text(out / "predictions.csv", frame.to_csv(index=False))
-    metrics = {}
+    metrics: dict = {}
+    truth = everything["label"] == positive
+    val_rows = torch.tensor(store.positions("val"), dtype=torch.long)
+    # A threshold chosen on validation data: 0.5 is miscalibrated on small, imbalanced sets.
+    metrics["val_threshold"] = youden_threshold(probs[val_rows, positive], truth[val_rows])
     for split in ("train", "val", "test"):
         rows = torch.tensor(store.positions(split), dtype=torch.long)
         if len(rows):
-            metrics[split] = classification_metrics(
-                probs[rows, positive], everything["label"][rows] == positive
+            metrics[split] = classification_metrics(probs[rows, positive], truth[rows])
+            metrics[f"{split}_at_val_threshold"] = classification_metrics(
+                probs[rows, positive], truth[rows], metrics["val_threshold"]
             )
     return metrics

@@ -89,3 +89,31 @@ def test_apply_window_hand_computed():
 def test_file_without_meta_header_is_read(dicom_corpus):
     image = read_dicom(dicom_corpus / "pydicom_data" / "OT-PAL-8-face.dcm")
     assert image.shape[0] == 3
+
+
+def test_multiframe_frames_as_samples(dicom_corpus, tmp_path):
+    import pandas as pd
+
+    from xaiseg.cli import main
+
+    path = dicom_corpus / "pydicom_data" / "emri_small.dcm"
+    rows = [f"f{i}\t{path}\t{'a' if i % 2 else 'b'}\tv{i // 2}\t{i}" for i in range(10)]
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("sample_id\timage\tlabel\tgroup\tframe\n" + "\n".join(rows) + "\n")
+    args = [
+        "preprocess",
+        "--sheet",
+        str(sheet),
+        "--out",
+        str(tmp_path / "run"),
+        "--classes",
+        "a",
+        "b",
+    ]
+    assert main([*args, "--image-size", "16"]) == 0
+    kept = pd.read_csv(tmp_path / "run" / "sheet.tsv", sep="\t")
+    assert len(kept) == 10
+    expected = [read_dicom(path, frame=i) for i in (0, 9)]
+    assert not np.array_equal(expected[0], expected[1])
+    with pytest.raises(InputError, match="frame 10 out of range"):
+        read_dicom(path, frame=10)

@@ -54,7 +54,8 @@ def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndarray]:
     """Decode one row into fixed-size tensors; raises InputError naming the file."""
-    image = load_image(row["image"], settings.dicom_window)
+    frame = int(row["frame"]) if row.get("frame") else None
+    image = load_image(row["image"], settings.dicom_window, frame)
     try:
         image = match_channels(image, settings.channels)
     except ValueError as err:
@@ -131,7 +132,9 @@ def preprocess(
             "counts": counts,
         }
     )
-    kept_sheet = pd.DataFrame(kept)[["sample_id", "image", "label", "mask", "group", "split"]]
+    kept_sheet = pd.DataFrame(kept)[
+        ["sample_id", "image", "label", "mask", "group", "split", "frame"]
+    ]
     write_text(out / "sheet.tsv", kept_sheet.to_csv(sep="\t", index=False))
     write_provenance(
         out / "data",

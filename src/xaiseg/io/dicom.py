@@ -49,9 +49,13 @@ def decode_dicom(path: str | Path, window: Window = None) -> np.ndarray:
     return np.moveaxis(values, -1, 1)
 
 
-def read_dicom(path: str | Path, window: Window = None) -> np.ndarray:
-    """A single-frame DICOM as float32 (C, H, W)."""
+def read_dicom(path: str | Path, window: Window = None, frame: int | None = None) -> np.ndarray:
+    """One frame of a DICOM as float32 (C, H, W); ``frame`` is required for multi-frame."""
     frames = decode_dicom(path, window)
+    if frame is not None:
+        if not 0 <= frame < len(frames):
+            raise InputError(str(path), f"frame {frame} out of range (the file has {len(frames)})")
+        return frames[frame]
     if len(frames) > 1:
         raise InputError(
             str(path), f"multi-frame DICOM ({len(frames)} frames): give a frame number or slice it"

@@ -17,20 +17,27 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def load_image(path: str | Path, dicom_window: Window = None) -> np.ndarray:
-    """Decode any supported file to float32 (C, H, W); ``dicom_window`` applies to DICOM."""
+def load_image(
+    path: str | Path, dicom_window: Window = None, frame: int | None = None
+) -> np.ndarray:
+    """Decode any supported file to float32 (C, H, W).
+
+    ``dicom_window`` and ``frame`` (0-based, for multi-frame files) apply to DICOM.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), "file does not exist")
     suffix = _suffix(p)
     if suffix in DICOM_SUFFIXES:
-        array = read_dicom(p, dicom_window)
+        array = read_dicom(p, dicom_window, frame)
     elif suffix in NIFTI_SUFFIXES:
         array = read_nifti(p)
     elif suffix in RASTER_SUFFIXES:
         array = read_raster(p)
     else:
         raise InputError(str(p), f"unsupported file type {suffix!r}")
+    if frame is not None and suffix not in DICOM_SUFFIXES:
+        raise InputError(str(p), "a frame number applies to multi-frame DICOM only")
     if not np.isfinite(array).all():
         raise InputError(str(p), "image contains NaN or infinite values")
     return array

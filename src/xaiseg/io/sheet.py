@@ -12,7 +12,7 @@ import yaml
 from xaiseg.errors import InputError
 
 SCHEMA_PATH = Path(__file__).with_name("sheet.schema.yaml")
-COLUMNS = ("sample_id", "image", "label", "mask", "group", "split")
+COLUMNS = ("sample_id", "image", "label", "mask", "group", "split", "frame")
 
 
 def read_sheet(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def read_sheet(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if sheet.empty:
         raise InputError(str(path), "sample sheet has no rows")
-    for column in ("mask", "group", "split"):
+    for column in ("mask", "group", "split", "frame"):
         if column not in sheet.columns:
             sheet[column] = ""
     problems = _schema_problems(sheet) + _content_problems(sheet, classes)

@@ -184,6 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.out,
         args.n_figure,
         args.seed,
+        args.classifier_metrics,
     )
 
 
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--saliency", nargs="*", default=[], metavar="METHOD=FOLDER")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n-figure", type=int, default=6)
+    p.add_argument(
+        "--classifier-metrics", type=Path, default=None, help="metrics.json for the report"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_evaluate)
     return parser

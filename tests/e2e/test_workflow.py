@@ -124,6 +124,7 @@ def test_every_artifact_written(workdir):
         "segmenter/supervised/predictions/index.json",
         "eval/per_image.csv",
         "eval/summary.md",
+        "eval/report.md",
         "eval/figures/overlays.png",
         "summary.csv",
     ]:
@@ -227,3 +228,10 @@ def test_no_patient_identifiers_in_any_output(workdir):
         data = path.read_bytes()
         for value in identities:
             assert value.encode() not in data, f"{value!r} leaked into {path}"
+
+
+def test_report_carries_counts_and_classifier(workdir):
+    report = (workdir / "results/tiny/eval/report.md").read_text()
+    assert "images in the sheet: 48, kept: 48, quarantined: 0" in report
+    assert "## Classifier (test split)" in report and "(val)" in report
+    assert "![overlays](figures/overlays.png)" in report

@@ -140,6 +140,7 @@ def final_outputs():
     return [
         f"{RUN}/summary.csv",
         f"{RUN}/eval/summary.md",
+        f"{RUN}/eval/report.md",
         f"{RUN}/eval/figures/overlays.png",
         f"{RUN}/classifier/metrics.json",
     ]

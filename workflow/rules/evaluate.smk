@@ -1,6 +1,7 @@
 rule evaluate:
     input:
         data=f"{RUN}/data",
+        classifier=f"{RUN}/classifier/metrics.json",
         masks=expand(
             f"{RUN}/masks/{{pair}}", pair=[f"{m}-{r}" for m, r in pseudo_mask_pairs()]
         ),
@@ -12,6 +13,7 @@ rule evaluate:
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
         markdown=f"{RUN}/eval/summary.md",
+        report=f"{RUN}/eval/report.md",
         figure=f"{RUN}/eval/figures/overlays.png",
         run_summary=f"{RUN}/summary.csv",
     log:
@@ -30,4 +32,5 @@ rule evaluate:
     shell:
         "(python -m xaiseg evaluate --data {input.data} --evaluate {params.things:q}"
         " --saliency {params.saliency:q} --out {params.out} --n-figure {params.n_figure}"
+        " --classifier-metrics {input.classifier}"
         " --seed {params.seed} && cp {output.summary} {output.run_summary}) > {log} 2>&1"

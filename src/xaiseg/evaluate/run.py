@@ -9,6 +9,7 @@ import numpy as np
 
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.figures import overlay_grid
+from xaiseg.evaluate.report import render_report
 from xaiseg.evaluate.tables import Evaluated, per_image_table, summary_table, to_markdown
 from xaiseg.masks.build import load_masks
 from xaiseg.provenance import write_provenance, write_text
@@ -23,6 +24,7 @@ def evaluate(
     out_dir: str | Path,
     n_figure: int = 6,
     seed: int = 0,
+    classifier_metrics: Path | None = None,
 ) -> None:
     out = Path(out_dir)
     per_image = per_image_table(data_dir, things)
@@ -30,6 +32,7 @@ def evaluate(
     write_text(out / "per_image.csv", per_image.to_csv(index=False))
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
+    write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
     _figure(data_dir, things, saliency_dirs, out / "figures" / "overlays.png", n_figure, seed)
     write_provenance(
         out,

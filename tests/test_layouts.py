@@ -228,3 +228,68 @@ def test_chexpert_sheet_validates(tmp_path):
         == 0
     )
     assert len(read_sheet(out, ["normal", "lesion"])) == 5
+
+
+def _mammo(path, pixels):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        meta.MediaStorageSOPClassUID,
+        meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Modality, ds.Rows, ds.Columns = "MG", *pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = pixels.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_cbis_ddsm_joins_rois_by_folder_and_merges(tmp_path):
+    root = tmp_path / "CBIS-DDSM"
+    full = "Mass-Training_P_00001_LEFT_CC"
+    study = root / full / "07-20-2016-DDSM-74994"
+    _mammo(study / "1.000000-full mammogram images-24515" / "1-1.dcm", np.full((20, 16), 90))
+    for k, box in ((1, (slice(2, 4), slice(2, 4))), (2, (slice(10, 12), slice(8, 10)))):
+        series = root / f"{full}_{k}" / "07-21-2016-DDSM-76783" / "1.000000-ROI mask images-92138"
+        _mammo(series / "1-1.dcm", np.full((5, 5), 60))  # the cropped lesion
+        mask = np.zeros((20, 16))
+        mask[box] = 255
+        _mammo(series / "1-2.dcm", mask)
+    other = "Mass-Test_P_00016_LEFT_MLO"
+    _mammo(root / other / "a" / "b" / "1-1.dcm", np.full((20, 16), 50))
+    _mammo(root / f"{other}_1" / "a" / "b" / "1-1.dcm", np.eye(20, 16) * 255)
+    _mammo(root / f"{other}_1" / "a" / "b" / "1-2.dcm", np.full((4, 4), 1))
+    header = (
+        "patient_id,breast_density,left or right breast,image view,abnormality id,"
+        "abnormality type,pathology,image file path,cropped image file path,ROI mask file path\n"
+    )
+    uid = "1.3.6.1.4.1.9590.100.1.2.4221/1.3.6.1.4.1.9590.100.1.2.3423"
+    image, roi1, roi2 = f"{full}/{uid}/000000.dcm", f"{full}_1/{uid}", f"{full}_2/{uid}"
+    (root / "mass_case_description_train_set.csv").write_text(
+        header
+        + f"P_00001,3,LEFT,CC,1,mass,BENIGN,{image},{roi1}/0.dcm,{roi1}/1.dcm\n"
+        # the real CSVs carry stray newlines inside quoted paths
+        + f'P_00001,3,LEFT,CC,2,mass,MALIGNANT,{image},{roi2}/0.dcm,"{roi2}/1.dcm\n"\n'
+    )
+    (root / "mass_case_description_test_set.csv").write_text(
+        header + f"P_00016,2,LEFT,MLO,1,mass,BENIGN_WITHOUT_CALLBACK,{other}/{uid}/0.dcm,"
+        f"{other}_1/x/0.dcm,{other}_1/x/1.dcm\n"
+    )
+    out = tmp_path / "sheet" / "sheet.tsv"
+    args = ["--negative", "benign", "--positive", "malignant"]
+    assert main(["sheet", str(root), "--layout", "cbis-ddsm", "--out", str(out), *args]) == 0
+    sheet = read_sheet(out, ["benign", "malignant"])
+    assert list(sheet["label"]) == ["benign", "malignant"]
+    assert list(sheet["split"]) == ["test", ""]
+    assert list(sheet["group"]) == ["P_00016", "P_00001"]
+    from xaiseg.io import load_mask
+
+    merged = load_mask(sheet.loc[1, "mask"])
+    assert merged.shape == (20, 16) and merged.sum() == 8 and merged[2, 2] and merged[10, 8]

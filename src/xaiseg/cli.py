@@ -207,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sheet", help="write a sample sheet for a public dataset's layout")
     p.add_argument("root", type=Path, help="the dataset's folder, as downloaded")
-    p.add_argument("--layout", required=True, help="lgg, busi, kvasir, folders, nifti or chexpert")
+    p.add_argument(
+        "--layout", required=True, help="lgg, busi, kvasir, folders, nifti, chexpert or cbis-ddsm"
+    )
     p.add_argument(
         "--axis", type=int, choices=[0, 1, 2], default=2, help="nifti: slicing axis (RAS+)"
     )

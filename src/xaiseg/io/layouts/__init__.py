@@ -13,6 +13,7 @@ import pandas as pd
 
 from xaiseg.errors import InputError
 from xaiseg.io.layouts.busi import busi_layout
+from xaiseg.io.layouts.cbis_ddsm import cbis_ddsm_layout
 from xaiseg.io.layouts.chexpert import chexpert_layout
 from xaiseg.io.layouts.folders import folders_layout
 from xaiseg.io.layouts.kvasir import kvasir_layout
@@ -27,6 +28,7 @@ LAYOUTS: dict[str, Layout] = {
     "folders": folders_layout,
     "nifti": nifti_layout,
     "chexpert": chexpert_layout,
+    "cbis-ddsm": cbis_ddsm_layout,
 }
 
 
@@ -54,7 +56,7 @@ def write_layout_sheet(
     root, out = Path(root).resolve(), Path(out).resolve()
     accepted = inspect.signature(LAYOUTS.get(layout, folders_layout)).parameters
     options = {k: v for k, v in options.items() if k in accepted}
-    if layout == "busi":
+    if layout in ("busi", "cbis-ddsm"):
         options["merged_dir"] = out.parent / "merged_masks"
     if layout == "nifti":
         options["slices_dir"] = out.parent / "slices"

@@ -1,0 +1,98 @@
+"""CBIS-DDSM: TCIA's DICOM tree plus the ``*_case_description_*_set.csv`` files.
+
+The CSVs' file paths do not match the download (their UID folders differ from TCIA's
+date/series folders), but their first component, e.g. ``Mass-Training_P_00001_LEFT_CC``
+and ``..._1`` for its first ROI, is the folder name. Rows are joined on that. An ROI
+folder holds the cropped lesion and the mask; the mask is the one with the full image's
+size. All abnormalities of one image are merged into one mask (written to
+``merged_dir``), and the image is labelled malignant if any of them is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+from PIL import Image
+
+from xaiseg.errors import InputError
+from xaiseg.io.layouts.common import sample_id
+from xaiseg.io.readers import load_mask
+
+PATH_COLUMNS = ("image file path", "ROI mask file path")
+
+
+def _folder_dicoms(root: Path, csv_path: str, csv: Path) -> list[Path]:
+    folder = root / csv_path.strip().split("/")[0]
+    files = sorted(folder.rglob("*.dcm")) if folder.is_dir() else []
+    if not files:
+        raise InputError(str(csv), f"no DICOM under {folder.name}/ for {csv_path.strip()!r}")
+    return files
+
+
+def _size(path: Path) -> tuple[int, int]:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return int(ds.Rows), int(ds.Columns)
+
+
+def cbis_ddsm_layout(
+    root: Path,
+    merged_dir: Path | None = None,
+    negative: str = "benign",
+    positive: str = "malignant",
+) -> pd.DataFrame:
+    merged_dir = Path(merged_dir or root / "_merged_masks")
+    tables = sorted(root.glob("*_case_description_*set.csv"))
+    if not tables:
+        raise InputError(str(root), "CBIS-DDSM layout needs the *_case_description_*_set.csv files")
+    images: dict[str, dict] = {}
+    for csv in tables:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        missing = [c for c in ("patient_id", "pathology", *PATH_COLUMNS) if c not in table.columns]
+        if missing:
+            raise InputError(str(csv), f"missing columns {missing}")
+        split = "test" if "test" in csv.name else ""
+        for record in table.to_dict("records"):
+            full = _folder_dicoms(root, record["image file path"], csv)[0]
+            rois = _folder_dicoms(root, record["ROI mask file path"], csv)
+            mask = [p for p in rois if _size(p) == _size(full)]
+            if not mask:
+                raise InputError(str(rois[0].parent), "no ROI mask with the full image's size")
+            entry = images.setdefault(
+                str(full),
+                {
+                    "full": full,
+                    "masks": [],
+                    "malignant": False,
+                    "group": record["patient_id"],
+                    "split": split,
+                },
+            )
+            entry["masks"].append(mask[0])
+            entry["malignant"] |= record["pathology"].strip().upper() == "MALIGNANT"
+    rows = []
+    for entry in images.values():
+        name = sample_id(entry["full"].relative_to(root).parts[0])
+        rows.append(
+            {
+                "sample_id": name,
+                "image": str(entry["full"].relative_to(root)),
+                "label": positive if entry["malignant"] else negative,
+                "mask": str(_merge(entry["masks"], merged_dir / f"{name}_mask.png").resolve()),
+                "group": entry["group"],
+                "split": entry["split"],
+            }
+        )
+    return pd.DataFrame(rows).sort_values("sample_id", ignore_index=True)
+
+
+def _merge(masks: list[Path], target: Path) -> Path:
+    unique = sorted(set(masks))
+    if len(unique) == 1:
+        return unique[0]
+    union = np.logical_or.reduce([load_mask(m) for m in unique])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(union.astype(np.uint8) * 255).save(target)
+    return target

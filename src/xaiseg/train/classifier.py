@@ -35,8 +35,11 @@ class ClassifierSettings:
 
 
 def fingerprint(settings: Any, *files: Path) -> str:
+    """Settings, input files and the training code: a checkpoint resumes only if all match."""
     digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
-    for f in files:
+    package = Path(__file__).resolve().parents[1]
+    code = sorted((package / "train").glob("*.py")) + sorted((package / "models").glob("*.py"))
+    for f in [*files, *code]:
         digest.update(file_sha256(f).encode())
     return digest.hexdigest()
 

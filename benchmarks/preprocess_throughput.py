@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    args.dicom = args.dicom.resolve() if args.dicom else None
+    args.lgg = args.lgg.resolve() if args.lgg else None
     warnings.simplefilter("ignore")
     if args.dicom:
         files = sorted(

@@ -70,8 +70,29 @@ def test_mask_resize_option(png_dataset, tmp_path):
     assert _run(sheet, tmp_path / "run", "--mask-size-mismatch", "resize") == 0
 
 
+def test_skip_policy_quarantines_missing_files(png_dataset, tmp_path):
+    sheet, folder = png_dataset
+    (folder / "img2.png").unlink()
+    (folder / "img5_mask.png").unlink()
+    assert _run(sheet, tmp_path / "run", "--on-bad-input", "skip") == 0
+    quarantine = pd.read_csv(tmp_path / "run" / "quarantine.tsv", sep="\t")
+    assert list(quarantine["sample_id"]) == ["s2", "s5"]
+    assert quarantine["reason"].str.contains("does not exist").all()
+
+
 def test_missing_mask_file_named(png_dataset, tmp_path, capsys):
     sheet, folder = png_dataset
     (folder / "img5_mask.png").unlink()
     assert _run(sheet, tmp_path / "run") == 2
     assert "row 6: mask file not found" in capsys.readouterr().err
+
+
+def test_scale_percentiles_hand_computed():
+    from xaiseg.data.preprocess import scale_percentiles
+
+    image = np.arange(101, dtype=np.float32).reshape(1, 1, 101)
+    out = scale_percentiles(image, 10, 90)  # 10th percentile = 10, 90th = 90
+    assert out[0, 0, 10] == 0 and out[0, 0, 90] == 1 and out[0, 0, 50] == 0.5
+    assert out.min() == 0 and out.max() == 1
+    flat = np.full((2, 3, 3), 7.0)
+    assert (scale_percentiles(flat, 1, 99) == 0).all()  # constant channel: no division by zero

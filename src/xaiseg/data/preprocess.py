@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from monai.transforms import Resize, ScaleIntensityRangePercentiles
+from monai.transforms import Resize
 from tqdm import tqdm
 
 from xaiseg.data.shards import ShardWriter
@@ -52,6 +52,22 @@ def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"cannot turn {image.shape[0]} channels into {channels}")
 
 
+def scale_percentiles(image: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """Per channel, map the [lower, upper] percentiles onto [0, 1] and clip.
+
+    numpy's percentile partitions in O(n); torch.quantile (MONAI's path) sorts, and
+    dominated preprocessing time.
+    """
+    low, high = np.percentile(image.reshape(len(image), -1), [lower, upper], axis=1)
+    span = np.where(high > low, high - low, 1.0)
+    return np.clip((image - low[:, None, None]) / span[:, None, None], 0.0, 1.0)
+
+
+def _single_threaded_worker() -> None:
+    # Each worker is one core's worth of work; torch's own threads would oversubscribe.
+    torch.set_num_threads(1)
+
+
 def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndarray]:
     """Decode one row into fixed-size tensors; raises InputError naming the file."""
     frame = int(row["frame"]) if row.get("frame") else None
@@ -61,9 +77,10 @@ def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndar
     except ValueError as err:
         raise InputError(row["image"], str(err)) from err
     size = (settings.image_size, settings.image_size)
-    lower, upper = settings.percentiles
-    scale = ScaleIntensityRangePercentiles(lower, upper, 0.0, 1.0, clip=True, channel_wise=True)
-    image_out = Resize(size, mode="area")(scale(image))
+    # Resample first: percentiles of the smaller image cost a fraction and barely differ.
+    image_out = scale_percentiles(
+        np.asarray(Resize(size, mode="area")(image)), *settings.percentiles
+    )
     mask_out = np.zeros((1, *size), np.uint8)
     if row["mask"]:
         mask = load_mask(row["mask"])
@@ -93,7 +110,7 @@ def preprocess(
 ) -> dict:
     """Run the stage; returns the counts that also go into provenance."""
     out = Path(out_dir)
-    sheet = read_sheet(sheet_path, settings.classes)
+    sheet = read_sheet(sheet_path, settings.classes, require_files=settings.on_bad_input == "fail")
     sheet["label_index"] = sheet["label"].map(settings.classes.index)
     sheet["split"] = assign_splits(
         sheet, settings.val_fraction, settings.test_fraction, settings.seed
@@ -101,8 +118,10 @@ def preprocess(
     rows = sheet.to_dict("records")
     writer = ShardWriter(out / "data", settings.shard_size)
     kept, bad = [], []
-    with ProcessPoolExecutor(max_workers=max(threads, 1)) as pool:
-        results = pool.map(_prepare_or_error, [(r, settings) for r in rows], chunksize=8)
+    with ProcessPoolExecutor(
+        max_workers=max(threads, 1), initializer=_single_threaded_worker
+    ) as pool:
+        results = pool.map(_prepare_or_error, [(r, settings) for r in rows], chunksize=16)
         for row, (arrays, error) in tqdm(
             zip(rows, results, strict=True), total=len(rows), desc="preprocess"
         ):

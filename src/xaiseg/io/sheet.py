@@ -15,11 +15,14 @@ SCHEMA_PATH = Path(__file__).with_name("sheet.schema.yaml")
 COLUMNS = ("sample_id", "image", "label", "mask", "group", "split", "frame")
 
 
-def read_sheet(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
+def read_sheet(
+    path: str | Path, classes: Sequence[str], require_files: bool = True
+) -> pd.DataFrame:
     """Read and validate a sample sheet; paths come back absolute.
 
     Every problem found is reported at once, each naming its row (1-based, header
-    excluded) so a user can fix the sheet in one pass.
+    excluded) so a user can fix the sheet in one pass. With ``require_files=False``
+    missing files are left for the caller to quarantine.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,7 +45,7 @@ def read_sheet(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
         for column in ("image", "mask")
         if (value := row[column]) and not Path(value).is_file()
     ]
-    if missing:
+    if missing and require_files:
         raise InputError(str(path), "missing files:\n  " + "\n  ".join(missing))
     sheet.loc[sheet["group"] == "", "group"] = sheet["sample_id"]
     return sheet.reset_index(drop=True)

@@ -64,3 +64,17 @@ def test_early_stop_after_patience(tmp_path):
         "t",
     )
     assert meta["best_epoch"] == 1 and len(meta["history"]) == 3
+
+
+def test_fingerprint_sees_shard_values_not_only_the_index(tmp_path):
+    from xaiseg.train.classifier import ClassifierSettings, fingerprint
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "index.json").write_text("{}")
+    (data / "shard-00000.safetensors").write_bytes(b"values one")
+    settings = ClassifierSettings()
+    before = fingerprint(settings, data)
+    (data / "shard-00000.safetensors").write_bytes(b"values two")  # same index, new tensors
+    assert fingerprint(settings, data) != before
+    assert fingerprint(ClassifierSettings(epochs=3), data) != fingerprint(settings, data)

@@ -14,10 +14,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from xaiseg.data.preprocess import load_split_tensors
-from xaiseg.data.shards import INDEX, ShardStore
+from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.metrics import classification_metrics, youden_threshold
 from xaiseg.models import build_classifier
-from xaiseg.provenance import file_sha256, seed_everything, write_json, write_provenance, write_text
+from xaiseg.provenance import hash_inputs, seed_everything, write_json, write_provenance, write_text
 from xaiseg.train.checkpoint import load_model, save_model
 from xaiseg.train.data import augmentation, dict_dataset, plain, seeded_generator
 from xaiseg.train.loop import FitSettings, fit
@@ -34,13 +34,14 @@ class ClassifierSettings:
     seed: int = 0
 
 
-def fingerprint(settings: Any, *files: Path) -> str:
-    """Settings, input files and the training code: a checkpoint resumes only if all match."""
+def fingerprint(settings: Any, *inputs: Path) -> str:
+    """Settings, every input file (folders: each file in them, shards included) and the
+    training code: a checkpoint resumes only if all of them match."""
     digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
     package = Path(__file__).resolve().parents[1]
     code = sorted((package / "train").glob("*.py")) + sorted((package / "models").glob("*.py"))
-    for f in [*files, *code]:
-        digest.update(file_sha256(f).encode())
+    for name, sha in sorted(hash_inputs([*inputs, *code]).items()):
+        digest.update(f"{Path(name).name}:{sha}".encode())
     return digest.hexdigest()
 
 
@@ -125,7 +126,7 @@ def train_classifier(
         val_auc,
         fit_settings,
         out,
-        fingerprint(settings, data_dir / INDEX),
+        fingerprint(settings, data_dir),
         "classifier",
     )
     metrics = _evaluate_and_predict(model, data_dir, out, positive)

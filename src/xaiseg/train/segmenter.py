@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from xaiseg.data.preprocess import load_split_tensors
-from xaiseg.data.shards import INDEX, ShardStore, ShardWriter
+from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.evaluate.metrics import mean_dice
 from xaiseg.masks.build import load_masks
 from xaiseg.models import build_segmenter
@@ -113,9 +113,7 @@ def train_segmenter(
         settings.patience,
         settings.seed,
     )
-    inputs = [data_dir / INDEX]
-    if masks_dir:
-        inputs += [masks_dir / INDEX, *sorted(masks_dir.glob("shard-*"))]
+    inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
     history = fit(
         model,
         loader,

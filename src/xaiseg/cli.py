@@ -39,6 +39,20 @@ def _window(text: str):
     raise argparse.ArgumentTypeError(f'expected null, "file" or [centre, width], got {text!r}')
 
 
+def _training_settings(cls, args: argparse.Namespace):
+    """A stage's settings dataclass filled from the shared training flags."""
+    names = (
+        "network",
+        "network_options",
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "patience",
+        "seed",
+    )
+    return cls(**{name: getattr(args, name) for name in names})
+
+
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
@@ -109,15 +123,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     from xaiseg.train.classifier import ClassifierSettings, train_classifier
 
     _threads(args)
-    settings = ClassifierSettings(
-        args.network,
-        args.network_options,
-        args.epochs,
-        args.learning_rate,
-        args.batch_size,
-        args.patience,
-        args.seed,
-    )
+    settings = _training_settings(ClassifierSettings, args)
     metrics = train_classifier(args.data, args.out, settings)
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
 
@@ -157,15 +163,7 @@ def cmd_train_segmenter(args: argparse.Namespace) -> None:
     from xaiseg.train.segmenter import SegmenterSettings, train_segmenter
 
     _threads(args)
-    settings = SegmenterSettings(
-        args.network,
-        args.network_options,
-        args.epochs,
-        args.learning_rate,
-        args.batch_size,
-        args.patience,
-        args.seed,
-    )
+    settings = _training_settings(SegmenterSettings, args)
     summary = train_segmenter(args.data, args.out, settings, masks_dir=args.masks)
     print(
         f"segmenter: best val Dice {summary['best_val_dice']:.3f} at epoch {summary['best_epoch']}"

@@ -111,14 +111,7 @@ def train_classifier(
         auc = classification_metrics(probs, val["label"] == positive)["auc"]
         return auc if auc == auc else 0.0  # NaN when val holds one class only
 
-    fit_settings = FitSettings(
-        settings.epochs,
-        settings.learning_rate,
-        1e-4,
-        settings.batch_size,
-        settings.patience,
-        settings.seed,
-    )
+    fit_settings = FitSettings.of(settings)
     history = fit(
         model,
         loader,

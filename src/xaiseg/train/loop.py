@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -31,6 +31,12 @@ class FitSettings:
     batch_size: int = 32
     patience: int = 10
     seed: int = 0
+
+    @classmethod
+    def of(cls, stage_settings: object) -> FitSettings:
+        """The loop's share of a stage's settings (fields with the same names)."""
+        names = [f.name for f in fields(cls)]
+        return cls(**{n: getattr(stage_settings, n) for n in names if hasattr(stage_settings, n)})
 
 
 def fit(

@@ -105,14 +105,7 @@ def train_segmenter(
         pred = predict_masks(net, images[pick["val"]]) >= 0.5
         return mean_dice(pred, targets[pick["val"]])
 
-    fit_settings = FitSettings(
-        settings.epochs,
-        settings.learning_rate,
-        1e-4,
-        settings.batch_size,
-        settings.patience,
-        settings.seed,
-    )
+    fit_settings = FitSettings.of(settings)
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
     history = fit(
         model,

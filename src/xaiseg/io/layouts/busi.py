@@ -9,12 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from PIL import Image
 
-from xaiseg.io.layouts.common import sample_id
-from xaiseg.io.readers import load_mask
+from xaiseg.io.layouts.common import merge_masks, sample_id
 
 IMAGE = re.compile(r"^(?P<name>.+ \((?P<k>\d+)\))\.png$")
 
@@ -31,7 +28,9 @@ def busi_layout(root: Path, merged_dir: Path | None = None) -> pd.DataFrame:
         for _, image, name in sorted(images):
             masks = sorted(class_dir.glob(f"{glob_escape(name)}_mask*.png"))
             mask = (
-                _merge(masks, merged_dir / class_dir.name / f"{name}_mask.png") if masks else None
+                merge_masks(masks, merged_dir / class_dir.name / f"{name}_mask.png")
+                if masks
+                else None
             )
             rows.append(
                 {
@@ -48,12 +47,3 @@ def busi_layout(root: Path, merged_dir: Path | None = None) -> pd.DataFrame:
 
 def glob_escape(text: str) -> str:
     return re.sub(r"([\[\]*?])", r"[\1]", text)
-
-
-def _merge(masks: list[Path], target: Path) -> Path:
-    if len(masks) == 1:
-        return masks[0]
-    union = np.logical_or.reduce([load_mask(m) for m in masks])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(union.astype(np.uint8) * 255).save(target)
-    return target

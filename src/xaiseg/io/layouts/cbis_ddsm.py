@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pydicom
-from PIL import Image
 
 from xaiseg.errors import InputError
-from xaiseg.io.layouts.common import sample_id
-from xaiseg.io.readers import load_mask
+from xaiseg.io.layouts.common import merge_masks, sample_id
 
 PATH_COLUMNS = ("image file path", "ROI mask file path")
 
@@ -80,19 +77,9 @@ def cbis_ddsm_layout(
                 "sample_id": name,
                 "image": str(entry["full"].relative_to(root)),
                 "label": positive if entry["malignant"] else negative,
-                "mask": str(_merge(entry["masks"], merged_dir / f"{name}_mask.png").resolve()),
+                "mask": str(merge_masks(entry["masks"], merged_dir / f"{name}_mask.png").resolve()),
                 "group": entry["group"],
                 "split": entry["split"],
             }
         )
     return pd.DataFrame(rows).sort_values("sample_id", ignore_index=True)
-
-
-def _merge(masks: list[Path], target: Path) -> Path:
-    unique = sorted(set(masks))
-    if len(unique) == 1:
-        return unique[0]
-    union = np.logical_or.reduce([load_mask(m) for m in unique])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(union.astype(np.uint8) * 255).save(target)
-    return target

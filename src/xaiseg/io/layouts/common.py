@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
 
@@ -20,3 +24,16 @@ def find_mask(masks_dir: Path, relative: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def merge_masks(masks: Sequence[Path], target: Path) -> Path:
+    """One mask file for several: the file itself if only one, else their union at ``target``."""
+    from xaiseg.io.readers import load_mask
+
+    unique = sorted(set(masks))
+    if len(unique) == 1:
+        return unique[0]
+    union = np.logical_or.reduce([load_mask(m) for m in unique])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(union.astype(np.uint8) * 255).save(target)
+    return target

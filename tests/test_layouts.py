@@ -164,7 +164,7 @@ def test_nifti_nan_volume_named(tmp_path):
     _volume(root / "bad.nii.gz", data)
     _volume(root / "bad_label.nii.gz", np.zeros((3, 3, 2), np.float32))
     with pytest.raises(InputError, match=r"bad\.nii\.gz: NIfTI volume contains 1 NaN/inf voxels"):
-        build_sheet("nifti", root, slices_dir=tmp_path / "s")
+        build_sheet("nifti", root, derived_dir=tmp_path / "s")
 
 
 def test_nnunet_style_nifti_layout(tmp_path):
@@ -175,7 +175,7 @@ def test_nnunet_style_nifti_layout(tmp_path):
     labels = np.zeros((4, 4, 3), np.uint8)
     labels[1, 1, 2] = 1
     _volume(root / "labelsTr" / "brain_001.nii.gz", labels)
-    sheet = build_sheet("nifti", root, slices_dir=tmp_path / "s")
+    sheet = build_sheet("nifti", root, derived_dir=tmp_path / "s")
     assert list(sheet["label"]) == ["normal", "normal", "lesion"]
 
 

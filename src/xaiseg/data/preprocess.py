@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from monai.transforms import Resize
 from tqdm import tqdm
 
@@ -23,7 +22,7 @@ from xaiseg.data.shards import ShardWriter
 from xaiseg.data.splits import assign_splits
 from xaiseg.errors import InputError
 from xaiseg.io import load_image, load_mask
-from xaiseg.io.sheet import read_sheet
+from xaiseg.io.sheet import read_sheet, write_sheet
 from xaiseg.provenance import write_provenance, write_text
 
 
@@ -64,6 +63,8 @@ def scale_percentiles(image: np.ndarray, lower: float, upper: float) -> np.ndarr
 
 
 def _single_threaded_worker() -> None:
+    import torch
+
     # Each worker is one core's worth of work; torch's own threads would oversubscribe.
     torch.set_num_threads(1)
 
@@ -151,10 +152,7 @@ def preprocess(
             "counts": counts,
         }
     )
-    kept_sheet = pd.DataFrame(kept)[
-        ["sample_id", "image", "label", "mask", "group", "split", "frame"]
-    ]
-    write_text(out / "sheet.tsv", kept_sheet.to_csv(sep="\t", index=False))
+    write_sheet(out / "sheet.tsv", pd.DataFrame(kept, columns=list(sheet.columns)))
     write_provenance(
         out / "data",
         stage="preprocess",
@@ -186,13 +184,3 @@ def _write_quarantine(path: Path, bad: list[dict]) -> None:
     frame = pd.DataFrame(bad, columns=["sample_id", "file", "reason"])
     frame["reason"] = frame["reason"].str.replace("\n", " ", regex=False)
     write_text(path, frame.to_csv(sep="\t", index=False))
-
-
-def load_split_tensors(data_dir: str | Path, split: str | None = None) -> dict[str, torch.Tensor]:
-    """Images, masks and labels of one split (all samples when ``split`` is None)."""
-    from xaiseg.data.shards import ShardStore
-
-    store = ShardStore(data_dir)
-    tensors = store.load(["image", "mask", "label", "has_mask"])
-    keep = torch.tensor(store.positions(split), dtype=torch.long)
-    return {k: v[keep] for k, v in tensors.items()}

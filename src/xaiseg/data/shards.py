@@ -81,3 +81,8 @@ class ShardStore:
 
     def positions(self, split: str | None = None) -> list[int]:
         return [i for i, s in enumerate(self.samples) if split is None or s["split"] == split]
+
+    def load_split(self, keys: Sequence[str], split: str | None = None) -> dict[str, torch.Tensor]:
+        """Tensors of one split (every sample when ``split`` is None)."""
+        keep = torch.tensor(self.positions(split), dtype=torch.long)
+        return {k: v[keep] for k, v in self.load(keys).items()}

@@ -12,22 +12,25 @@ from xaiseg.errors import InputError
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
+def _load_canonical(path: str | Path) -> tuple[nib.Nifti1Image, nib.Nifti1Image, np.ndarray]:
+    """(original image, canonical image, canonical float32 data)."""
+    try:
+        image = nib.load(str(path))
+        canonical = nib.as_closest_canonical(image)
+        return image, canonical, np.asarray(canonical.dataobj, dtype=np.float32)
+    except Exception as err:  # nibabel raises many types for a damaged file
+        raise InputError(str(path), f"NIfTI file cannot be read ({err})") from err
+
+
 def read_nifti(path: str | Path) -> np.ndarray:
     """Return a 2D image stored as NIfTI as float32 (C, H, W).
 
     A 2D image is a volume with one slice; rows are the volume's second axis so that
     an image written as ``array.T[..., None]`` reads back as ``array``.
     """
-    try:
-        volume = nib.as_closest_canonical(nib.load(str(path)))
-        data = np.asarray(volume.dataobj, dtype=np.float32)
-    except Exception as err:  # nibabel raises many types for a damaged file
-        raise InputError(str(path), f"NIfTI file cannot be read ({err})") from err
-    data = np.squeeze(data)
+    data = np.squeeze(_load_canonical(path)[2])
     if data.ndim != 2:
         raise InputError(str(path), f"expected a 2D NIfTI image, got shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise InputError(str(path), "NIfTI image contains NaN or infinite values")
     return data.T[np.newaxis]
 
 
@@ -41,12 +44,7 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, dict]:
 
     Returns float32 (X, Y, Z) and ``{"spacing", "orientation", "original_orientation"}``.
     """
-    try:
-        image = nib.load(str(path))
-        canonical = nib.as_closest_canonical(image)
-        data = np.asarray(canonical.dataobj, dtype=np.float32)
-    except Exception as err:
-        raise InputError(str(path), f"NIfTI file cannot be read ({err})") from err
+    image, canonical, data = _load_canonical(path)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:

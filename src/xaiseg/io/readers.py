@@ -28,6 +28,8 @@ def load_image(
     if not p.is_file():
         raise InputError(str(p), "file does not exist")
     suffix = _suffix(p)
+    if frame is not None and suffix not in DICOM_SUFFIXES:
+        raise InputError(str(p), "a frame number applies to multi-frame DICOM only")
     if suffix in DICOM_SUFFIXES:
         array = read_dicom(p, dicom_window, frame)
     elif suffix in NIFTI_SUFFIXES:
@@ -36,8 +38,6 @@ def load_image(
         array = read_raster(p)
     else:
         raise InputError(str(p), f"unsupported file type {suffix!r}")
-    if frame is not None and suffix not in DICOM_SUFFIXES:
-        raise InputError(str(p), "a frame number applies to multi-frame DICOM only")
     if not np.isfinite(array).all():
         raise InputError(str(p), "image contains NaN or infinite values")
     return array

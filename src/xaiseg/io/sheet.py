@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from xaiseg.errors import InputError
+from xaiseg.provenance import write_text
 
 SCHEMA_PATH = Path(__file__).with_name("sheet.schema.yaml")
 COLUMNS = ("sample_id", "image", "label", "mask", "group", "split", "frame")
@@ -84,7 +85,5 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def write_sheet(path: str | Path, sheet: pd.DataFrame) -> None:
-    from xaiseg.provenance import write_text
-
     columns = [c for c in COLUMNS if c in sheet.columns]
     write_text(path, sheet[columns].to_csv(sep="\t", index=False))

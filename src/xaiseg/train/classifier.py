@@ -13,7 +13,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from xaiseg.data.preprocess import load_split_tensors
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.metrics import classification_metrics, youden_threshold
 from xaiseg.models import build_classifier
@@ -87,8 +86,9 @@ def train_classifier(
     spec = model_spec(data_dir, settings)
     positive = len(spec["classes"]) - 1  # the last class is the "finding" class
     model = build_from_spec(spec)
-    train = load_split_tensors(data_dir, "train")
-    val = load_split_tensors(data_dir, "val")
+    store = ShardStore(data_dir)
+    train = store.load_split(["image", "label"], "train")
+    val = store.load_split(["image", "label"], "val")
     if len(train["label"]) == 0 or len(val["label"]) == 0:
         raise ValueError(f"{data_dir}: the train and val splits must both hold samples")
     # Inverse-frequency class weights: positives are a minority in real data.
@@ -135,7 +135,7 @@ def train_classifier(
 
 def _evaluate_and_predict(model: nn.Module, data_dir: Path, out: Path, positive: int) -> dict:
     store = ShardStore(data_dir)
-    everything = load_split_tensors(data_dir)
+    everything = store.load(["image", "label"])
     probs = predict_probabilities(model, everything["image"])
     frame = pd.DataFrame(store.samples)[["sample_id", "split", "label"]]
     frame["probability"] = probs[:, positive].numpy()

@@ -16,7 +16,6 @@ from monai.losses import DiceCELoss
 from torch import nn
 from torch.utils.data import DataLoader
 
-from xaiseg.data.preprocess import load_split_tensors
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.evaluate.metrics import mean_dice
 from xaiseg.masks.build import load_masks
@@ -43,7 +42,7 @@ def _targets(
     data_dir: Path, masks_dir: Path | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images, target masks and the positions that may be trained on."""
-    everything = load_split_tensors(data_dir)
+    everything = ShardStore(data_dir).load(["image", "mask", "has_mask"])
     if masks_dir is None:
         return everything["image"], everything["mask"], everything["has_mask"].bool()
     return (

@@ -54,12 +54,10 @@ def write_layout_sheet(
     from xaiseg.io.sheet import read_sheet, write_sheet
 
     root, out = Path(root).resolve(), Path(out).resolve()
+    # Layouts take the options that apply to them; derived files go beside the sheet.
     accepted = inspect.signature(LAYOUTS.get(layout, folders_layout)).parameters
+    options = {**options, "derived_dir": out.parent}
     options = {k: v for k, v in options.items() if k in accepted}
-    if layout in ("busi", "cbis-ddsm"):
-        options["merged_dir"] = out.parent / "merged_masks"
-    if layout == "nifti":
-        options["slices_dir"] = out.parent / "slices"
     sheet = build_sheet(layout, root, **options)
     for column in ("image", "mask"):
         sheet[column] = [os.path.relpath(root / p, out.parent) if p else "" for p in sheet[column]]

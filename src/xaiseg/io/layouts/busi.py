@@ -1,7 +1,7 @@
 """BUSI: ``<class>/<class> (k).png`` with ``<class> (k)_mask.png`` and extra ``_mask_1``.
 
 Extra masks of one image (a second lesion) are merged into one mask file, written to
-``merged_dir`` since the dataset folder may be read-only.
+``derived_dir/merged_masks`` since the dataset folder may be read-only.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from xaiseg.io.layouts.common import merge_masks, sample_id
+from xaiseg.io.layouts.common import DERIVED, merge_masks, sample_id
 
 IMAGE = re.compile(r"^(?P<name>.+ \((?P<k>\d+)\))\.png$")
 
 
-def busi_layout(root: Path, merged_dir: Path | None = None) -> pd.DataFrame:
-    merged_dir = Path(merged_dir or root / "_merged_masks")
+def busi_layout(root: Path, derived_dir: Path | None = None) -> pd.DataFrame:
+    derived = Path(derived_dir or root / DERIVED).resolve()
+    merged_dir = derived / "merged_masks"
     rows = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and p != merged_dir):
+    for class_dir in sorted(
+        p for p in root.iterdir() if p.is_dir() and p.resolve() not in (derived, merged_dir)
+    ):
         images = [
             (int(m["k"]), p, m["name"])
             for p in class_dir.glob("*.png")

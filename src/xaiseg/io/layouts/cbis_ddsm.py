@@ -5,7 +5,7 @@ date/series folders), but their first component, e.g. ``Mass-Training_P_00001_LE
 and ``..._1`` for its first ROI, is the folder name. Rows are joined on that. An ROI
 folder holds the cropped lesion and the mask; the mask is the one with the full image's
 size. All abnormalities of one image are merged into one mask (written to
-``merged_dir``), and the image is labelled malignant if any of them is.
+``derived_dir/merged_masks``), and the image is labelled malignant if any of them is.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import pydicom
 
 from xaiseg.errors import InputError
-from xaiseg.io.layouts.common import merge_masks, sample_id
+from xaiseg.io.layouts.common import DERIVED, merge_masks, sample_id
 
 PATH_COLUMNS = ("image file path", "ROI mask file path")
 
@@ -36,11 +36,11 @@ def _size(path: Path) -> tuple[int, int]:
 
 def cbis_ddsm_layout(
     root: Path,
-    merged_dir: Path | None = None,
+    derived_dir: Path | None = None,
     negative: str = "benign",
     positive: str = "malignant",
 ) -> pd.DataFrame:
-    merged_dir = Path(merged_dir or root / "_merged_masks")
+    merged_dir = Path(derived_dir or root / DERIVED) / "merged_masks"
     tables = sorted(root.glob("*_case_description_*set.csv"))
     if not tables:
         raise InputError(str(root), "CBIS-DDSM layout needs the *_case_description_*_set.csv files")

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# Where layouts that derive files (merged masks, NIfTI slices) write them by default;
+# the CLI passes the sheet's folder instead.
+DERIVED = "_xaiseg"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"}
 
 

@@ -1,7 +1,7 @@
 """NIfTI volumes cut into 2D slices: ``<case>.nii.gz`` beside ``<case>_{label,seg,mask}``,
 or the nnU-Net/MSD layout ``imagesTr/<case>_0000.nii.gz`` with ``labelsTr/<case>.nii.gz``.
 
-Slices are written as one-slice NIfTI files under ``slices_dir`` (a dataset
+Slices are written as one-slice NIfTI files under ``derived_dir/slices`` (a dataset
 conversion, as in nnU-Net), labelled by whether the label map has foreground in that
 slice; the group is the volume, so a split never cuts a patient. Each volume's spacing
 and orientation go to ``volumes.json`` beside the slices.
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xaiseg.errors import InputError
-from xaiseg.io.layouts.common import sample_id
+from xaiseg.io.layouts.common import DERIVED, sample_id
 from xaiseg.io.nifti import label_slices, read_volume, take_slice, write_nifti_2d
 from xaiseg.provenance import write_json
 
@@ -50,12 +50,12 @@ def volume_pairs(root: Path) -> list[tuple[str, Path, Path]]:
 
 def nifti_layout(
     root: Path,
-    slices_dir: Path | None = None,
+    derived_dir: Path | None = None,
     axis: int = 2,
     negative: str = "normal",
     positive: str = "lesion",
 ) -> pd.DataFrame:
-    slices_dir = Path(slices_dir or root / "_slices")
+    slices_dir = Path(derived_dir or root / DERIVED) / "slices"
     rows, geometry = [], {}
     for case, image_path, label_path in volume_pairs(root):
         image, geometry[case] = read_volume(image_path)

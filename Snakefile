@@ -6,15 +6,15 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 
 include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    method="[a-z0-9_]+",
-    rule="[a-z0-9_]+",
+    map="[A-Za-z0-9_]+",
+    recipe="[A-Za-z0-9_.-]+",
 
 
 include: "workflow/rules/data.smk"

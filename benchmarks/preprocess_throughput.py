@@ -21,8 +21,9 @@ import pandas as pd
 import pydicom
 from PIL import Image
 
-from xaiseg.data.preprocess import PreprocessSettings, preprocess
+from xaiseg.data.preprocess import preprocess
 from xaiseg.io.sheet import write_sheet
+from xaiseg.settings import PreprocessSettings
 
 SKIP_SUFFIXES = {".txt", ".md", ".json", ".icc", ".gz", ".dump"}
 

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from xaiseg.masks import RULES
-from xaiseg.masks.postprocess import clean_mask
-from xaiseg.saliency.normalize import normalize_maps
+from xaiseg.masks.normalize import normalize_maps
+from xaiseg.masks.refine import REFINERS
 
 
 def test_normalize_keeps_positive_evidence_and_scales_to_one():
@@ -45,5 +45,6 @@ def test_clean_mask_drops_specks_and_fills_holes():
     mask[1:6, 1:6] = True
     mask[3, 3] = False  # a hole
     mask[8, 8] = True  # a speck
-    cleaned = clean_mask(mask, min_size=2)
+    cleaned = REFINERS["fill_holes"]()(mask, None, None)
+    cleaned = REFINERS["remove_small"](min_size=2)(cleaned, None, None)
     assert cleaned[3, 3] and not cleaned[8, 8] and cleaned.sum() == 25

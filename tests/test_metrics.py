@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from xaiseg.evaluate.metrics import classification_metrics, segmentation_scores
+from xaiseg.metrics import classification_metrics, segmentation_scores
 
 
 def _mask(*cells, size=8):
@@ -50,7 +50,7 @@ def test_classification_metrics_hand_computed():
 
 
 def test_youden_threshold_hand_computed():
-    from xaiseg.evaluate.metrics import youden_threshold
+    from xaiseg.metrics import youden_threshold
 
     prob = torch.tensor([0.9, 0.35, 0.3, 0.2, 0.1, 0.32])
     label = torch.tensor([1, 1, 1, 0, 0, 0])

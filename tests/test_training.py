@@ -5,7 +5,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from xaiseg.train.loop import FitSettings, fit
+from xaiseg.settings import TrainingSettings as FitSettings
+from xaiseg.train.loop import fit
 
 
 def _setup():
@@ -67,14 +68,111 @@ def test_early_stop_after_patience(tmp_path):
 
 
 def test_fingerprint_sees_shard_values_not_only_the_index(tmp_path):
-    from xaiseg.train.classifier import ClassifierSettings, fingerprint
+    from xaiseg.settings import ClassifierSettings
+    from xaiseg.train.fingerprint import fingerprint
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "index.json").write_text("{}")
     (data / "shard-00000.safetensors").write_bytes(b"values one")
     settings = ClassifierSettings()
-    before = fingerprint(settings, data)
+    before = fingerprint(settings, "xaiseg.train.classifier", data)
     (data / "shard-00000.safetensors").write_bytes(b"values two")  # same index, new tensors
-    assert fingerprint(settings, data) != before
-    assert fingerprint(ClassifierSettings(epochs=3), data) != fingerprint(settings, data)
+    assert fingerprint(settings, "xaiseg.train.classifier", data) != before
+    assert fingerprint(
+        ClassifierSettings(epochs=3), "xaiseg.train.classifier", data
+    ) != fingerprint(settings, "xaiseg.train.classifier", data)
+
+
+class Killed(Exception):
+    pass
+
+
+def _augmented_setup():
+    """A shuffled loader with a MONAI random transform and dropout: every RNG in play."""
+    from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64, 2))
+    images = torch.rand(24, 1, 8, 8)
+    labels = torch.arange(24) % 2
+    data = dict_dataset({"image": images, "label": labels}, augmentation(["image"]))
+    loader = DataLoader(data, batch_size=6, shuffle=True, generator=seeded_generator(0))
+    loss = nn.CrossEntropyLoss()
+    return model, loader, lambda net, b: loss(net(b["image"]), b["label"])
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "checkpoint" / "last.safetensors"))
+
+
+def test_kill_mid_epoch_then_rerun_gives_identical_weights(tmp_path):
+    settings = FitSettings(epochs=4, patience=10, seed=3)
+    model, loader, loss_fn = _augmented_setup()
+    fit(model, loader, loss_fn, lambda net: 0.5, settings, tmp_path / "clean", "fp", "t")
+
+    model, loader, loss_fn = _augmented_setup()
+    batches = []
+
+    def dies_in_epoch_3(net, batch):
+        batches.append(1)
+        if len(batches) == 2 * len(loader) + 2:  # the third batch of epoch 3
+            raise Killed
+        return loss_fn(net, batch)
+
+    with pytest.raises(Killed):
+        fit(
+            model,
+            loader,
+            dies_in_epoch_3,
+            lambda net: 0.5,
+            settings,
+            tmp_path / "killed",
+            "fp",
+            "t",
+        )
+    model, loader, loss_fn = _augmented_setup()  # a new process: fresh model and RNGs
+    meta = fit(model, loader, loss_fn, lambda net: 0.5, settings, tmp_path / "killed", "fp", "t")
+    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3, 4]
+    clean, resumed = _weights(tmp_path / "clean"), _weights(tmp_path / "killed")
+    assert clean.keys() == resumed.keys()
+    for key in clean:
+        assert torch.equal(clean[key], resumed[key]), key
+
+
+def test_finished_training_is_not_reused(tmp_path):
+    """A forced rerun with the same fingerprint trains again instead of returning the
+    old model after zero epochs."""
+    model, loader, loss_fn = _setup()
+    fit(model, loader, loss_fn, lambda net: 0.5, FitSettings(epochs=2), tmp_path, "same", "t")
+    model, loader, loss_fn = _setup()
+    meta = fit(
+        model, loader, loss_fn, lambda net: 0.5, FitSettings(epochs=2), tmp_path, "same", "t"
+    )
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+
+
+def test_code_hash_follows_real_imports(tmp_path):
+    import shutil
+
+    from tests.conftest import ROOT
+    from xaiseg.codehash import code_hash, import_closure
+
+    closure = import_closure("xaiseg.train.classifier")
+    assert "xaiseg.metrics" in closure  # the selection metric is training code
+    assert "xaiseg.masks" not in closure and "xaiseg.saliency" not in closure
+    masks = import_closure("xaiseg.masks.build")
+    assert "xaiseg.masks.otsu" in masks and "xaiseg.saliency.gradcam" not in masks
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "xaiseg", src / "xaiseg")
+    before = code_hash("xaiseg.train.classifier", src)
+    metrics = src / "xaiseg" / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\n# a changed selection metric\n")
+    assert code_hash.__wrapped__("xaiseg.train.classifier", src) != before
+    otsu = src / "xaiseg" / "masks" / "otsu.py"
+    otsu.write_text(otsu.read_text() + "\n# unrelated to training\n")
+    after = code_hash.__wrapped__("xaiseg.train.classifier", src)
+    assert code_hash.__wrapped__("xaiseg.train.classifier", src) == after

@@ -1,19 +1,34 @@
-"""``xaiseg``: one subcommand per stage. Parsing only; each calls its stage's API."""
+"""``xaiseg``: one subcommand per stage. Parsing only; each calls its stage's API.
+
+The workflow hands a stage all its settings as one JSON object (``--settings``); a
+few flags per stage override single fields for hand use. Defaults live only in
+``xaiseg.settings``: a flag left out leaves the dataclass default in place.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from xaiseg import settings as S
 from xaiseg.errors import XaisegError
 
 Handler = Callable[[argparse.Namespace], None]
 
 
-def _json(text: str) -> dict:
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare word, e.g. "file" or "val"
+
+
+def _json_object(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
@@ -23,34 +38,33 @@ def _json(text: str) -> dict:
     return value
 
 
-def _window(text: str):
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    if value is None or value == "file":
-        return value
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(v, int | float) for v in value)
-    ):
-        return tuple(float(v) for v in value)
-    raise argparse.ArgumentTypeError(f'expected null, "file" or [centre, width], got {text!r}')
-
-
-def _training_settings(cls, args: argparse.Namespace):
-    """A stage's settings dataclass filled from the shared training flags."""
-    names = (
-        "network",
-        "network_options",
-        "epochs",
-        "learning_rate",
-        "batch_size",
-        "patience",
-        "seed",
+def _add_settings(p: argparse.ArgumentParser, cls: type, flags: Sequence[str]) -> None:
+    """``--settings JSON`` plus one override flag per named field of ``cls``."""
+    p.add_argument(
+        "--settings", type=_json_object, default={}, help=f"JSON object of {cls.__name__} fields"
     )
-    return cls(**{name: getattr(args, name) for name in names})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in flags:
+        default = fields[name].default
+        option = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            p.add_argument(option, type=lambda t: t.lower() in ("1", "true", "yes"), default=None)
+        elif isinstance(default, tuple):
+            p.add_argument(option, nargs="+", default=None, help=f"default {list(default)}")
+        elif isinstance(default, int | float | str) and not isinstance(default, bool):
+            kind = _json_value if name == "gate_threshold" else type(default)
+            p.add_argument(option, type=kind, default=None, help=f"default {default!r}")
+        else:  # dicts, None-able values: JSON
+            p.add_argument(option, type=_json_value, default=None, help="JSON")
+    p.set_defaults(settings_class=cls, settings_flags=tuple(flags))
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    values = dict(args.settings)
+    for name in args.settings_flags:
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    return S.from_mapping(args.settings_class, values, "--settings")
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -59,72 +73,45 @@ def _threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
 
 
-def _add_training(
-    p: argparse.ArgumentParser, network: str, epochs: int, lr: float, batch: int
-) -> None:
-    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
-    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
-    p.add_argument("--network", default=network)
-    p.add_argument("--network-options", type=_json, default={}, help="JSON keyword options")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--learning-rate", type=float, default=lr)
-    p.add_argument("--batch-size", type=int, default=batch)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+def _named_folders(items: Sequence[str]) -> dict[str, Path]:
+    pairs = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep:
+            raise XaisegError(f"expected NAME=FOLDER, got {item!r}")
+        pairs[name] = Path(folder)
+    return pairs
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from xaiseg.demo import DemoSpec, generate_demo
+    from xaiseg.demo import generate_demo
 
-    spec = DemoSpec(
-        args.n_images, args.size, args.positive_fraction, args.images_per_patient, args.seed
-    )
-    generate_demo(args.out, spec)
+    generate_demo(args.out, _settings(args))
 
 
 def cmd_sheet(args: argparse.Namespace) -> None:
     from xaiseg.io.layouts import write_layout_sheet
 
-    options = {
-        "negative": args.negative,
-        "positive": args.positive,
-        "axis": args.axis,
-        "observation": args.observation,
-        "uncertain": args.uncertain,
-    }
+    options = dataclasses.asdict(_settings(args))
     sheet = write_layout_sheet(args.layout, args.root, args.out, options)
     counts = sheet["label"].value_counts().to_dict()
     print(f"sheet: {len(sheet)} rows, {sheet['group'].nunique()} groups, labels {counts}")
 
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
-    from xaiseg.data.preprocess import PreprocessSettings, preprocess
+    from xaiseg.data.preprocess import preprocess
 
-    settings = PreprocessSettings(
-        classes=tuple(args.classes),
-        image_size=args.image_size,
-        channels=args.channels,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        shard_size=args.shard_size,
-        on_bad_input=args.on_bad_input,
-        mask_size_mismatch=args.mask_size_mismatch,
-        dicom_window=args.dicom_window,
-    )
-    counts = preprocess(args.sheet, args.out, settings, threads=args.threads)
+    counts = preprocess(args.sheet, args.out, _settings(args), threads=args.threads)
     print(
         f"preprocess: {counts['in']} in, {counts['kept']} kept, {counts['quarantined']} quarantined"
     )
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
-    from xaiseg.train.classifier import ClassifierSettings, train_classifier
+    from xaiseg.train.classifier import train_classifier
 
     _threads(args)
-    settings = _training_settings(ClassifierSettings, args)
-    metrics = train_classifier(args.data, args.out, settings)
+    metrics = train_classifier(args.data, args.out, _settings(args))
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
 
 
@@ -132,39 +119,32 @@ def cmd_saliency(args: argparse.Namespace) -> None:
     from xaiseg.saliency.compute import compute_saliency
 
     _threads(args)
-    compute_saliency(
-        args.data,
-        args.classifier,
-        args.out,
-        args.method,
-        args.target_layer,
-        args.batch_size,
-        args.options,
-        args.seed,
-    )
+    settings = _settings(args)
+    if args.method:  # hand use: one map spelt out by flags
+        spec = S.MapSettings(args.method, args.target_layer, args.options, args.target)
+        settings = dataclasses.replace(settings, maps={**settings.maps, args.map: spec})
+    if args.map not in settings.maps:
+        raise XaisegError(f"saliency map {args.map!r} is not in the settings' maps")
+    print(f"saliency: {compute_saliency(args.data, args.model, args.out, args.map, settings)}")
 
 
 def cmd_masks(args: argparse.Namespace) -> None:
-    from xaiseg.masks.build import MaskSettings, build_masks
+    from xaiseg.masks.build import build_masks
 
-    settings = MaskSettings(
-        args.rule,
-        args.rule_options,
-        args.smooth_sigma,
-        args.min_size,
-        not args.no_fill_holes,
-        args.gate_threshold,
-    )
-    counts = build_masks(args.data, args.saliency, args.predictions, args.out, settings)
+    job = _settings(args)
+    maps = _named_folders(args.saliency)
+    missing = [m for m in job.recipe.methods if m not in maps]
+    if missing:
+        raise XaisegError(f"recipe {job.recipe.name!r} needs maps {missing}: pass --saliency")
+    counts = build_masks(args.data, maps, args.classifier, args.out, job)
     print(f"masks: {counts}")
 
 
 def cmd_train_segmenter(args: argparse.Namespace) -> None:
-    from xaiseg.train.segmenter import SegmenterSettings, train_segmenter
+    from xaiseg.train.segmenter import train_segmenter
 
     _threads(args)
-    settings = _training_settings(SegmenterSettings, args)
-    summary = train_segmenter(args.data, args.out, settings, masks_dir=args.masks)
+    summary = train_segmenter(args.data, args.out, _settings(args), masks_dir=args.masks)
     print(
         f"segmenter: best val Dice {summary['best_val_dice']:.3f} at epoch {summary['best_epoch']}"
     )
@@ -174,131 +154,86 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from xaiseg.evaluate.run import evaluate
     from xaiseg.evaluate.tables import parse_evaluated
 
-    saliency = dict(item.split("=", 1) for item in args.saliency)
     evaluate(
         args.data,
         [parse_evaluated(s) for s in args.evaluate],
-        {k: Path(v) for k, v in saliency.items()},
+        _named_folders(args.saliency),
         args.out,
-        args.n_figure,
-        args.seed,
+        _settings(args),
         args.classifier_metrics,
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from xaiseg.masks import RULES
-    from xaiseg.models.factory import CLASSIFIERS, SEGMENTERS
-    from xaiseg.saliency import METHODS
+TRAINING_FLAGS = ("network", "epochs", "learning_rate", "batch_size", "patience", "seed", "device")
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xaiseg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo-data", help="write the synthetic demo dataset and its sheet")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--n-images", type=int, default=320)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--positive-fraction", type=float, default=0.5)
-    p.add_argument("--images-per-patient", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    _add_settings(p, S.DemoSettings, ("n_images", "size", "spatial_dims", "seed"))
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("sheet", help="write a sample sheet for a public dataset's layout")
     p.add_argument("root", type=Path, help="the dataset's folder, as downloaded")
-    p.add_argument(
-        "--layout", required=True, help="lgg, busi, kvasir, folders, nifti, chexpert or cbis-ddsm"
-    )
-    p.add_argument(
-        "--axis", type=int, choices=[0, 1, 2], default=2, help="nifti: slicing axis (RAS+)"
-    )
+    p.add_argument("--layout", required=True, help="a layout name (see the README)")
     p.add_argument("--out", type=Path, required=True, help="sheet to write (TSV)")
-    p.add_argument("--observation", default="Pleural Effusion", help="chexpert: the label")
-    p.add_argument("--uncertain", choices=["ones", "zeros", "ignore"], default="ones")
-    p.add_argument("--negative", default="normal", help="label of slices without a finding")
-    p.add_argument("--positive", default="lesion", help="label of slices with a finding")
+    _add_settings(p, S.LayoutSettings, [f.name for f in dataclasses.fields(S.LayoutSettings)])
     p.set_defaults(handler=cmd_sheet)
 
     p = sub.add_parser("preprocess", help="decode, resample, normalise, split, shard")
     p.add_argument("--sheet", type=Path, required=True)
-    p.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="run folder (writes data/, sheet.tsv, quarantine.tsv)",
-    )
-    p.add_argument(
-        "--classes", nargs="+", required=True, help="class names; the last is the finding"
-    )
-    p.add_argument("--image-size", type=int, required=True)
-    p.add_argument("--channels", type=int, default=1)
-    p.add_argument("--val-fraction", type=float, default=0.15)
-    p.add_argument("--test-fraction", type=float, default=0.25)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shard-size", type=int, default=256)
-    p.add_argument("--on-bad-input", choices=["fail", "skip"], default="fail")
-    p.add_argument("--mask-size-mismatch", choices=["error", "resize"], default="error")
-    p.add_argument(
-        "--dicom-window",
-        type=_window,
-        default=None,
-        help='JSON: null (modality values), "file" (the file\'s VOI) or [centre, width]',
-    )
+    p.add_argument("--out", type=Path, required=True, help="run folder (data/, sheet.tsv, ...)")
     p.add_argument("--threads", type=int, default=1)
+    flags = [f.name for f in dataclasses.fields(S.PreprocessSettings) if f.name != "percentiles"]
+    _add_settings(p, S.PreprocessSettings, flags)
     p.set_defaults(handler=cmd_preprocess)
 
     p = sub.add_parser("train-classifier", help="train the image-level classifier")
-    _add_training(p, "resnet18", 30, 1e-3, 32)
-    p.set_defaults(handler=cmd_train_classifier)
-    p.epilog = f"networks: {', '.join(sorted(CLASSIFIERS))}"
-
-    p = sub.add_parser("saliency", help="saliency maps for every image")
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--classifier", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--method", choices=sorted(METHODS), required=True)
-    p.add_argument("--target-layer", default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--options", type=_json, default={})
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
+    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
     p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, S.ClassifierSettings, TRAINING_FLAGS)
+    p.set_defaults(handler=cmd_train_classifier)
+
+    p = sub.add_parser("saliency", help="a saliency map for every image, from any model")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--model", type=Path, required=True, help="a classifier or segmenter folder")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--map", required=True, help="the map's name in the settings' maps")
+    p.add_argument("--method", default=None, help="hand use: the method of --map")
+    p.add_argument("--target-layer", default=None)
+    p.add_argument("--options", type=_json_object, default={})
+    p.add_argument("--target", default="finding", help="finding, predicted or a class name")
+    p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, S.SaliencySettings, ("batch_size", "seed", "device"))
     p.set_defaults(handler=cmd_saliency)
 
-    p = sub.add_parser("masks", help="pseudo-masks from saliency maps")
+    p = sub.add_parser("masks", help="pseudo-masks of one recipe")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--saliency", type=Path, required=True)
-    p.add_argument("--predictions", type=Path, required=True, help="classifier predictions.csv")
+    p.add_argument("--saliency", nargs="+", required=True, metavar="MAP=FOLDER")
+    p.add_argument("--classifier", type=Path, required=True, help="classifier folder")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--rule", choices=sorted(RULES), default="otsu")
-    p.add_argument("--rule-options", type=_json, default={})
-    p.add_argument("--smooth-sigma", type=float, default=0.0)
-    p.add_argument("--min-size", type=int, default=4)
-    p.add_argument("--no-fill-holes", action="store_true")
-    p.add_argument(
-        "--gate-threshold",
-        type=lambda t: t if t == "val" else float(t),
-        default=0.5,
-        help='a probability, or "val" for the threshold chosen on the validation split',
-    )
+    _add_settings(p, S.RecipeJob, ("gate_threshold",))
     p.set_defaults(handler=cmd_masks)
 
     p = sub.add_parser("train-segmenter", help="train a U-Net on pseudo-masks or ground truth")
-    _add_training(p, "unet", 40, 2e-3, 16)
-    p.add_argument(
-        "--masks", type=Path, default=None, help="pseudo-mask folder; omit for ground truth"
-    )
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--masks", type=Path, default=None, help="pseudo-masks; omit for ground truth")
+    p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, S.SegmenterSettings, TRAINING_FLAGS)
     p.set_defaults(handler=cmd_train_segmenter)
-    p.epilog = f"networks: {', '.join(sorted(SEGMENTERS))}"
 
     p = sub.add_parser("evaluate", help="tables and figures against ground truth")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--evaluate", nargs="+", required=True, metavar="METHOD:RULE:MODEL:FOLDER")
-    p.add_argument("--saliency", nargs="*", default=[], metavar="METHOD=FOLDER")
+    p.add_argument("--evaluate", nargs="+", required=True, metavar="RECIPE:MODEL:FOLDER")
+    p.add_argument("--saliency", nargs="*", default=[], metavar="MAP=FOLDER")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--n-figure", type=int, default=6)
-    p.add_argument(
-        "--classifier-metrics", type=Path, default=None, help="metrics.json for the report"
-    )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier-metrics", type=Path, default=None, help="for the report")
+    _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
     p.set_defaults(handler=cmd_evaluate)
     return parser
 

@@ -9,9 +9,9 @@ size (small ones too), shape, contrast and count. Written as real DICOM, 8- and
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pydicom
@@ -22,18 +22,10 @@ from scipy import ndimage
 
 from xaiseg.io.nifti import write_nifti_2d
 from xaiseg.io.sheet import write_sheet
+from xaiseg.settings import DemoSettings
 
 CLASSES = ("normal", "lesion")
 FORMATS = ("dicom", "png8", "png16", "nifti")
-
-
-@dataclass(frozen=True)
-class DemoSpec:
-    n_images: int = 320
-    size: int = 128
-    positive_fraction: float = 0.5
-    images_per_patient: int = 4
-    seed: int = 0
 
 
 def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
@@ -154,8 +146,35 @@ def _write_image(path_stem: Path, fmt: str, image: np.ndarray, patient: str, ind
     return path
 
 
-def generate_demo(out_dir: str | Path, spec: DemoSpec) -> pd.DataFrame:
-    """Write the demo images, masks and ``sheet.tsv`` into ``out_dir``."""
+def make_volume(
+    rng: np.random.Generator, size: int, positive: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small 3D volume: textured ellipsoid, bright shell, 3D lesion blobs."""
+    grid = np.mgrid[0:size, 0:size, 0:size].astype(np.float32)
+    centre = size / 2 + rng.uniform(-1, 1, 3)
+    radii = size * rng.uniform(0.36, 0.44, 3)
+    radius = np.sqrt(sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True)))
+    tissue = radius < 0.9
+    texture = ndimage.gaussian_filter(rng.standard_normal((size,) * 3), 2.0)
+    image = np.where(tissue, 0.35 + 0.15 * texture / (texture.std() + 1e-8), 0.0)
+    image = image + np.where((radius >= 0.9) & (radius < 1.0), 0.75, 0.0)
+    mask = np.zeros((size,) * 3, bool)
+    if positive:
+        inner = np.argwhere(ndimage.binary_erosion(tissue, iterations=max(2, size // 8)))
+        centre = inner[rng.integers(len(inner))]
+        r = size * rng.uniform(0.06, 0.12)
+        distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)))
+        mask = (distance < r) & tissue
+        image = image + rng.uniform(0.25, 0.5) * ndimage.gaussian_filter(mask.astype(np.float32), 1)
+    image = image + rng.normal(0, 0.03, image.shape)
+    return image.astype(np.float32), mask
+
+
+def generate_demo(out_dir: str | Path, spec: DemoSettings) -> pd.DataFrame:
+    """Write the demo images, masks and ``sheet.tsv`` into ``out_dir``.
+
+    ``spec.spatial_dims == 3`` writes NIfTI volumes (and NIfTI masks) instead of slices.
+    """
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -166,11 +185,18 @@ def generate_demo(out_dir: str | Path, spec: DemoSpec) -> pd.DataFrame:
     for i, positive in enumerate(labels):
         sample_id = f"demo{i:04d}"
         patient = f"P{i // spec.images_per_patient:03d}"
-        image, mask = make_sample(rng, spec.size, bool(positive))
-        fmt = FORMATS[i % len(FORMATS)]
-        image_path = _write_image(out / "images" / sample_id, fmt, image, patient, i)
-        mask_path = out / "masks" / f"{sample_id}.png"
-        Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
+        if spec.spatial_dims == 3:
+            image, mask = make_volume(rng, spec.size, bool(positive))
+            image_path = out / "images" / f"{sample_id}.nii.gz"
+            mask_path = out / "masks" / f"{sample_id}.nii.gz"
+            nib.save(nib.Nifti1Image(image, np.eye(4)), str(image_path))
+            nib.save(nib.Nifti1Image(mask.astype(np.uint8), np.eye(4)), str(mask_path))
+        else:
+            image, mask = make_sample(rng, spec.size, bool(positive))
+            fmt = FORMATS[i % len(FORMATS)]
+            image_path = _write_image(out / "images" / sample_id, fmt, image, patient, i)
+            mask_path = out / "masks" / f"{sample_id}.png"
+            Image.fromarray(mask.astype(np.uint8) * 255).save(mask_path)
         rows.append(
             {
                 "sample_id": sample_id,

@@ -91,7 +91,8 @@ def hash_inputs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
         p = Path(path)
         files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
         for f in files:
-            if f.name != "provenance.json":
+            # Provenance and hidden files (Snakemake's timestamps) are not inputs.
+            if f.name != "provenance.json" and not f.name.startswith("."):
                 hashes[str(f)] = file_sha256(f)
     return hashes
 

@@ -33,15 +33,21 @@ TINY = {
     "preprocess": {"image_size": 32, "val_fraction": 0.25, "test_fraction": 0.25, "shard_size": 20},
     "classifier": {"epochs": 2, "batch_size": 16},
     "saliency": {
-        "methods": {
+        "maps": {
             "gradcam": {"target_layer": "layer2"},
             "integrated_gradients": {"options": {"n_steps": 4}},
         }
     },
     "masks": {
-        "pseudo_masks": [
-            {"method": "gradcam", "rule": "otsu"},
-            {"method": "integrated_gradients", "rule": "otsu"},
+        "recipes": [
+            {"name": "gradcam-otsu", "methods": ["gradcam"], "rule": "otsu"},
+            {
+                "name": "fused",
+                "methods": ["gradcam", "integrated_gradients"],
+                "combine": "max",
+                "rule": "otsu",
+                "ignore": {"low": 0.3, "high": 0.5},
+            },
         ]
     },
     "segmenter": {
@@ -120,6 +126,7 @@ def test_every_artifact_written(workdir):
         "saliency/gradcam/index.json",
         "saliency/integrated_gradients/shard-00000.safetensors",
         "masks/gradcam-otsu/index.json",
+        "masks/fused/index.json",
         "segmenter/pseudo-gradcam-otsu/model.safetensors",
         "segmenter/supervised/predictions/index.json",
         "eval/per_image.csv",
@@ -134,7 +141,7 @@ def test_every_artifact_written(workdir):
         "classifier",
         "saliency/gradcam",
         "masks/gradcam-otsu",
-        "segmenter/pseudo-integrated_gradients-otsu",
+        "segmenter/pseudo-fused",
         "segmenter/supervised",
         "eval",
     ]:
@@ -154,11 +161,12 @@ def test_saliency_cached_as_float16(workdir):
 
 def test_summary_table(workdir):
     summary = pd.read_csv(workdir / "results/tiny/summary.csv")
-    for column in ["method", "mask_rule", "model", "split", "n", "dice", "iou", "hd95"]:
+    for column in ["recipe", "model", "split", "n", "dice", "iou", "hd95"]:
         assert column in summary.columns
     test = summary[summary["split"] == "test"]
     assert set(test["model"]) == {"pseudo_mask", "segmenter", "supervised"}
     assert len(test) == 5  # 2 pseudo-mask rows, 2 segmenters, 1 supervised
+    assert set(test["recipe"]) == {"gradcam-otsu", "fused", "ground_truth"}
     assert test["dice"].between(0, 1).all()
     metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
     assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
@@ -235,3 +243,97 @@ def test_report_carries_counts_and_classifier(workdir):
     assert "images in the sheet: 48, kept: 48, quarantined: 0" in report
     assert "## Classifier (test split)" in report and "(val)" in report
     assert "![overlays](figures/overlays.png)" in report
+
+
+def shell_commands(workdir: Path, *args: str) -> dict[str, list[str]]:
+    """Rule -> the shell commands a forced dry run would execute."""
+    out = snakemake(workdir, "--dry-run", "--forceall", "--printshellcmds", *args).stdout
+    commands: dict[str, list[str]] = {}
+    rule = None
+    for line in out.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("Shell command: ") and rule:
+            commands.setdefault(rule, []).append(line[len("Shell command: ") :])
+    return commands
+
+
+def test_every_rule_runs_this_checkouts_code(workdir):
+    """Under the .venv, --use-conda or a cluster node alike, the command itself puts the
+    checkout's src/ first on PYTHONPATH, so the hashed code is the code that runs."""
+    commands = shell_commands(workdir, "--configfile", "tiny.yaml")
+    assert {"demo_data", "preprocess", "train_classifier", "saliency", "pseudo_masks"} <= set(
+        commands
+    )
+    src = str(workdir / "src")
+    for rule, lines in commands.items():
+        if rule == "all":
+            continue
+        for line in lines:
+            assert line.lstrip("(").startswith(
+                f"PYTHONPATH={src}${{PYTHONPATH:+:$PYTHONPATH}} python -m xaiseg "
+            ), (rule, line)
+
+
+def test_a_job_runs_outside_the_projects_environment(workdir, tmp_path):
+    """The preprocess command, run with PYTHONPATH pointing elsewhere and from another
+    folder, still imports xaiseg from the checkout (what a conda env or a node sees)."""
+    line = shell_commands(workdir, "--configfile", "tiny.yaml")["evaluate"][0]
+    probe = (
+        line.lstrip("(").split(" python -m xaiseg", 1)[0]
+        + " python -c 'import xaiseg; print(xaiseg.__file__)'"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        ["bash", "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == str(workdir / "src" / "xaiseg" / "__init__.py")
+
+
+def test_bad_recipe_fails_before_any_job(workdir):
+    name = write_config(
+        workdir,
+        "badrecipe.yaml",
+        masks__recipes=[{"name": "x", "methods": ["gradcam", "lrp"], "rule": "otsu"}],
+        preprocess__test_fraction=0.8,
+    )
+    result = snakemake(workdir, "--dry-run", "--configfile", name, check=False)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "map 'lrp' is not in saliency.maps" in text
+    assert "val_fraction + test_fraction" in text
+
+
+def test_explain_the_segmenter_with_seg_gradcam(workdir):
+    """Any model, any target: Seg-Grad-CAM of the supervised U-Net, through the CLI."""
+    run = workdir / "results" / "tiny"
+    out = run / "explain" / "seg_gradcam"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xaiseg",
+            "saliency",
+            "--data",
+            str(run / "data"),
+            "--model",
+            str(run / "segmenter" / "supervised"),
+            "--out",
+            str(out),
+            "--map",
+            "seg_gradcam",
+            "--method",
+            "gradcam",
+            "--target-layer",
+            "model.1.submodule.1.submodule",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(workdir / "src")},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    index = json.loads((out / "index.json").read_text())
+    data = json.loads((run / "data" / "index.json").read_text())
+    assert [s["sample_id"] for s in index["samples"]] == [s["sample_id"] for s in data["samples"]]
+    assert index["method"] == "gradcam" and index["target"] == "finding"

@@ -12,11 +12,13 @@ rule train_classifier:
         f"{RUN}/benchmarks/train_classifier.tsv"
     conda:
         "../../envs/xaiseg.yaml"
-    threads: config["threads"]
+    threads: THREADS
+    resources:
+        gpu=1,
     params:
         out=lambda wc, output: os.path.dirname(output.model),
-        args=training_args("classifier"),
-        code=code_hash("classifier"),
+        settings=settings_json("classifier"),
+        code=code("classifier"),
     shell:
-        "python -m xaiseg train-classifier --data {input.data} --out {params.out}"
-        " {params.args} --threads {threads} > {log} 2>&1"
+        f"{XAISEG} train-classifier --data {{input.data}} --out {{params.out}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

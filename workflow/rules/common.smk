@@ -1,63 +1,82 @@
-import hashlib
-import json
-import os
+import dataclasses
 import shlex
+import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-RUN = f"results/{config['run']}"
 SRC = Path(workflow.basedir) / "src"
-# Rules call the package from this checkout, so the code hashed below is the code run.
-XAISEG = (
-    f"PYTHONPATH={shlex.quote(str(SRC))}${{PYTHONPATH:+:$PYTHONPATH}} python -m xaiseg"
-)
+# The checkout's own package, first on the path: the Snakefile reads its settings and
+# code hashes from the same files the jobs run.
+sys.path.insert(0, str(SRC))
 
-# Source files each stage runs; their content hash is a param, so editing a stage's
-# code reruns that stage (Snakemake's code trigger only sees the rule's own text).
-COMMON_CODE = ["cli.py", "errors.py", "provenance.py", "data/shards.py"]
-STAGE_CODE = {
-    "demo": ["demo.py", "io"],
-    "preprocess": ["io", "data"],
-    "classifier": ["data", "models", "train", "evaluate/metrics.py"],
-    "saliency": ["saliency", "models", "train/classifier.py", "train/checkpoint.py"],
-    "masks": ["masks", "saliency/normalize.py", "saliency/compute.py"],
-    "segmenter": ["data", "models", "train", "masks/build.py", "evaluate/metrics.py"],
-    "evaluate": [
-        "evaluate",
-        "masks/build.py",
-        "saliency/compute.py",
-        "saliency/normalize.py",
-    ],
-}
+from xaiseg.codehash import stage_code_hash
+from xaiseg.settings import ConfigError, RecipeJob, to_json, workflow_settings
+
+try:
+    SETTINGS = workflow_settings(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+RUN = f"results/{SETTINGS.run.run}"
+THREADS = SETTINGS.run.threads
+# Every job runs the package from this checkout, whatever environment runs the shell
+# (the project's .venv, a --use-conda env, a cluster node): the code hashed into
+# params.code is the code that runs. Doubled braces survive Snakemake's formatting.
+XAISEG = f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} python -m xaiseg"
 
 
-def code_hash(stage):
-    files = []
-    for entry in COMMON_CODE + STAGE_CODE[stage]:
-        path = SRC / "xaiseg" / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.relative_to(SRC).as_posix().encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+def code(stage):
+    """Hash of every source file the stage's command imports (xaiseg.codehash)."""
+    return stage_code_hash(stage, SRC)
 
 
-def as_json(value):
-    return json.dumps(value, sort_keys=True)
+def settings_json(section, **changes):
+    value = getattr(SETTINGS, section)
+    return to_json(dataclasses.replace(value, **changes) if changes else value)
+
+
+def saliency_json(wildcards):
+    """The saliency settings with this map only, so other maps' edits leave it alone."""
+    maps = {wildcards.map: SETTINGS.saliency.maps[wildcards.map]}
+    return to_json(dataclasses.replace(SETTINGS.saliency, maps=maps))
+
+
+def segmenter_json():
+    # `supervised` decides which jobs exist, not how one trains.
+    return to_json(dataclasses.replace(SETTINGS.segmenter, supervised=True))
+
+
+def recipe_names():
+    return [r.name for r in SETTINGS.masks.recipes]
+
+
+def recipe_maps(wildcards):
+    return SETTINGS.masks.recipe(wildcards.recipe).methods
+
+
+def recipe_json(wildcards):
+    recipe = SETTINGS.masks.recipe(wildcards.recipe)
+    return to_json(RecipeJob(recipe, SETTINGS.masks.gate_threshold))
+
+
+def map_names():
+    return sorted({m for r in SETTINGS.masks.recipes for m in r.methods})
 
 
 def sheet_path():
-    if config["data"]["source"] == "demo":
+    data = SETTINGS.data
+    if data.source == "demo":
         return f"{RUN}/demo_data/sheet.tsv"
-    if config["data"]["source"] == "layout":
+    if data.source == "layout":
         return f"{RUN}/layout_sheet.tsv"
-    sheet = config["data"]["sheet"]
-    if not sheet or not Path(sheet).is_file():
-        raise ValueError(f"config data.sheet: sample sheet {sheet!r} does not exist")
-    validate_sheet_columns(sheet)
-    return sheet
+    if not Path(data.sheet).is_file():
+        raise WorkflowError(
+            f"config data.sheet: sample sheet {data.sheet!r} does not exist"
+        )
+    validate_sheet_columns(data.sheet)
+    return data.sheet
 
 
 def validate_sheet_columns(sheet):
@@ -70,69 +89,28 @@ def validate_sheet_columns(sheet):
 
 def layout_root():
     """The dataset folder: inside the extracted archive, or as given."""
-    data = config["data"]
-    if data.get("archive"):
-        return f"{RUN}/raw/{data.get('root', '')}".rstrip("/")
-    if not data.get("root") or not Path(data["root"]).is_dir():
-        raise ValueError(
-            f"config data.root: dataset folder {data.get('root')!r} does not exist"
+    data = SETTINGS.data
+    if data.archive:
+        return f"{RUN}/raw/{data.root}".rstrip("/")
+    if not data.root or not Path(data.root).is_dir():
+        raise WorkflowError(
+            f"config data.root: dataset folder {data.root!r} does not exist"
         )
-    return data["root"]
-
-
-def pseudo_mask_pairs():
-    return [(p["method"], p["rule"]) for p in config["masks"]["pseudo_masks"]]
-
-
-def methods():
-    return sorted({method for method, _ in pseudo_mask_pairs()})
-
-
-def method_config(method):
-    return config["saliency"]["methods"].get(method, {})
-
-
-def layer_arg(method):
-    layer = method_config(method).get("target_layer")
-    return f"--target-layer {shlex.quote(layer)}" if layer else ""
-
-
-def training_args(section):
-    cfg = config[section]
-    args = {
-        "network": cfg.get("network"),
-        "network-options": as_json(cfg.get("network_options", {})),
-        "epochs": cfg.get("epochs"),
-        "learning-rate": cfg.get("learning_rate"),
-        "batch-size": cfg.get("batch_size"),
-        "patience": cfg.get("patience"),
-        "seed": config["seed"],
-    }
-    return " ".join(
-        f"--{k} {shlex.quote(str(v))}" for k, v in args.items() if v is not None
-    )
+    return data.root
 
 
 def segmenter_names():
-    names = [f"pseudo-{m}-{r}" for m, r in pseudo_mask_pairs()]
-    return names + (
-        ["supervised"] if config["segmenter"].get("supervised", True) else []
-    )
+    names = [f"pseudo-{name}" for name in recipe_names()]
+    return names + (["supervised"] if SETTINGS.segmenter.supervised else [])
 
 
 def evaluated_things():
     things = []
-    for method, rule_name in pseudo_mask_pairs():
-        things.append(
-            f"{method}:{rule_name}:pseudo_mask:{RUN}/masks/{method}-{rule_name}"
-        )
-        things.append(
-            f"{method}:{rule_name}:segmenter:{RUN}/segmenter/pseudo-{method}-{rule_name}/predictions"
-        )
-    if config["segmenter"].get("supervised", True):
-        things.append(
-            f"ground_truth:none:supervised:{RUN}/segmenter/supervised/predictions"
-        )
+    for name in recipe_names():
+        things.append(f"{name}:pseudo_mask:{RUN}/masks/{name}")
+        things.append(f"{name}:segmenter:{RUN}/segmenter/pseudo-{name}/predictions")
+    if SETTINGS.segmenter.supervised:
+        things.append(f"ground_truth:supervised:{RUN}/segmenter/supervised/predictions")
     return things
 
 

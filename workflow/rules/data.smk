@@ -11,15 +11,10 @@ rule demo_data:
         "../../envs/xaiseg.yaml"
     params:
         out=lambda wc, output: os.path.dirname(output.sheet),
-        demo=config["data"]["demo"],
-        seed=config["seed"],
-        code=code_hash("demo"),
+        settings=settings_json("demo"),
+        code=code("demo"),
     shell:
-        "python -m xaiseg demo-data --out {params.out}"
-        " --n-images {params.demo[n_images]} --size {params.demo[size]}"
-        " --positive-fraction {params.demo[positive_fraction]}"
-        " --images-per-patient {params.demo[images_per_patient]}"
-        " --seed {params.seed} > {log} 2>&1"
+        f"{XAISEG} demo-data --out {{params.out}} --settings {{params.settings:q}} > {{log}} 2>&1"
 
 
 rule preprocess:
@@ -38,25 +33,16 @@ rule preprocess:
     threads: 8
     params:
         out=lambda wc, output: os.path.dirname(output.sheet),
-        classes=config["data"]["classes"],
-        cfg=config["preprocess"],
-        window=as_json(config["preprocess"]["dicom_window"]),
-        seed=config["seed"],
-        code=code_hash("preprocess"),
+        settings=settings_json("preprocess"),
+        code=code("preprocess"),
     shell:
-        "python -m xaiseg preprocess --sheet {input.sheet:q} --out {params.out}"
-        " --classes {params.classes:q} --image-size {params.cfg[image_size]}"
-        " --channels {params.cfg[channels]} --val-fraction {params.cfg[val_fraction]}"
-        " --test-fraction {params.cfg[test_fraction]} --shard-size {params.cfg[shard_size]}"
-        " --on-bad-input {params.cfg[on_bad_input]}"
-        " --mask-size-mismatch {params.cfg[mask_size_mismatch]}"
-        " --dicom-window {params.window:q}"
-        " --seed {params.seed} --threads {threads} > {log} 2>&1"
+        f"{XAISEG} preprocess --sheet {{input.sheet:q}} --out {{params.out}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
 rule extract_archive:
     input:
-        config["data"].get("archive") or [],
+        SETTINGS.data.archive or [],
     output:
         directory(f"{RUN}/raw"),
     log:
@@ -71,7 +57,7 @@ rule extract_archive:
 
 rule layout_sheet:
     input:
-        raw=f"{RUN}/raw" if config["data"].get("archive") else [],
+        raw=f"{RUN}/raw" if SETTINGS.data.archive else [],
     output:
         f"{RUN}/layout_sheet.tsv",
     log:
@@ -81,13 +67,10 @@ rule layout_sheet:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        root=layout_root() if config["data"]["source"] == "layout" else "",
-        layout=config["data"].get("layout", ""),
-        negative=config["data"]["negative"],
-        positive=config["data"]["positive"],
-        axis=config["data"]["axis"],
-        code=code_hash("preprocess"),
+        root=layout_root() if SETTINGS.data.source == "layout" else "",
+        layout=SETTINGS.data.layout,
+        settings=settings_json("layout"),
+        code=code("layout"),
     shell:
-        "python -m xaiseg sheet {params.root:q} --layout {params.layout} --out {output}"
-        " --negative {params.negative:q} --positive {params.positive:q}"
-        " --axis {params.axis} > {log} 2>&1"
+        f"{XAISEG} sheet {{params.root:q}} --layout {{params.layout}} --out {{output}}"
+        " --settings {params.settings:q} > {log} 2>&1"

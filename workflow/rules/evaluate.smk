@@ -2,13 +2,11 @@ rule evaluate:
     input:
         data=f"{RUN}/data",
         classifier=f"{RUN}/classifier/metrics.json",
-        masks=expand(
-            f"{RUN}/masks/{{pair}}", pair=[f"{m}-{r}" for m, r in pseudo_mask_pairs()]
-        ),
+        masks=expand(f"{RUN}/masks/{{recipe}}", recipe=recipe_names()),
         segmenters=expand(
             f"{RUN}/segmenter/{{name}}/predictions", name=segmenter_names()
         ),
-        saliency=expand(f"{RUN}/saliency/{{method}}", method=methods()),
+        saliency=expand(f"{RUN}/saliency/{{map}}", map=map_names()),
     output:
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
@@ -25,12 +23,11 @@ rule evaluate:
     params:
         out=lambda wc, output: os.path.dirname(output.summary),
         things=evaluated_things(),
-        saliency=[f"{m}={RUN}/saliency/{m}" for m in methods()],
-        n_figure=config["evaluate"]["n_figure"],
-        seed=config["seed"],
-        code=code_hash("evaluate"),
+        maps=[f"{m}={RUN}/saliency/{m}" for m in map_names()],
+        settings=settings_json("evaluate"),
+        code=code("evaluate"),
     shell:
-        "(python -m xaiseg evaluate --data {input.data} --evaluate {params.things:q}"
-        " --saliency {params.saliency:q} --out {params.out} --n-figure {params.n_figure}"
-        " --classifier-metrics {input.classifier}"
-        " --seed {params.seed} && cp {output.summary} {output.run_summary}) > {log} 2>&1"
+        f"({XAISEG} evaluate --data {{input.data}} --evaluate {{params.things:q}}"
+        " --saliency {params.maps:q} --out {params.out}"
+        " --classifier-metrics {input.classifier} --settings {params.settings:q}"
+        " && cp {output.summary} {output.run_summary}) > {log} 2>&1"

@@ -1,26 +1,27 @@
 rule train_segmenter_pseudo:
     input:
         data=f"{RUN}/data",
-        masks=f"{RUN}/masks/{{method}}-{{rule}}",
+        masks=f"{RUN}/masks/{{recipe}}",
     output:
-        model=f"{RUN}/segmenter/pseudo-{{method}}-{{rule}}/model.safetensors",
-        metrics=f"{RUN}/segmenter/pseudo-{{method}}-{{rule}}/metrics.json",
-        predictions=directory(f"{RUN}/segmenter/pseudo-{{method}}-{{rule}}/predictions"),
+        model=f"{RUN}/segmenter/pseudo-{{recipe}}/model.safetensors",
+        metrics=f"{RUN}/segmenter/pseudo-{{recipe}}/metrics.json",
+        predictions=directory(f"{RUN}/segmenter/pseudo-{{recipe}}/predictions"),
     log:
-        f"{RUN}/logs/segmenter_pseudo-{{method}}-{{rule}}.log",
+        f"{RUN}/logs/segmenter_pseudo-{{recipe}}.log",
     benchmark:
-        f"{RUN}/benchmarks/segmenter_pseudo-{{method}}-{{rule}}.tsv"
+        f"{RUN}/benchmarks/segmenter_pseudo-{{recipe}}.tsv"
     conda:
         "../../envs/xaiseg.yaml"
-    threads: config["threads"]
+    threads: THREADS
+    resources:
+        gpu=1,
     params:
         out=lambda wc, output: os.path.dirname(output.model),
-        args=training_args("segmenter"),
-        code=code_hash("segmenter"),
+        settings=segmenter_json(),
+        code=code("segmenter"),
     shell:
-        "python -m xaiseg train-segmenter --data {input.data} --masks {input.masks}"
-        " --out {params.out}"
-        " {params.args} --threads {threads} > {log} 2>&1"
+        f"{XAISEG} train-segmenter --data {{input.data}} --masks {{input.masks}}"
+        " --out {params.out} --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
 rule train_segmenter_supervised:
@@ -36,11 +37,13 @@ rule train_segmenter_supervised:
         f"{RUN}/benchmarks/segmenter_supervised.tsv"
     conda:
         "../../envs/xaiseg.yaml"
-    threads: config["threads"]
+    threads: THREADS
+    resources:
+        gpu=1,
     params:
         out=lambda wc, output: os.path.dirname(output.model),
-        args=training_args("segmenter"),
-        code=code_hash("segmenter"),
+        settings=segmenter_json(),
+        code=code("segmenter"),
     shell:
-        "python -m xaiseg train-segmenter --data {input.data} --out {params.out}"
-        " {params.args} --threads {threads} > {log} 2>&1"
+        f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +24,7 @@ from xaiseg.errors import InputError
 from xaiseg.io import load_image, load_mask
 from xaiseg.io.sheet import read_sheet, write_sheet
 from xaiseg.provenance import write_provenance, write_text
-
-
-@dataclass(frozen=True)
-class PreprocessSettings:
-    classes: tuple[str, ...]
-    image_size: int
-    channels: int = 1
-    val_fraction: float = 0.15
-    test_fraction: float = 0.25
-    seed: int = 0
-    shard_size: int = 256
-    on_bad_input: str = "fail"
-    mask_size_mismatch: str = "error"  # or "resize" (nearest neighbour)
-    percentiles: tuple[float, float] = (0.5, 99.5)
-    dicom_window: str | tuple[float, float] | None = None
+from xaiseg.settings import PreprocessSettings
 
 
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
@@ -59,7 +45,8 @@ def scale_percentiles(image: np.ndarray, lower: float, upper: float) -> np.ndarr
     """
     low, high = np.percentile(image.reshape(len(image), -1), [lower, upper], axis=1)
     span = np.where(high > low, high - low, 1.0)
-    return np.clip((image - low[:, None, None]) / span[:, None, None], 0.0, 1.0)
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return np.clip((image - low.reshape(shape)) / span.reshape(shape), 0.0, 1.0)
 
 
 def _single_threaded_worker() -> None:
@@ -72,19 +59,24 @@ def _single_threaded_worker() -> None:
 def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndarray]:
     """Decode one row into fixed-size tensors; raises InputError naming the file."""
     frame = int(row["frame"]) if row.get("frame") else None
-    image = load_image(row["image"], settings.dicom_window, frame)
+    window = (
+        tuple(settings.dicom_window)
+        if isinstance(settings.dicom_window, list)
+        else settings.dicom_window
+    )
+    image = load_image(row["image"], window, frame, settings.spatial_dims)
     try:
         image = match_channels(image, settings.channels)
     except ValueError as err:
         raise InputError(row["image"], str(err)) from err
-    size = (settings.image_size, settings.image_size)
+    size = (settings.image_size,) * settings.spatial_dims
     # Resample first: percentiles of the smaller image cost a fraction and barely differ.
     image_out = scale_percentiles(
         np.asarray(Resize(size, mode="area")(image)), *settings.percentiles
     )
     mask_out = np.zeros((1, *size), np.uint8)
     if row["mask"]:
-        mask = load_mask(row["mask"])
+        mask = load_mask(row["mask"], settings.spatial_dims)
         if mask.shape != image.shape[1:] and settings.mask_size_mismatch != "resize":
             raise InputError(
                 row["mask"],
@@ -146,7 +138,7 @@ def preprocess(
     writer.close(
         {
             "classes": list(settings.classes),
-            "image_size": [settings.image_size, settings.image_size],
+            "image_size": [settings.image_size] * settings.spatial_dims,
             "channels": settings.channels,
             "samples": samples,
             "counts": counts,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from xaiseg.errors import XaisegError
 from xaiseg.provenance import atomic_path, write_json
 
 INDEX = "index.json"
@@ -67,9 +68,29 @@ class ShardStore:
         self.index = json.loads((self.folder / INDEX).read_text())
         self.samples: list[dict[str, Any]] = self.index.get("samples", [])
 
+    @property
+    def sample_ids(self) -> list[str]:
+        return [s["sample_id"] for s in self.samples]
+
+    def shard_ids(self, k: int) -> list[str]:
+        size = self.index["shard_size"]
+        return self.sample_ids[k * size : (k + 1) * size]
+
     def iter_shards(self) -> Iterator[dict[str, torch.Tensor]]:
         for name in self.index["shards"]:
             yield load_file(str(self.folder / name))
+
+    def iter_joined(self, *others: ShardStore) -> Iterator[tuple[list[str], list[dict]]]:
+        """Shard by shard, this store's tensors beside the same samples' in ``others``.
+
+        Joined on ``sample_id``: an artifact written for other samples, or in another
+        order, is an error naming both folders, never a silent mispairing.
+        """
+        for other in others:
+            check_same_samples(self, other)
+        streams = [self.iter_shards(), *(o.iter_shards() for o in others)]
+        for k, shards in enumerate(zip(*streams, strict=True)):
+            yield self.shard_ids(k), list(shards)
 
     def load(self, keys: Sequence[str]) -> dict[str, torch.Tensor]:
         """Concatenate the given tensors over all shards, in sample order."""
@@ -79,6 +100,20 @@ class ShardStore:
                 parts[k].append(shard[k])
         return {k: torch.cat(v) for k, v in parts.items()}
 
+    def take(self, keys: Sequence[str], positions: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The given samples' tensors, read shard by shard (only those shards' rows kept)."""
+        size = self.index["shard_size"]
+        wanted = sorted(set(positions))
+        parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+        for k, name in enumerate(self.index["shards"]):
+            rows = [p - k * size for p in wanted if k * size <= p < (k + 1) * size]
+            if rows:
+                shard = load_file(str(self.folder / name))
+                for key in keys:
+                    parts[key].append(shard[key][rows])
+        order = [wanted.index(p) for p in positions]
+        return {k: torch.cat(v)[order] if v else torch.zeros(0) for k, v in parts.items()}
+
     def positions(self, split: str | None = None) -> list[int]:
         return [i for i, s in enumerate(self.samples) if split is None or s["split"] == split]
 
@@ -86,3 +121,24 @@ class ShardStore:
         """Tensors of one split (every sample when ``split`` is None)."""
         keep = torch.tensor(self.positions(split), dtype=torch.long)
         return {k: v[keep] for k, v in self.load(keys).items()}
+
+
+def check_same_samples(a: ShardStore, b: ShardStore) -> None:
+    """Fail unless two artifacts hold the same samples, in the same order and shards."""
+    ids_a, ids_b = a.sample_ids, b.sample_ids
+    if ids_a != ids_b:
+        diff = next(
+            (i for i, (x, y) in enumerate(zip(ids_a, ids_b, strict=False)) if x != y),
+            min(len(ids_a), len(ids_b)),
+        )
+        first = (
+            ids_a[diff] if diff < len(ids_a) else "end",
+            ids_b[diff] if diff < len(ids_b) else "end",
+        )
+        raise XaisegError(
+            f"{b.folder} does not hold the samples of {a.folder}: {len(ids_b)} vs "
+            f"{len(ids_a)} samples, first difference at position {diff} ({first[1]!r} where "
+            f"{first[0]!r} was expected); rebuild it from the same data"
+        )
+    if a.index["shard_size"] != b.index["shard_size"]:
+        raise XaisegError(f"{b.folder}: shard size differs from {a.folder}")

@@ -14,6 +14,19 @@ import numpy as np
 from xaiseg.provenance import atomic_path
 
 
+def to_2d(
+    arrays: np.ndarray, truth: np.ndarray, picks: list[int] | None = None
+) -> tuple[np.ndarray, list[int]]:
+    """(N, H, W) stays; (N, D, H, W) volumes give the slice along D where the truth is
+    largest (the middle one when it is empty). Returns the slices and the picks."""
+    if arrays.ndim == 3:
+        return arrays, []
+    if picks is None:
+        area = truth.reshape(len(truth), truth.shape[1], -1).sum(-1)
+        picks = [int(a.argmax()) if a.any() else truth.shape[1] // 2 for a in area]
+    return np.stack([a[p] for a, p in zip(arrays, picks, strict=True)]), picks
+
+
 def overlay_grid(
     path: str | Path,
     images: np.ndarray,

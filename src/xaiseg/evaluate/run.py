@@ -1,4 +1,4 @@
-"""The evaluation stage: per-image CSV, summary CSV and Markdown, overlay figure."""
+"""The evaluation stage: per-image CSV, summary CSV and Markdown, report, overlay figure."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
-from xaiseg.evaluate.figures import overlay_grid
+from xaiseg.evaluate.figures import overlay_grid, to_2d
 from xaiseg.evaluate.report import render_report
 from xaiseg.evaluate.tables import Evaluated, per_image_table, summary_table, to_markdown
-from xaiseg.masks.build import load_masks
+from xaiseg.masks.normalize import normalize_maps
 from xaiseg.provenance import write_provenance, write_text
-from xaiseg.saliency.compute import load_maps
-from xaiseg.saliency.normalize import normalize_maps
+from xaiseg.settings import EvaluateSettings
 
 
 def evaluate(
@@ -22,10 +23,9 @@ def evaluate(
     things: Sequence[Evaluated],
     saliency_dirs: dict[str, Path],
     out_dir: str | Path,
-    n_figure: int = 6,
-    seed: int = 0,
+    settings: EvaluateSettings,
     classifier_metrics: Path | None = None,
-) -> None:
+) -> pd.DataFrame:
     out = Path(out_dir)
     per_image = per_image_table(data_dir, things)
     summary = summary_table(per_image)
@@ -33,44 +33,44 @@ def evaluate(
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
     write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
-    _figure(data_dir, things, saliency_dirs, out / "figures" / "overlays.png", n_figure, seed)
+    rows = figure_rows(per_image, settings)
+    _figure(Path(data_dir), things, saliency_dirs, out / "figures" / "overlays.png", rows)
     write_provenance(
         out,
         stage="evaluate",
-        params={
-            "things": [f"{t.method}:{t.mask_rule}:{t.model}" for t in things],
-            "n_figure": n_figure,
-        },
+        params={"things": [f"{t.recipe}:{t.model}" for t in things], **settings.__dict__},
         inputs=[Path(data_dir) / "index.json", *[t.masks_dir / "index.json" for t in things]],
-        seed=seed,
+        seed=settings.seed,
     )
+    return summary
 
 
-def _figure(data_dir, things, saliency_dirs, path: Path, n: int, seed: int) -> None:
-    """Test images with a lesion, chosen by a seeded draw so reruns match."""
+def figure_rows(per_image: pd.DataFrame, settings: EvaluateSettings) -> list[str]:
+    """Test images with a lesion (else any), chosen by a seeded draw so reruns match."""
+    ids = per_image.drop_duplicates("sample_id")
+    test = ids[ids["split"] == "test"]
+    pool = test[test["truth_positive"]] if test["truth_positive"].any() else test
+    pool = pool if len(pool) else ids
+    rng = np.random.default_rng(settings.seed)
+    chosen = rng.choice(len(pool), size=min(settings.n_figure, len(pool)), replace=False)
+    return sorted(pool["sample_id"].iloc[chosen].tolist())
+
+
+def _figure(data_dir: Path, things, saliency_dirs, path: Path, sample_ids: list[str]) -> None:
     store = ShardStore(data_dir)
-    tensors = store.load(["image", "mask", "has_mask"])
-    candidates = [
-        i for i in store.positions("test") if tensors["has_mask"][i] and tensors["mask"][i].any()
-    ]
-    if not candidates:
-        candidates = store.positions("test") or list(range(len(store.samples)))
-    rng = np.random.default_rng(seed)
-    rows = sorted(rng.choice(candidates, size=min(n, len(candidates)), replace=False).tolist())
+    rows = [store.sample_ids.index(s) for s in sample_ids]
+    tensors = store.take(["image", "mask"], rows)
+    truth = tensors["mask"][:, 0].numpy().astype(bool)
+    # Volumes are drawn at the slice where the ground truth is largest.
+    images, picks = to_2d(tensors["image"][:, 0].numpy(), truth)
     columns: dict[str, np.ndarray] = {}
-    for method, folder in saliency_dirs.items():
-        columns[f"{method} map"] = normalize_maps(load_maps(folder)[rows]).numpy()[:, 0]
+    for name, folder in saliency_dirs.items():
+        maps = ShardStore(folder).take(["map", "scale"], rows)
+        columns[f"{name} map"] = to_2d(normalize_maps(raw_maps(maps)).numpy()[:, 0], truth, picks)[
+            0
+        ]
     for thing in things:
-        heading = (
-            "supervised"
-            if thing.model == "supervised"
-            else f"{thing.method}/{thing.mask_rule}\n{thing.model}"
-        )
-        columns[heading] = load_masks(thing.masks_dir)[rows].numpy()[:, 0].astype(bool)
-    overlay_grid(
-        path,
-        tensors["image"][rows, 0].numpy(),
-        tensors["mask"][rows, 0].numpy().astype(bool),
-        columns,
-        [store.samples[i]["sample_id"] for i in rows],
-    )
+        heading = "supervised" if thing.model == "supervised" else f"{thing.recipe}\n{thing.model}"
+        masks = ShardStore(thing.masks_dir).take(["mask"], rows)["mask"][:, 0].numpy() == 1
+        columns[heading] = to_2d(masks, truth, picks)[0]
+    overlay_grid(path, images, to_2d(truth, truth, picks)[0], columns, sample_ids)

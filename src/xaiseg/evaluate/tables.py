@@ -1,11 +1,12 @@
 """Per-image and summary tables of every evaluated thing against ground truth.
 
-Rows are (method, mask_rule, model) triples: ``pseudo_mask`` scores the pseudo-masks
+Rows are (recipe, model) pairs: ``pseudo_mask`` scores a recipe's pseudo-masks
 themselves, ``segmenter`` the U-Net trained on them, ``supervised`` the same U-Net
 trained on ground truth. ``dice``/``iou``/``hd95`` average over images whose ground
 truth holds a lesion; ``dice_all`` also counts lesion-free images (1 when the
 prediction is empty too), and ``false_positive_rate`` is the share of lesion-free
-images with a non-empty prediction.
+images with a non-empty prediction. Ignore pixels of a pseudo-mask count as
+background here: what a user would get.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import numpy as np
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
-from xaiseg.evaluate.metrics import segmentation_scores
-from xaiseg.masks.build import load_masks
+from xaiseg.metrics import segmentation_scores
 
 SUMMARY_COLUMNS = [
-    "method",
-    "mask_rule",
+    "recipe",
     "model",
     "split",
     "n",
@@ -38,56 +37,57 @@ SUMMARY_COLUMNS = [
 
 @dataclass(frozen=True)
 class Evaluated:
-    method: str
-    mask_rule: str
+    recipe: str
     model: str
     masks_dir: Path
 
 
 def parse_evaluated(spec: str) -> Evaluated:
-    """``method:rule:model:folder`` as passed on the command line."""
-    method, rule, model, folder = spec.split(":", 3)
-    return Evaluated(method, rule, model, Path(folder))
+    """``recipe:model:folder`` as passed on the command line."""
+    recipe, model, folder = spec.split(":", 2)
+    return Evaluated(recipe, model, Path(folder))
 
 
 def per_image_table(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.DataFrame:
+    """Scores of every thing on every image with ground truth; streamed by shard."""
     store = ShardStore(data_dir)
-    tensors = store.load(["mask", "has_mask"])
-    has_truth = tensors["has_mask"].bool()
-    truth = tensors["mask"][has_truth]
-    meta = pd.DataFrame(store.samples)[has_truth.numpy()]
     frames = []
     for thing in things:
-        pred = load_masks(thing.masks_dir)[has_truth]
-        scores = segmentation_scores(pred, truth)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "sample_id": meta["sample_id"].to_numpy(),
-                    "split": meta["split"].to_numpy(),
-                    "method": thing.method,
-                    "mask_rule": thing.mask_rule,
-                    "model": thing.model,
-                    "truth_positive": (truth.flatten(1) > 0).any(1).numpy(),
-                    "pred_positive": (pred.flatten(1) > 0).any(1).numpy(),
-                    **scores,
-                }
+        for ids, (data, pred) in store.iter_joined(ShardStore(thing.masks_dir)):
+            has_truth = data["has_mask"].bool()
+            if not has_truth.any():
+                continue
+            truth = data["mask"][has_truth]
+            predicted = pred["mask"][has_truth] == 1
+            scores = segmentation_scores(predicted, truth)
+            kept = [i for i, keep in zip(ids, has_truth.tolist(), strict=True) if keep]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": kept,
+                        "recipe": thing.recipe,
+                        "model": thing.model,
+                        "truth_positive": (truth.flatten(1) > 0).any(1).numpy(),
+                        "pred_positive": predicted.flatten(1).any(1).numpy(),
+                        **scores,
+                    }
+                )
             )
-        )
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    meta = pd.DataFrame(store.samples)[["sample_id", "split", "group"]]
+    return table.merge(meta, on="sample_id", how="left", validate="many_to_one")
 
 
 def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for (method, rule, model, split), group in per_image.groupby(
-        ["method", "mask_rule", "model", "split"], sort=False
+    for (recipe, model, split), group in per_image.groupby(
+        ["recipe", "model", "split"], sort=False
     ):
         positive = group[group["truth_positive"]]
         negative = group[~group["truth_positive"]]
         rows.append(
             {
-                "method": method,
-                "mask_rule": rule,
+                "recipe": recipe,
                 "model": model,
                 "split": split,
                 "n": len(group),
@@ -105,7 +105,7 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     frame["_order"] = frame["model"].map(order)
     return (
-        frame.sort_values(["split", "_order", "method", "mask_rule"])
+        frame.sort_values(["split", "_order", "recipe"])
         .drop(columns="_order")
         .reset_index(drop=True)
     )

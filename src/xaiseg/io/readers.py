@@ -1,4 +1,5 @@
-"""Pick a reader by file suffix; every reader returns float32 (C, H, W)."""
+"""Pick a reader by file suffix; readers return float32 (C, *spatial): (C, H, W) for
+images, (C, X, Y, Z) for volumes (``spatial_dims=3``, NIfTI)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from xaiseg.errors import InputError
 from xaiseg.io.dicom import DICOM_SUFFIXES, Window, read_dicom
-from xaiseg.io.nifti import NIFTI_SUFFIXES, read_nifti
+from xaiseg.io.nifti import NIFTI_SUFFIXES, read_nifti, read_volume
 from xaiseg.io.raster import RASTER_SUFFIXES, read_raster
 
 
@@ -18,9 +19,12 @@ def _suffix(path: Path) -> str:
 
 
 def load_image(
-    path: str | Path, dicom_window: Window = None, frame: int | None = None
+    path: str | Path,
+    dicom_window: Window = None,
+    frame: int | None = None,
+    spatial_dims: int = 2,
 ) -> np.ndarray:
-    """Decode any supported file to float32 (C, H, W).
+    """Decode any supported file to float32 (C, *spatial).
 
     ``dicom_window`` and ``frame`` (0-based, for multi-frame files) apply to DICOM.
     """
@@ -28,6 +32,10 @@ def load_image(
     if not p.is_file():
         raise InputError(str(p), "file does not exist")
     suffix = _suffix(p)
+    if spatial_dims == 3:
+        if suffix not in NIFTI_SUFFIXES:
+            raise InputError(str(p), "3D volumes are read from NIfTI files only")
+        return read_volume(p)[0][np.newaxis]
     if frame is not None and suffix not in DICOM_SUFFIXES:
         raise InputError(str(p), "a frame number applies to multi-frame DICOM only")
     if suffix in DICOM_SUFFIXES:
@@ -43,6 +51,6 @@ def load_image(
     return array
 
 
-def load_mask(path: str | Path) -> np.ndarray:
-    """Load a mask as bool (H, W): any non-zero value in any channel is foreground."""
-    return load_image(path).max(axis=0) > 0
+def load_mask(path: str | Path, spatial_dims: int = 2) -> np.ndarray:
+    """Load a mask as bool (*spatial): any non-zero value in any channel is foreground."""
+    return load_image(path, spatial_dims=spatial_dims).max(axis=0) > 0

@@ -1,9 +1,12 @@
-"""Pseudo-masks from saliency maps: one short file per thresholding rule."""
+"""Pseudo-masks from saliency maps: one short file per rule and per refinement step,
+put together by named recipes (``recipe.py``)."""
 
 from xaiseg.masks.base import MaskRule
+from xaiseg.masks.combine import COMBINE_CHOICES, COMBINERS
 from xaiseg.masks.intensity_otsu import IntensityOtsu
 from xaiseg.masks.otsu import Otsu
-from xaiseg.masks.percentile import TopPercent
+from xaiseg.masks.refine import REFINERS
+from xaiseg.masks.top_percent import TopPercent
 
 RULES: dict[str, type[MaskRule]] = {
     "otsu": Otsu,
@@ -11,4 +14,4 @@ RULES: dict[str, type[MaskRule]] = {
     "top_percent": TopPercent,
 }
 
-__all__ = ["RULES", "IntensityOtsu", "MaskRule", "Otsu", "TopPercent"]
+__all__ = ["COMBINERS", "COMBINE_CHOICES", "REFINERS", "RULES", "MaskRule"]

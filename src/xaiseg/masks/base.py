@@ -1,4 +1,8 @@
-"""A mask rule turns one normalised map (and its image) into a binary mask."""
+"""A mask rule turns one normalised map (and its image) into a binary mask.
+
+Rules work in any number of spatial dimensions; their options are a dataclass, so a
+misspelt option is an error that names it.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,19 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from xaiseg.settings import Configurable
 
-class MaskRule(ABC):
-    def __init__(self, **options) -> None:
-        self.options = options
 
+class MaskRule(Configurable, ABC):
     @abstractmethod
     def __call__(self, saliency: np.ndarray, image: np.ndarray) -> np.ndarray:
-        """Map (H, W) in [0, 1] and image (C, H, W) in [0, 1] -> bool mask (H, W)."""
+        """Map (*spatial) in [0, 1] and image (C, *spatial) in [0, 1] -> bool (*spatial)."""
 
 
 def otsu_mask(values: np.ndarray) -> np.ndarray:
     """Otsu's threshold (scikit-image); a constant map gives an empty mask."""
     from skimage.filters import threshold_otsu
 
-    if np.ptp(values) == 0:
+    if values.size == 0 or np.ptp(values) == 0:
         return np.zeros(values.shape, bool)
     return values > threshold_otsu(values)

@@ -1,87 +1,75 @@
-"""The pseudo-mask stage: normalise maps, threshold, clean, gate by the classifier."""
+"""The pseudo-mask stage: stream the images and every map of a recipe, shard by shard,
+apply the recipe, and empty the mask wherever the classifier finds nothing."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
-import torch
 
+from xaiseg.data.artifacts import raw_maps, read_probabilities, read_val_threshold
 from xaiseg.data.shards import ShardStore, ShardWriter
-from xaiseg.masks import RULES
-from xaiseg.masks.postprocess import clean_mask
+from xaiseg.masks.normalize import normalize_maps
+from xaiseg.masks.recipe import Recipe
 from xaiseg.provenance import write_provenance
-from xaiseg.saliency.compute import load_maps
-from xaiseg.saliency.normalize import normalize_maps
-
-
-@dataclass(frozen=True)
-class MaskSettings:
-    rule: str = "otsu"
-    rule_options: dict[str, Any] = field(default_factory=dict)
-    smooth_sigma: float = 0.0
-    min_size: int = 4
-    fill_holes: bool = True
-    # Classifier probability below which the mask is empty; "val" takes the threshold the
-    # classifier stage chose on the validation split (metrics.json beside predictions).
-    gate_threshold: float | str = 0.5
+from xaiseg.settings import RecipeJob
 
 
 def build_masks(
     data_dir: str | Path,
-    saliency_dir: str | Path,
-    predictions_csv: str | Path,
+    saliency_dirs: dict[str, Path],
+    classifier_dir: str | Path,
     out_dir: str | Path,
-    settings: MaskSettings,
+    job: RecipeJob,
 ) -> dict:
+    recipe_settings = job.recipe
+    recipe = Recipe(recipe_settings)
     store = ShardStore(data_dir)
-    images = store.load(["image"])["image"].numpy()
-    maps = normalize_maps(load_maps(saliency_dir), settings.smooth_sigma).numpy()
-    probability = _probabilities(predictions_csv, store)
-    rule = RULES[settings.rule](**settings.rule_options)
-    gate = gate_value(settings.gate_threshold, Path(predictions_csv))
+    classifier_dir = Path(classifier_dir)
+    maps_stores = [ShardStore(saliency_dirs[m]) for m in recipe_settings.methods]
+    probability = read_probabilities(classifier_dir / "predictions.csv", store.sample_ids)
+    gate = gate_value(job.gate_threshold, classifier_dir / "metrics.json")
     writer = ShardWriter(out_dir, store.index["shard_size"])
-    gated = 0
-    for saliency, image, prob in zip(maps, images, probability, strict=True):
-        mask = np.zeros(saliency.shape[1:], bool)
-        if prob >= gate:
-            mask = clean_mask(rule(saliency[0], image), settings.min_size, settings.fill_holes)
-        else:
-            gated += 1
-        writer.add({"mask": mask[np.newaxis].astype(np.uint8)})
+    counts = {"images": 0, "gated_empty": 0, "empty": 0, "ignore_pixels": 0}
+    for _ids, (data, *map_shards) in store.iter_joined(*maps_stores):
+        images = data["image"].numpy()
+        normalised = np.stack(
+            [
+                normalize_maps(raw_maps(s), recipe_settings.smooth_sigma).numpy()[:, 0]
+                for s in map_shards
+            ],
+            axis=1,
+        )  # (N, M, *spatial)
+        for i, image in enumerate(images):
+            position = counts["images"]
+            counts["images"] += 1
+            if probability[position] < gate:
+                mask = np.zeros(image.shape[1:], np.uint8)
+                counts["gated_empty"] += 1
+            else:
+                mask = recipe(normalised[i], image)
+            counts["empty"] += int(not (mask == 1).any())
+            counts["ignore_pixels"] += int((mask == 2).sum())
+            writer.add({"mask": mask[np.newaxis]})
     writer.close(
-        {"rule": settings.rule, "samples": [{"sample_id": s["sample_id"]} for s in store.samples]}
+        {"recipe": recipe_settings.name, "samples": [{"sample_id": s} for s in store.sample_ids]}
     )
-    counts = {"images": len(maps), "gated_empty": gated, "gate_threshold": gate}
+    counts["gate_threshold"] = gate
     write_provenance(
         out_dir,
         stage="masks",
-        params=asdict(settings),
-        inputs=[Path(data_dir) / "index.json", saliency_dir, predictions_csv],
+        params=asdict(job),
+        inputs=[
+            Path(data_dir) / "index.json",
+            *saliency_dirs.values(),
+            classifier_dir / "predictions.csv",
+        ],
         extra={"counts": counts},
     )
     return counts
 
 
-def gate_value(setting: float | str, predictions_csv: Path) -> float:
-    if setting != "val":
-        return float(setting)
-    metrics = json.loads(predictions_csv.with_name("metrics.json").read_text())
-    return float(metrics["val_threshold"])
-
-
-def _probabilities(predictions_csv: str | Path, store: ShardStore) -> np.ndarray:
-    frame = pd.read_csv(predictions_csv).set_index("sample_id")
-    ids = [s["sample_id"] for s in store.samples]
-    missing = sorted(set(ids) - set(frame.index))
-    if missing:
-        raise ValueError(f"{predictions_csv}: no prediction for {missing[:5]}")
-    return frame.loc[ids, "probability"].to_numpy()
-
-
-def load_masks(folder: str | Path) -> torch.Tensor:
-    return ShardStore(folder).load(["mask"])["mask"]
+def gate_value(setting: float | str, classifier_metrics: Path) -> float:
+    """A probability, or "val": the classifier stage's threshold chosen on validation."""
+    return read_val_threshold(classifier_metrics) if setting == "val" else float(setting)

@@ -1,5 +1,15 @@
-"""MONAI network factories, by name."""
+"""MONAI networks by name, and networks as file artifacts (spec + weights)."""
 
-from xaiseg.models.factory import build_classifier, build_segmenter
+from xaiseg.models.factory import CLASSIFIERS, SEGMENTERS, build_classifier, build_segmenter
+from xaiseg.models.spec import NetworkSpec, build_network, load_network, save_network
 
-__all__ = ["build_classifier", "build_segmenter"]
+__all__ = [
+    "CLASSIFIERS",
+    "SEGMENTERS",
+    "NetworkSpec",
+    "build_classifier",
+    "build_network",
+    "build_segmenter",
+    "load_network",
+    "save_network",
+]

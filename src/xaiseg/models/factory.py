@@ -1,7 +1,6 @@
 """Build MONAI classifiers and segmenters from a name and keyword options.
 
-Networks are 2D here because the pipeline works on slices; every builder takes
-``spatial_dims`` so volumes need no new code.
+Every builder takes ``spatial_dims`` (2 for slices, 3 for volumes).
 """
 
 from __future__ import annotations
@@ -72,7 +71,10 @@ def _build(
 ) -> nn.Module:
     if name not in registry:
         raise XaisegError(f"unknown {kind} {name!r}; choose one of {sorted(registry)}")
-    return registry[name](in_channels, num_classes, **options)
+    try:
+        return registry[name](in_channels, num_classes, **options)
+    except TypeError as err:  # a misspelt network option
+        raise XaisegError(f"{kind} {name!r}: bad network_options {options} ({err})") from err
 
 
 def build_classifier(name: str, in_channels: int, num_classes: int, **options: Any) -> nn.Module:

@@ -2,13 +2,19 @@
 
 from xaiseg.saliency.base import SaliencyMethod
 from xaiseg.saliency.gradcam import GradCAM
+from xaiseg.saliency.gradcam_plusplus import GradCAMPlusPlus
 from xaiseg.saliency.hirescam import HiResCAM
 from xaiseg.saliency.integrated_gradients import IntegratedGradients
+from xaiseg.saliency.layercam import LayerCAM
+from xaiseg.saliency.smoothgrad import SmoothGrad
 
 METHODS: dict[str, type[SaliencyMethod]] = {
     "gradcam": GradCAM,
+    "gradcam_plusplus": GradCAMPlusPlus,
     "hirescam": HiResCAM,
     "integrated_gradients": IntegratedGradients,
+    "layercam": LayerCAM,
+    "smoothgrad": SmoothGrad,
 }
 
-__all__ = ["METHODS", "GradCAM", "HiResCAM", "IntegratedGradients", "SaliencyMethod"]
+__all__ = ["METHODS", "SaliencyMethod"]

@@ -1,39 +1,75 @@
-"""What every saliency method shares: layer lookup, batching, input-size maps.
+"""What every saliency method shares: typed options, layer lookup, targets, batching,
+and maps at the input's resolution in any number of spatial dimensions.
 
-A method returns raw, signed maps of shape (N, 1, H, W) at the input's resolution.
-Normalisation is deliberately not done here (see ``normalize.py``).
+A method returns raw, signed maps (N, 1, *spatial). Normalisation is deliberately not
+done here (``normalize.py``): mask recipes choose how to read a map.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
-from captum.attr import LayerAttribution
+import torch.nn.functional as F
 from torch import nn
 
 from xaiseg.errors import XaisegError
+from xaiseg.saliency.targets import Target, TargetedModel, as_target
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    pass
 
 
 class SaliencyMethod(ABC):
-    """Base class; subclasses implement ``_attribute`` for one batch."""
+    """Subclasses set ``Options`` (a dataclass) and implement ``attribute``."""
 
     needs_layer = False
+    Options: type = NoOptions
 
     def __init__(self, model: nn.Module, target_layer: str | None = None, **options) -> None:
         self.model = model.eval()
-        self.options = options
+        self.options = parse_options(type(self), options)
+        self.layer_name = target_layer
         self.layer = find_layer(model, target_layer) if self.needs_layer else None
 
     @abstractmethod
-    def _attribute(self, images: torch.Tensor, target: int) -> torch.Tensor:
-        """Raw attribution for a batch, (N, 1, h, w) at any resolution."""
+    def attribute(
+        self, forward: nn.Module, images: torch.Tensor, extra: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """Raw attribution of ``forward``'s single output for one batch, (N, 1, *any)."""
 
-    def __call__(self, images: torch.Tensor, target: int) -> torch.Tensor:
-        maps = self._attribute(images.requires_grad_(False), target).detach()
-        if maps.shape[-2:] != images.shape[-2:]:
-            maps = LayerAttribution.interpolate(maps, tuple(images.shape[-2:]), "bilinear")
+    def __call__(
+        self,
+        images: torch.Tensor,
+        target: Target | int,
+        extra: Sequence[torch.Tensor] = (),
+    ) -> torch.Tensor:
+        forward = TargetedModel(self.model, as_target(target))
+        maps = self.attribute(forward, images.detach(), tuple(extra)).detach()
+        return resize_maps(maps, tuple(images.shape[2:]))
+
+
+def parse_options(method: type, options: dict) -> object:
+    names = {f.name for f in dataclasses.fields(method.Options)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise XaisegError(
+            f"{method.__name__}: unknown option(s) {unknown}; known: {sorted(names) or 'none'}"
+        )
+    return method.Options(**options)
+
+
+def resize_maps(maps: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Up-sample (N, 1, *spatial) maps to ``size``: bilinear in 2D, trilinear in 3D."""
+    if tuple(maps.shape[2:]) == size:
         return maps
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(size)]
+    return F.interpolate(maps, size=size, mode=mode, align_corners=False)
 
 
 def find_layer(model: nn.Module, name: str | None) -> nn.Module:
@@ -42,3 +78,28 @@ def find_layer(model: nn.Module, name: str | None) -> nn.Module:
         candidates = [n for n, m in layers.items() if n and len(list(m.children())) > 0][:12]
         raise XaisegError(f"target layer {name!r} not in the model; e.g. {candidates}")
     return layers[name]
+
+
+def layer_activation_and_gradient(
+    forward: nn.Module, layer: nn.Module, images: torch.Tensor, extra: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer's activation and the gradient of the summed scores with respect to it."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _inputs, output):
+        output.retain_grad()
+        captured["activation"] = output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            score = forward(images, *extra).sum()
+            score.backward()
+    finally:
+        handle.remove()
+    activation = captured["activation"]
+    return activation.detach(), activation.grad.detach()
+
+
+def spatial_dims(tensor: torch.Tensor) -> tuple[int, ...]:
+    return tuple(range(2, tensor.ndim))

@@ -1,75 +1,85 @@
-"""The saliency stage: maps for every image, batched, cached as float16 shards.
+"""The saliency stage: one map per image, streamed shard by shard, float16 shards.
 
-float16 cannot hold IG's tiny values faithfully, so each map is stored divided by its
-largest magnitude, with that factor in ``scale``: raw map = ``map * scale``.
+Any model folder can be explained: a classifier (target: the finding, the predicted
+class, or a named class) or a segmenter (target: the finding's logits summed over the
+predicted mask -- Seg-Grad-CAM when the method is Grad-CAM).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm import tqdm
 
+from xaiseg.data.artifacts import pack_map
 from xaiseg.data.shards import ShardStore, ShardWriter
+from xaiseg.devices import autocast, batches, describe, resolve_device
+from xaiseg.errors import XaisegError
+from xaiseg.models import NetworkSpec, load_network
 from xaiseg.provenance import seed_everything, write_provenance
 from xaiseg.saliency import METHODS
-from xaiseg.train.classifier import load_classifier
+from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
+from xaiseg.settings import SaliencySettings
+
+
+def make_target(spec: NetworkSpec, name: str) -> Target:
+    if name == "predicted":
+        return PredictedClass()
+    index = spec.target_class if name == "finding" else _class_index(spec, name)
+    return PixelSetTarget(index) if spec.kind == "segmenter" else ClassTarget(index)
+
+
+def _class_index(spec: NetworkSpec, name: str) -> int:
+    if name not in spec.classes:
+        raise XaisegError(f"saliency target {name!r} is not a class of the model {spec.classes}")
+    return spec.classes.index(name)
 
 
 def compute_saliency(
     data_dir: str | Path,
-    classifier_dir: str | Path,
+    model_dir: str | Path,
     out_dir: str | Path,
-    method: str,
-    target_layer: str | None,
-    batch_size: int = 32,
-    options: dict | None = None,
-    seed: int = 0,
-) -> None:
-    seed_everything(seed)
+    map_name: str,
+    settings: SaliencySettings,
+) -> dict:
+    seed_everything(settings.seed)
+    config = settings.map(map_name)
+    if config.method not in METHODS:
+        raise XaisegError(f"saliency map {map_name!r}: unknown method {config.method!r}")
+    device = resolve_device(settings.device)
     store = ShardStore(data_dir)
-    model, spec = load_classifier(classifier_dir)
-    target = len(spec["classes"]) - 1
-    explainer = METHODS[method](model, target_layer, **(options or {}))
+    model, spec = load_network(model_dir)
+    model.to(device)
+    explainer = METHODS[config.method](model, config.target_layer, **config.options)
+    target = make_target(spec, config.target)
     writer = ShardWriter(out_dir, store.index["shard_size"])
-    with tqdm(total=len(store.samples), desc=f"saliency {method}", mininterval=5) as bar:
+    with tqdm(total=len(store.samples), desc=f"saliency {map_name}", mininterval=5) as bar:
         for shard in store.iter_shards():
-            for start in range(0, len(shard["image"]), batch_size):
-                maps = explainer(shard["image"][start : start + batch_size], target)
-                for raw in maps:
-                    writer.add(_pack(raw))
-                bar.update(len(maps))
+            for images in batches(shard["image"], settings.batch_size):
+                with autocast(device, settings.precision):
+                    maps = explainer(images.to(device), target)
+                for raw in maps.float().cpu():
+                    writer.add(pack_map(raw))
+                bar.update(len(images))
     writer.close(
         {
-            "method": method,
-            "target_layer": target_layer,
-            "target_class": spec["classes"][target],
-            "samples": [{"sample_id": s["sample_id"]} for s in store.samples],
+            "map": map_name,
+            "method": config.method,
+            "target_layer": config.target_layer,
+            "target": config.target,
+            "samples": [{"sample_id": s} for s in store.sample_ids],
         }
     )
     write_provenance(
         out_dir,
         stage="saliency",
         params={
-            "method": method,
-            "target_layer": target_layer,
-            "batch_size": batch_size,
-            "options": options or {},
+            "map": map_name,
+            **settings.map(map_name).__dict__,
+            "batch_size": settings.batch_size,
         },
-        inputs=[Path(data_dir) / "index.json", Path(classifier_dir) / "model.safetensors"],
-        seed=seed,
+        inputs=[Path(data_dir), Path(model_dir) / "model.safetensors"],
+        seed=settings.seed,
+        device=describe(device),
     )
-
-
-def _pack(raw: torch.Tensor) -> dict[str, np.ndarray]:
-    scale = float(raw.abs().max())
-    scale = scale if scale > 0 else 1.0
-    return {"map": (raw / scale).half().numpy(), "scale": np.float32(scale)}
-
-
-def load_maps(folder: str | Path) -> torch.Tensor:
-    """Raw signed maps (N, 1, H, W) as float32."""
-    tensors = ShardStore(folder).load(["map", "scale"])
-    return tensors["map"].float() * tensors["scale"].view(-1, 1, 1, 1)
+    return {"images": len(store.samples), "device": describe(device)}

@@ -1,6 +1,5 @@
 """Grad-CAM (Selvaraju et al. 2017): channel weights = spatially averaged gradients."""
 
-import torch
 from captum.attr import LayerGradCam
 
 from xaiseg.saliency.base import SaliencyMethod
@@ -9,8 +8,8 @@ from xaiseg.saliency.base import SaliencyMethod
 class GradCAM(SaliencyMethod):
     needs_layer = True
 
-    def _attribute(self, images: torch.Tensor, target: int) -> torch.Tensor:
+    def attribute(self, forward, images, extra):
         # Signed: the ReLU belongs to normalisation, so negative evidence is kept.
-        return LayerGradCam(self.model, self.layer).attribute(
-            images, target=target, relu_attributions=False
+        return LayerGradCam(forward, self.layer).attribute(
+            images, target=0, additional_forward_args=extra or None, relu_attributions=False
         )

@@ -4,7 +4,6 @@ Unlike Grad-CAM it does not average gradients over space, so the map shows where
 model actually looked at the layer's full resolution.
 """
 
-import torch
 from captum.attr import LayerGradientXActivation
 
 from xaiseg.saliency.base import SaliencyMethod
@@ -13,6 +12,8 @@ from xaiseg.saliency.base import SaliencyMethod
 class HiResCAM(SaliencyMethod):
     needs_layer = True
 
-    def _attribute(self, images: torch.Tensor, target: int) -> torch.Tensor:
-        attr = LayerGradientXActivation(self.model, self.layer).attribute(images, target=target)
+    def attribute(self, forward, images, extra):
+        attr = LayerGradientXActivation(forward, self.layer).attribute(
+            images, target=0, additional_forward_args=extra or None
+        )
         return attr.sum(dim=1, keepdim=True)

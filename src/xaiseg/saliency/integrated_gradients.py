@@ -1,4 +1,6 @@
-"""Integrated Gradients (Sundararajan et al. 2017) from a black baseline, via captum."""
+"""Integrated Gradients (Sundararajan et al. 2017) from a constant baseline, via captum."""
+
+from dataclasses import dataclass
 
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
@@ -6,14 +8,23 @@ from captum.attr import IntegratedGradients as CaptumIG
 from xaiseg.saliency.base import SaliencyMethod
 
 
+@dataclass(frozen=True)
+class IGOptions:
+    n_steps: int = 32
+    internal_batch_size: int = 256
+    baseline: float = 0.0  # the image a "nothing here" input is made of
+
+
 class IntegratedGradients(SaliencyMethod):
-    def _attribute(self, images: torch.Tensor, target: int) -> torch.Tensor:
-        steps = int(self.options.get("n_steps", 32))
-        attr = CaptumIG(self.model).attribute(
+    Options = IGOptions
+
+    def attribute(self, forward, images, extra):
+        attr = CaptumIG(forward).attribute(
             images,
-            baselines=torch.zeros_like(images),
-            target=target,
-            n_steps=steps,
-            internal_batch_size=int(self.options.get("internal_batch_size", 256)),
+            baselines=torch.full_like(images, self.options.baseline),
+            target=0,
+            additional_forward_args=extra or None,
+            n_steps=self.options.n_steps,
+            internal_batch_size=self.options.internal_batch_size,
         )
         return attr.sum(dim=1, keepdim=True)

@@ -1,4 +1,4 @@
-"""Model and optimizer state as safetensors plus JSON (never pickle)."""
+"""Training state as safetensors plus JSON (never pickle)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,6 @@ from torch import nn
 from xaiseg.provenance import atomic_path, write_json
 
 
-def save_model(model: nn.Module, path: str | Path) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
-
-
-def load_model(model: nn.Module, path: str | Path) -> nn.Module:
-    model.load_state_dict(load_file(str(path)))
-    return model
-
-
 def save_training_state(
     folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]
 ) -> None:
@@ -33,7 +22,6 @@ def save_training_state(
     for idx, slots in opt["state"].items():
         for name, value in slots.items():
             tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).cpu().contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
     with atomic_path(folder / "last.safetensors") as tmp:
         save_file(tensors, str(tmp))
     write_json(folder / "last.json", {**meta, "param_groups": opt["param_groups"]})
@@ -42,20 +30,24 @@ def save_training_state(
 def load_training_state(
     folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str
 ) -> dict[str, Any] | None:
-    """Restore the last epoch if it belongs to the same settings and inputs."""
+    """Restore the last epoch of an interrupted run with the same fingerprint.
+
+    A run that finished is never resumed: a rerun (forced, or after any change) trains
+    again from the start, so it can never hand back a stale model.
+    """
     meta_path = folder / "last.json"
     if not meta_path.is_file() or not (folder / "last.safetensors").is_file():
         return None
     meta = json.loads(meta_path.read_text())
-    if meta.get("fingerprint") != fingerprint:
+    if meta.get("fingerprint") != fingerprint or meta.get("finished"):
         return None
     tensors = load_file(str(folder / "last.safetensors"))
+    device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
+            state.setdefault(int(idx), {})[name] = value if name == "step" else value.to(device)
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"])
     return meta

@@ -1,9 +1,9 @@
-"""Dictionary datasets with MONAI augmentation for both trainers."""
+"""Dictionary datasets with MONAI augmentation for both trainers, N-dimensional."""
 
 from __future__ import annotations
 
 import torch
-from monai.data import Dataset, MetaTensor
+from monai.data import Dataset
 from monai.transforms import (
     Compose,
     RandAdjustContrastd,
@@ -11,29 +11,34 @@ from monai.transforms import (
     RandFlipd,
     RandGaussianNoised,
     RandRotate90d,
+    ToTensord,
 )
 
 
-def augmentation(keys: list[str], mask_keys: list[str] | None = None) -> Compose:
+def augmentation(
+    keys: list[str], spatial_dims: int = 2, mask_keys: list[str] | None = None
+) -> Compose:
     """Flips, 90-degree turns, small affine, contrast and noise; masks stay nearest."""
     mask_keys = mask_keys or []
     modes = ["bilinear" if k not in mask_keys else "nearest" for k in keys]
+    flips = [RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(spatial_dims)]
     return Compose(
         [
-            RandFlipd(keys, prob=0.5, spatial_axis=0),
-            RandFlipd(keys, prob=0.5, spatial_axis=1),
+            *flips,
             RandRotate90d(keys, prob=0.5),
             RandAffined(
                 keys,
                 prob=0.5,
-                rotate_range=0.3,
-                scale_range=0.1,
-                translate_range=4,
+                rotate_range=[0.3] * (1 if spatial_dims == 2 else 3),
+                scale_range=[0.1] * spatial_dims,
+                translate_range=[4] * spatial_dims,
                 mode=modes,
                 padding_mode="zeros",
             ),
             RandAdjustContrastd("image", prob=0.3, gamma=(0.8, 1.25)),
             RandGaussianNoised("image", prob=0.3, std=0.02),
+            # Plain tensors out: the default collate and the losses need no metadata.
+            ToTensord(keys, track_meta=False),
         ]
     )
 
@@ -45,11 +50,4 @@ def dict_dataset(tensors: dict[str, torch.Tensor], transform: Compose | None) ->
 
 
 def seeded_generator(seed: int) -> torch.Generator:
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator
-
-
-def plain(tensor: torch.Tensor) -> torch.Tensor:
-    """Drop MONAI metadata so losses and metrics see an ordinary tensor."""
-    return tensor.as_tensor() if isinstance(tensor, MetaTensor) else tensor
+    return torch.Generator().manual_seed(seed)

@@ -1,15 +1,15 @@
-"""One training loop: epochs, validation score, best checkpoint, resume, early stop.
+"""One training loop: epochs, validation score, best checkpoint, exact resume, early stop.
 
-Resumable: after every epoch the full training state is saved under
-``<out>/checkpoint/``; a rerun with the same fingerprint (settings + inputs) picks up
-at the next epoch. The final model file is written only when training has finished.
+After every epoch the full training state is saved under ``<out>/checkpoint/``. Every
+random draw of an epoch (shuffle order, augmentation, dropout) is seeded from
+``(seed, epoch)``, so a run killed in epoch k and rerun ends with the same weights as a
+run never interrupted. A finished run is not resumed: a rerun trains again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -17,26 +17,28 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from xaiseg.train.checkpoint import load_model, load_training_state, save_model, save_training_state
+from xaiseg.devices import autocast
+from xaiseg.models.spec import load_weights, save_weights
+from xaiseg.settings import TrainingSettings
+from xaiseg.train.checkpoint import load_training_state, save_training_state
 
 ScoreFn = Callable[[nn.Module], float]
 LossFn = Callable[[nn.Module, dict], torch.Tensor]
 
 
-@dataclass(frozen=True)
-class FitSettings:
-    epochs: int
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    patience: int = 10
-    seed: int = 0
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % 2**31
 
-    @classmethod
-    def of(cls, stage_settings: object) -> FitSettings:
-        """The loop's share of a stage's settings (fields with the same names)."""
-        names = [f.name for f in fields(cls)]
-        return cls(**{n: getattr(stage_settings, n) for n in names if hasattr(stage_settings, n)})
+
+def reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+    """Seed every generator the epoch draws from, from (seed, epoch) alone."""
+    value = epoch_seed(seed, epoch)
+    torch.manual_seed(value)
+    if isinstance(loader.generator, torch.Generator):
+        loader.generator.manual_seed(value)
+    transform = getattr(loader.dataset, "transform", None)
+    if hasattr(transform, "set_random_state"):
+        transform.set_random_state(value)
 
 
 def fit(
@@ -44,13 +46,15 @@ def fit(
     loader: DataLoader,
     loss_fn: LossFn,
     score_fn: ScoreFn,
-    settings: FitSettings,
+    settings: TrainingSettings,
     out_dir: Path,
     fingerprint: str,
     desc: str,
+    device: torch.device | None = None,
 ) -> dict:
     """Train ``model`` in place; returns the history. Best weights end up in ``model``."""
-    ckpt = out_dir / "checkpoint"
+    device = device or torch.device("cpu")
+    ckpt = Path(out_dir) / "checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
@@ -61,16 +65,16 @@ def fit(
         "best_epoch": 0,
         "history": [],
     }
-    start = meta["epoch"]
-    if start:
-        print(f"{desc}: resuming after epoch {start} (best {meta['best_score']:.4f})", flush=True)
-    for epoch in range(start + 1, settings.epochs + 1):
-        if epoch - meta["best_epoch"] > settings.patience and meta["best_epoch"] > 0:
+    if meta["epoch"]:
+        print(f"{desc}: resuming after epoch {meta['epoch']} (best {meta['best_score']:.4f})")
+    for epoch in range(meta["epoch"] + 1, settings.epochs + 1):
+        if meta["best_epoch"] > 0 and epoch - meta["best_epoch"] > settings.patience:
             print(f"{desc}: early stop at epoch {epoch - 1}", flush=True)
             break
         tick = time.perf_counter()
+        reseed_epoch(loader, settings.seed, epoch)
         train_loss = _train_epoch(
-            model, loader, loss_fn, optimizer, f"{desc} {epoch}/{settings.epochs}"
+            model, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}"
         )
         model.eval()
         with torch.no_grad():
@@ -84,22 +88,32 @@ def fit(
             }
         )
         print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {score:.4f}", flush=True)
-        if score > meta["best_score"]:
+        if score > meta["best_score"] or meta["best_epoch"] == 0:
             meta.update(best_score=score, best_epoch=epoch)
-            save_model(model, ckpt / "best.safetensors")
+            save_weights(model, ckpt / "best.safetensors")
         meta["epoch"] = epoch
         save_training_state(ckpt, model, optimizer, {**meta, "fingerprint": fingerprint})
-    load_model(model, ckpt / "best.safetensors")
+    save_training_state(
+        ckpt, model, optimizer, {**meta, "fingerprint": fingerprint, "finished": True}
+    )
+    load_weights(model, ckpt / "best.safetensors")
     model.eval()
     return meta
 
 
-def _train_epoch(model, loader, loss_fn, optimizer, desc: str) -> float:
+def _train_epoch(model, loader, loss_fn, optimizer, device, precision: str, desc: str) -> float:
     model.train()
     total, count = 0.0, 0
     for batch in tqdm(loader, desc=desc, leave=False, mininterval=5):
+        # Tensors only: MONAI may add its transform records beside them.
+        batch = {
+            k: v.to(device, non_blocking=True)
+            for k, v in batch.items()
+            if isinstance(v, torch.Tensor)
+        }
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch)
+        with autocast(device, precision):
+            loss = loss_fn(model, batch)
         loss.backward()
         optimizer.step()
         total += loss.item() * len(batch["image"])

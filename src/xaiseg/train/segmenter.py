@@ -1,66 +1,67 @@
 """Train a MONAI U-Net on pseudo-masks (or on ground truth, the upper bound).
 
 With pseudo-masks, model selection uses the pseudo-masks of the validation split:
-ground truth is never looked at, or the "weak" result would not be weak.
+ground truth is never looked at, or the "weak" result would not be weak. Pixels a
+recipe marked ``ignore`` are left out of the loss and of the validation Dice.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import torch
-from monai.losses import DiceCELoss
 from torch import nn
 from torch.utils.data import DataLoader
 
+from xaiseg.data.artifacts import IGNORE
 from xaiseg.data.shards import ShardStore, ShardWriter
-from xaiseg.evaluate.metrics import mean_dice
-from xaiseg.masks.build import load_masks
-from xaiseg.models import build_segmenter
+from xaiseg.devices import autocast, batches, describe, resolve_device
+from xaiseg.errors import XaisegError
+from xaiseg.metrics import mean_dice
+from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.provenance import seed_everything, write_json, write_provenance
-from xaiseg.train.checkpoint import load_model, save_model
-from xaiseg.train.classifier import fingerprint
-from xaiseg.train.data import augmentation, dict_dataset, plain, seeded_generator
-from xaiseg.train.loop import FitSettings, fit
+from xaiseg.settings import SegmenterSettings
+from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+from xaiseg.train.fingerprint import fingerprint
+from xaiseg.train.loop import fit
+from xaiseg.train.losses import MaskedDiceCELoss
 
 
-@dataclass(frozen=True)
-class SegmenterSettings:
-    network: str = "unet"
-    network_options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 40
-    learning_rate: float = 2e-3
-    batch_size: int = 16
-    patience: int = 10
-    seed: int = 0
-
-
-def _targets(
-    data_dir: Path, masks_dir: Path | None
+def _training_data(
+    store: ShardStore, masks_dir: Path | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images, target masks and the positions that may be trained on."""
-    everything = ShardStore(data_dir).load(["image", "mask", "has_mask"])
+    """Images, target masks and which samples may be trained on, joined by sample_id."""
     if masks_dir is None:
-        return everything["image"], everything["mask"], everything["has_mask"].bool()
-    return (
-        everything["image"],
-        load_masks(masks_dir),
-        torch.ones(len(everything["image"]), dtype=torch.bool),
-    )
+        tensors = store.load(["image", "mask", "has_mask"])
+        return tensors["image"], tensors["mask"], tensors["has_mask"].bool()
+    masks = ShardStore(masks_dir)
+    images, targets = [], []
+    for _ids, (data, pseudo) in store.iter_joined(masks):
+        images.append(data["image"])
+        targets.append(pseudo["mask"])
+    images_t = torch.cat(images)
+    return images_t, torch.cat(targets), torch.ones(len(images_t), dtype=torch.bool)
 
 
 @torch.no_grad()
-def predict_masks(model: nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """Foreground probability (N, 1, H, W)."""
+def predict_masks(
+    model: nn.Module, images: torch.Tensor, device: torch.device, precision: str = "fp32"
+) -> torch.Tensor:
+    """Foreground probability (N, 1, *spatial), on the CPU."""
     model.eval()
-    out = [
-        model(images[i : i + batch_size]).softmax(1)[:, 1:]
-        for i in range(0, len(images), batch_size)
-    ]
+    out = []
+    for batch in batches(images, 32):
+        with autocast(device, precision):
+            out.append(model(batch.to(device)).float().softmax(1)[:, 1:].cpu())
     return torch.cat(out)
+
+
+def masked_dice(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean Dice against targets that may hold ``IGNORE`` pixels (left out)."""
+    valid = target != IGNORE
+    return mean_dice(pred & valid, (target == 1) & valid)
 
 
 def train_segmenter(
@@ -72,24 +73,28 @@ def train_segmenter(
     data_dir, out = Path(data_dir), Path(out_dir)
     masks_dir = Path(masks_dir) if masks_dir else None
     seed_everything(settings.seed)
+    device = resolve_device(settings.device)
     store = ShardStore(data_dir)
-    images, targets, usable = _targets(data_dir, masks_dir)
-    split = [s["split"] for s in store.samples]
+    images, targets, usable = _training_data(store, masks_dir)
+    split = np.array([s["split"] for s in store.samples])
     pick = {
-        name: torch.tensor(
-            [i for i, s in enumerate(split) if s == name and usable[i]], dtype=torch.long
-        )
+        name: torch.from_numpy(np.flatnonzero((split == name) & usable.numpy()))
         for name in ("train", "val")
     }
     if len(pick["train"]) == 0 or len(pick["val"]) == 0:
-        raise ValueError(f"{data_dir}: no usable masks in the train or val split")
-    model = build_segmenter(
-        settings.network, store.index["channels"], 2, **settings.network_options
+        raise XaisegError(f"{data_dir}: no usable masks in the train or val split")
+    spec = NetworkSpec(
+        kind="segmenter",
+        network=settings.network,
+        in_channels=store.index["channels"],
+        classes=tuple(store.index["classes"]),
+        spatial_dims=len(store.index["image_size"]),
+        options=settings.network_options,
     )
-    criterion = DiceCELoss(to_onehot_y=True, softmax=True)
-    transform = augmentation(["image", "mask"], mask_keys=["mask"])
-    transform.set_random_state(settings.seed)
+    model = build_network(spec).to(device)
+    criterion = MaskedDiceCELoss()
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
+    transform = augmentation(["image", "mask"], spec.spatial_dims, mask_keys=["mask"])
     loader = DataLoader(
         dict_dataset(train, transform),
         batch_size=settings.batch_size,
@@ -98,59 +103,47 @@ def train_segmenter(
     )
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
-        return criterion(net(plain(batch["image"])), plain(batch["mask"]).round())
+        return criterion(net(batch["image"]), batch["mask"].round())
 
     def val_dice(net: nn.Module) -> float:
-        pred = predict_masks(net, images[pick["val"]]) >= 0.5
-        return mean_dice(pred, targets[pick["val"]])
+        prob = predict_masks(net, images[pick["val"]], device, settings.precision)
+        return masked_dice(prob >= 0.5, targets[pick["val"]])
 
-    fit_settings = FitSettings.of(settings)
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
+    stamp = fingerprint(settings, "xaiseg.train.segmenter", *inputs)
     history = fit(
-        model,
-        loader,
-        loss_fn,
-        val_dice,
-        fit_settings,
-        out,
-        fingerprint(settings, *inputs),
-        f"segmenter {out.name}",
+        model, loader, loss_fn, val_dice, settings, out, stamp, f"segmenter {out.name}", device
     )
-    _write_predictions(model, images, store, out / "predictions")
-    spec = {
-        "network": settings.network,
-        "options": settings.network_options,
-        "in_channels": store.index["channels"],
-    }
-    write_json(out / "model.json", spec)
-    save_model(model, out / "model.safetensors")
+    write_predictions(model, store, out / "predictions", device, settings.precision)
+    save_network(model, spec, out)
     summary = {
         "best_epoch": history["best_epoch"],
         "best_val_dice": history["best_score"],
         "history": history["history"],
-        "trained_on": "ground_truth" if masks_dir is None else str(masks_dir),
+        "trained_on": "ground_truth" if masks_dir is None else masks_dir.name,
         "n_train": len(pick["train"]),
         "n_val": len(pick["val"]),
     }
     write_json(out / "metrics.json", summary)
     write_provenance(
-        out, stage="segmenter", params=asdict(settings), inputs=inputs, seed=settings.seed
+        out,
+        stage="segmenter",
+        params=asdict(settings),
+        inputs=inputs,
+        seed=settings.seed,
+        device=describe(device),
     )
     return summary
 
 
-def _write_predictions(
-    model: nn.Module, images: torch.Tensor, store: ShardStore, folder: Path
+def write_predictions(
+    model: nn.Module, store: ShardStore, folder: Path, device, precision: str = "fp32"
 ) -> None:
-    prob = predict_masks(model, images)
+    """Probabilities and masks for every image, streamed shard by shard."""
     writer = ShardWriter(folder, store.index["shard_size"])
-    for p in prob:
-        writer.add({"probability": p.half().numpy(), "mask": (p >= 0.5).to(torch.uint8).numpy()})
-    writer.close({"samples": [{"sample_id": s["sample_id"]} for s in store.samples]})
-
-
-def load_segmenter(folder: str | Path) -> nn.Module:
-    folder = Path(folder)
-    spec = json.loads((folder / "model.json").read_text())
-    model = build_segmenter(spec["network"], spec["in_channels"], 2, **spec["options"])
-    return load_model(model, folder / "model.safetensors").eval()
+    for shard in store.iter_shards():
+        for p in predict_masks(model, shard["image"], device, precision):
+            writer.add(
+                {"probability": p.half().numpy(), "mask": (p >= 0.5).to(torch.uint8).numpy()}
+            )
+    writer.close({"samples": [{"sample_id": s} for s in store.sample_ids]})

@@ -11,13 +11,13 @@ def normalize_maps(
 ) -> torch.Tensor:
     """Positive evidence only, optionally smoothed, divided by each map's maximum.
 
-    ``raw`` is (N, 1, H, W). A map with no positive evidence becomes all zeros.
-    Pixel-level maps (Integrated Gradients) are speckled, so a small Gaussian
-    turns them into regions before thresholding.
+    ``raw`` is (N, 1, *spatial). A map with no positive evidence becomes all zeros.
+    Pixel-level maps (Integrated Gradients) are speckled, so a small Gaussian turns
+    them into regions before thresholding.
     """
     maps = raw.clamp(min=0).float()
-    if smooth_sigma > 0:
+    if smooth_sigma > 0 and len(maps):
         smoother = GaussianSmooth(sigma=smooth_sigma)
         maps = torch.stack([torch.as_tensor(smoother(m)) for m in maps])
-    peak = maps.flatten(1).amax(1).view(-1, 1, 1, 1)
+    peak = maps.flatten(1).amax(1).view(-1, *([1] * (maps.ndim - 1)))
     return torch.where(peak > eps, maps / peak.clamp(min=eps), torch.zeros_like(maps))

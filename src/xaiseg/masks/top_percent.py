@@ -1,13 +1,22 @@
 """The top ``percent`` of the map's pixels, for lesions of known typical size."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from xaiseg.masks.base import MaskRule
 
 
+@dataclass(frozen=True)
+class TopPercentOptions:
+    percent: float = 5.0
+
+
 class TopPercent(MaskRule):
+    Options = TopPercentOptions
+
     def __call__(self, saliency: np.ndarray, image: np.ndarray) -> np.ndarray:
-        percent = float(self.options.get("percent", 5.0))
         if saliency.max() <= 0:
             return np.zeros(saliency.shape, bool)
-        return (saliency >= np.percentile(saliency, 100 - percent)) & (saliency > 0)
+        cut = np.percentile(saliency, 100 - self.options.percent)
+        return (saliency >= cut) & (saliency > 0)

@@ -1,0 +1,52 @@
+"""Readers of the per-sample artifacts later stages write, always joined by sample_id.
+
+They live beside the shard store, before every stage that reads them, so data flows
+one way: a stage never imports the stage that wrote its input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xaiseg.errors import XaisegError
+
+IGNORE = 2  # pseudo-mask value of pixels the segmenter's loss leaves out
+
+
+def raw_maps(shard: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A saliency shard's raw signed maps (N, 1, *spatial) as float32.
+
+    float16 cannot hold Integrated Gradients' tiny values, so maps are stored divided
+    by their peak magnitude, kept in ``scale``.
+    """
+    scale = shard["scale"].float()
+    maps = shard["map"].float()
+    return maps * scale.view(-1, *([1] * (maps.ndim - 1)))
+
+
+def pack_map(raw: torch.Tensor) -> dict[str, np.ndarray]:
+    scale = float(raw.abs().max())
+    scale = scale if scale > 0 else 1.0
+    return {"map": (raw / scale).half().cpu().numpy(), "scale": np.float32(scale)}
+
+
+def read_probabilities(predictions_csv: str | Path, sample_ids: Sequence[str]) -> np.ndarray:
+    """The classifier's positive-class probability for each id, in that order."""
+    frame = pd.read_csv(predictions_csv, dtype={"sample_id": str}).set_index("sample_id")
+    missing = [s for s in sample_ids if s not in frame.index]
+    if missing:
+        raise XaisegError(f"{predictions_csv}: no prediction for {missing[:5]}")
+    return frame.loc[list(sample_ids), "probability"].to_numpy(dtype=np.float64)
+
+
+def read_val_threshold(classifier_metrics: str | Path) -> float:
+    metrics = json.loads(Path(classifier_metrics).read_text())
+    if "val_threshold" not in metrics:
+        raise XaisegError(f"{classifier_metrics}: no val_threshold (rerun the classifier)")
+    return float(metrics["val_threshold"])

@@ -1,0 +1,49 @@
+"""A pseudo-mask recipe, applied to one image:
+
+normalise each map -> combine (mean, max, product; or vote after the rule) -> rule ->
+refinement steps -> optional ignore band. The result is uint8: 0 background,
+1 foreground, 2 (``IGNORE``) uncertain, left out of the segmenter's loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xaiseg.data.artifacts import IGNORE
+from xaiseg.errors import XaisegError
+from xaiseg.masks import COMBINERS, REFINERS, RULES
+from xaiseg.settings import RecipeSettings
+
+
+class Recipe:
+    def __init__(self, settings: RecipeSettings) -> None:
+        self.settings = settings
+        where = f"recipe {settings.name!r}"
+        if settings.rule not in RULES:
+            raise XaisegError(f"{where}: unknown rule {settings.rule!r}; choose {sorted(RULES)}")
+        if settings.combine not in (*COMBINERS, "vote"):
+            raise XaisegError(f"{where}: unknown combine {settings.combine!r}")
+        unknown = [s.step for s in settings.refine if s.step not in REFINERS]
+        if unknown:
+            raise XaisegError(
+                f"{where}: unknown refine step(s) {unknown}; choose {sorted(REFINERS)}"
+            )
+        self.rule = RULES[settings.rule](**settings.rule_options)
+        self.steps = [REFINERS[s.step](**s.options) for s in settings.refine]
+
+    def __call__(self, maps: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Normalised maps (M, *spatial) and the image (C, *spatial) -> uint8 mask."""
+        if self.settings.combine == "vote":
+            votes = np.stack([self.rule(m, image) for m in maps])
+            combined = votes.mean(axis=0)
+            mask = combined > 0.5
+        else:
+            combined = COMBINERS[self.settings.combine](maps)
+            mask = self.rule(combined, image)
+        for step in self.steps:
+            mask = step(mask, combined, image)
+        out = mask.astype(np.uint8)
+        band = self.settings.ignore
+        if band is not None:
+            out[(combined >= band.low) & (combined <= band.high)] = IGNORE
+        return out

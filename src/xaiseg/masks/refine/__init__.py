@@ -1,0 +1,14 @@
+"""Post-processing steps of a recipe: each ``(mask, saliency, image) -> mask``."""
+
+from xaiseg.masks.refine.base import RefineStep
+from xaiseg.masks.refine.fill_holes import FillHoles
+from xaiseg.masks.refine.keep_largest import KeepLargest
+from xaiseg.masks.refine.remove_small import RemoveSmall
+
+REFINERS: dict[str, type[RefineStep]] = {
+    "fill_holes": FillHoles,
+    "keep_largest": KeepLargest,
+    "remove_small": RemoveSmall,
+}
+
+__all__ = ["REFINERS", "RefineStep"]

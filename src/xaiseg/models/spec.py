@@ -1,0 +1,73 @@
+"""A network as a file artifact: ``model.json`` (the spec) + ``model.safetensors``.
+
+Classifiers and segmenters alike: whoever reads a model folder (saliency, explaining a
+segmenter, prediction) rebuilds the network from the spec alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from xaiseg.errors import XaisegError
+from xaiseg.models.factory import build_classifier, build_segmenter
+from xaiseg.provenance import atomic_path, write_json
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    kind: str  # "classifier" or "segmenter"
+    network: str
+    in_channels: int
+    classes: tuple[str, ...]
+    spatial_dims: int = 2
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target_class(self) -> int:
+        """The finding: the last class."""
+        return len(self.classes) - 1
+
+
+def build_network(spec: NetworkSpec) -> nn.Module:
+    builder = {"classifier": build_classifier, "segmenter": build_segmenter}.get(spec.kind)
+    if builder is None:
+        raise XaisegError(f"network kind {spec.kind!r}: expected classifier or segmenter")
+    return builder(
+        spec.network,
+        spec.in_channels,
+        len(spec.classes),
+        spatial_dims=spec.spatial_dims,
+        **spec.options,
+    )
+
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    model.load_state_dict(load_file(str(path)))
+    return model
+
+
+def save_network(model: nn.Module, spec: NetworkSpec, folder: str | Path) -> None:
+    folder = Path(folder)
+    write_json(folder / "model.json", asdict(spec))
+    save_weights(model, folder / "model.safetensors")
+
+
+def load_network(folder: str | Path) -> tuple[nn.Module, NetworkSpec]:
+    """The network of a model folder, in eval mode, on the CPU."""
+    folder = Path(folder)
+    values = json.loads((folder / "model.json").read_text())
+    spec = NetworkSpec(**{**values, "classes": tuple(values["classes"])})
+    model = load_weights(build_network(spec), folder / "model.safetensors")
+    return model.eval(), spec

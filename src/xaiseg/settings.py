@@ -1,0 +1,362 @@
+"""Every stage's settings: the one place where their defaults are written.
+
+Standard library only, so the Snakefile can import it in any environment (the
+workflow's own, a conda env, a cluster head node) to fill defaults and check the
+whole configuration before the first job starts. A rule hands each stage its
+settings as one JSON object; ``from_mapping`` turns it back into the dataclass and
+names any key it does not know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xaiseg.errors import XaisegError
+
+
+class ConfigError(XaisegError):
+    """One or more configuration problems, every one named by its config key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def from_mapping(cls: type, values: Mapping[str, Any] | None, where: str) -> Any:
+    """Build dataclass ``cls`` from ``values``; unknown keys are an error naming them.
+
+    Nested dataclasses (and lists or dicts of them) are built from their own mappings,
+    so a misspelt key deep in a recipe is named with its full path.
+    """
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError([f"{where}: unknown key(s) {unknown}; known: {sorted(names)}"])
+    hints = typing.get_type_hints(cls)
+    built = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in values.items()}
+    try:
+        return cls(**built)
+    except TypeError as err:  # a required field missing
+        raise ConfigError([f"{where}: {err}"]) from err
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and isinstance(value, Mapping):
+        hint = next((a for a in args if dataclasses.is_dataclass(a)), hint)
+    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return from_mapping(hint, value, where)
+    if origin in (list, tuple) and args and dataclasses.is_dataclass(args[0]):
+        items = [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+        return {k: _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    pass
+
+
+class Configurable:
+    """A registry entry (mask rule, refine step) whose options are the dataclass
+    ``Options``: a misspelt option is an error that names it."""
+
+    Options: type = NoOptions
+
+    def __init__(self, **options: Any) -> None:
+        self.options = from_mapping(self.Options, options, type(self).__name__)
+
+
+def to_json(settings: Any) -> str:
+    """The JSON a rule passes to its stage; sorted, so equal settings give equal text."""
+    return json.dumps(dataclasses.asdict(settings), sort_keys=True)
+
+
+def from_json(cls: type, text: str, where: str = "settings") -> Any:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError([f"{where}: not valid JSON ({err})"]) from err
+    return from_mapping(cls, values, where)
+
+
+# --- the run and its input ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    run: str = "demo"
+    seed: int = 0
+    threads: int = 4  # per training or saliency job
+    device: str = "auto"
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    source: str = "demo"  # demo | sheet | layout
+    sheet: str = ""
+    layout: str = ""
+    root: str = ""
+    archive: str = ""
+    classes: tuple[str, ...] = ("normal", "lesion")
+
+
+# --- stages, in data-flow order -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    n_images: int = 320
+    size: int = 128
+    positive_fraction: float = 0.5
+    images_per_patient: int = 4
+    spatial_dims: int = 2  # 3 writes small NIfTI volumes
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LayoutSettings:
+    """Options of ``xaiseg sheet`` for the layouts that take any."""
+
+    negative: str = "normal"
+    positive: str = "lesion"
+    axis: int = 2
+    observation: str = "Pleural Effusion"
+    uncertain: str = "ones"
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    classes: tuple[str, ...] = ("normal", "lesion")
+    image_size: int = 64
+    spatial_dims: int = 2
+    channels: int = 1
+    val_fraction: float = 0.15
+    test_fraction: float = 0.25
+    shard_size: int = 256
+    on_bad_input: str = "fail"
+    mask_size_mismatch: str = "error"  # or "resize" (nearest neighbour)
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    dicom_window: str | list[float] | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    network: str = "resnet18"
+    network_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"  # "bf16": autocast on CUDA only
+
+
+@dataclass(frozen=True)
+class ClassifierSettings(TrainingSettings):
+    pass
+
+
+@dataclass(frozen=True)
+class SegmenterSettings(TrainingSettings):
+    network: str = "unet"
+    learning_rate: float = 2e-3
+    batch_size: int = 16
+    supervised: bool = True  # the workflow also trains on ground truth (upper bound)
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """One saliency map: a method, its layer, its typed options, and its target."""
+
+    method: str = ""  # empty: the map's own name
+    target_layer: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    target: str = "finding"  # "finding" (the last class), "predicted", or a class name
+
+
+@dataclass(frozen=True)
+class SaliencySettings:
+    batch_size: int = 32
+    maps: dict[str, MapSettings] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+
+    def map(self, name: str) -> MapSettings:
+        spec = self.maps[name]
+        return dataclasses.replace(spec, method=spec.method or name)
+
+
+@dataclass(frozen=True)
+class RefineStep:
+    step: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULT_REFINE = (RefineStep("fill_holes"), RefineStep("remove_small", {"min_size": 4}))
+
+
+@dataclass(frozen=True)
+class IgnoreBand:
+    """Pixels whose combined map lies in [low, high] are left out of the segmenter loss."""
+
+    low: float = 0.3
+    high: float = 0.6
+
+
+@dataclass(frozen=True)
+class RecipeSettings:
+    """A named pseudo-mask recipe: maps -> normalise -> combine -> rule -> refine."""
+
+    name: str = ""
+    methods: tuple[str, ...] = ()
+    combine: str = "mean"  # mean | max | product | vote
+    smooth_sigma: float = 0.0
+    rule: str = "otsu"
+    rule_options: dict[str, Any] = field(default_factory=dict)
+    refine: tuple[RefineStep, ...] = DEFAULT_REFINE
+    ignore: IgnoreBand | None = None
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    # Classifier probability below which a mask is empty; "val": the classifier stage's
+    # threshold chosen on the validation split.
+    gate_threshold: float | str = 0.5
+    recipes: tuple[RecipeSettings, ...] = ()
+
+    def recipe(self, name: str) -> RecipeSettings:
+        return next(r for r in self.recipes if r.name == name)
+
+
+@dataclass(frozen=True)
+class RecipeJob:
+    """What one pseudo-mask job needs: its recipe and the gate."""
+
+    recipe: RecipeSettings = field(default_factory=RecipeSettings)
+    gate_threshold: float | str = 0.5
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    n_figure: int = 6
+    seed: int = 0
+
+
+# --- the whole workflow ----------------------------------------------------------------
+
+STAGE_SECTIONS = {
+    "preprocess": PreprocessSettings,
+    "classifier": ClassifierSettings,
+    "saliency": SaliencySettings,
+    "masks": MaskSettings,
+    "segmenter": SegmenterSettings,
+    "evaluate": EvaluateSettings,
+}
+# Top-level config keys copied into every stage section that has the field.
+SHARED_KEYS = ("seed", "device", "precision")
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    run: RunSettings
+    data: DataSettings
+    demo: DemoSettings
+    layout: LayoutSettings
+    preprocess: PreprocessSettings
+    classifier: ClassifierSettings
+    saliency: SaliencySettings
+    masks: MaskSettings
+    segmenter: SegmenterSettings
+    evaluate: EvaluateSettings
+
+
+def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
+    """Every stage's settings from a (schema-validated) config, checked across fields."""
+    shared = {k: config[k] for k in SHARED_KEYS if k in config}
+    data = config.get("data", {})
+    sections: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, cls in STAGE_SECTIONS.items():
+        values = dict(config.get(name) or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        values.update({k: v for k, v in shared.items() if k in known})
+        if name == "preprocess" and "classes" in data:
+            values["classes"] = data["classes"]
+        try:
+            sections[name] = from_mapping(cls, values, name)
+        except ConfigError as err:
+            problems += err.problems
+    run_values = {k: config[k] for k in ("run", "threads", *SHARED_KEYS) if k in config}
+    data_values = {k: v for k, v in data.items() if k not in ("demo", "layout_options")}
+    demo_values = {**data.get("demo", {}), **({"seed": config["seed"]} if "seed" in config else {})}
+    for key, cls, values, where in (
+        ("run", RunSettings, run_values, "config"),
+        ("data", DataSettings, data_values, "data"),
+        ("demo", DemoSettings, demo_values, "data.demo"),
+        ("layout", LayoutSettings, data.get("layout_options", {}), "data.layout_options"),
+    ):
+        try:
+            sections[key] = from_mapping(cls, values, where)
+        except ConfigError as err:
+            problems += err.problems
+    if problems:
+        raise ConfigError(problems)
+    settings = WorkflowSettings(**sections)
+    problems = cross_field_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def cross_field_problems(settings: WorkflowSettings) -> list[str]:
+    """What a schema cannot see: references between sections and sums of fields."""
+    problems = []
+    pre = settings.preprocess
+    source = settings.data.source
+    if source == "sheet" and not settings.data.sheet:
+        problems.append("data.sheet: name the sample sheet (data.source is 'sheet')")
+    if source == "layout" and not settings.data.layout:
+        problems.append("data.layout: name the dataset layout (data.source is 'layout')")
+    if pre.val_fraction + pre.test_fraction >= 1:
+        problems.append(
+            f"preprocess: val_fraction + test_fraction = {pre.val_fraction + pre.test_fraction}"
+            " leaves nothing to train on (must be below 1)"
+        )
+    if settings.demo.spatial_dims != pre.spatial_dims and settings.demo.spatial_dims == 3:
+        problems.append("data.demo.spatial_dims is 3 but preprocess.spatial_dims is not")
+    maps = settings.saliency.maps
+    names = [r.name for r in settings.masks.recipes]
+    if not names:
+        problems.append("masks.recipes: name at least one pseudo-mask recipe")
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"masks.recipes: the name {dup!r} is used more than once")
+    for recipe in settings.masks.recipes:
+        if not recipe.methods:
+            problems.append(f"masks.recipes[{recipe.name}]: methods is empty")
+        for method in recipe.methods:
+            if method not in maps:
+                problems.append(
+                    f"masks.recipes[{recipe.name}]: map {method!r} is not in saliency.maps "
+                    f"({sorted(maps)})"
+                )
+        band = recipe.ignore
+        if band is not None and not 0 <= band.low <= band.high <= 1:
+            problems.append(f"masks.recipes[{recipe.name}].ignore: need 0 <= low <= high <= 1")
+    return problems

@@ -1,0 +1,55 @@
+"""Data flows one way: no module imports a later stage than its own."""
+
+from tests.conftest import ROOT
+from xaiseg.codehash import imported_modules
+
+# Stage packages in data-flow order; a module may import its own stage or earlier ones.
+ORDER = ["io", "data", "models", "train", "saliency", "masks", "explain", "evaluate"]
+# Shared modules below every stage; they import no stage themselves.
+CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics"}
+ENTRY = {"cli", "__main__", "demo"}  # commands, allowed to reach every stage
+
+
+def _module(path):
+    rel = path.relative_to(ROOT / "src").with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _rank(module):
+    parts = module.split(".")
+    if len(parts) == 1:
+        return -2
+    head = parts[1]
+    if head in CORE:
+        return -1
+    if head in ENTRY:
+        return len(ORDER)
+    return ORDER.index(head)
+
+
+def test_every_package_is_ranked():
+    for path in (ROOT / "src/xaiseg").iterdir():
+        name = path.stem
+        if (path.is_dir() and (path / "__init__.py").exists()) or path.suffix == ".py":
+            assert name in ORDER or name in CORE or name in ENTRY or name == "__init__", name
+
+
+def test_imports_point_one_way():
+    wrong = []
+    for path in sorted((ROOT / "src/xaiseg").rglob("*.py")):
+        module = _module(path)
+        for imported in imported_modules(path, module):
+            if _rank(imported) > max(_rank(module), -1) and not (
+                _rank(module) == -1 and _rank(imported) == -1
+            ):
+                wrong.append(f"{module} imports {imported}")
+    assert not wrong, "imports against the data flow:\n" + "\n".join(wrong)
+
+
+def test_demo_imports_only_io_and_core():
+    path = ROOT / "src/xaiseg/demo.py"
+    ranks = {_rank(m) for m in imported_modules(path, "xaiseg.demo")}
+    assert ranks <= {-2, -1, ORDER.index("io")}

@@ -1,0 +1,119 @@
+"""Pseudo-mask recipes: combine, vote, refine, ignore band; typed options; joins."""
+
+import numpy as np
+import pytest
+import torch
+
+from xaiseg.data.shards import ShardStore, ShardWriter
+from xaiseg.errors import XaisegError
+from xaiseg.masks import RULES
+from xaiseg.masks.recipe import Recipe
+from xaiseg.settings import ConfigError, IgnoreBand, RecipeSettings, RefineStep
+from xaiseg.train.losses import MaskedDiceCELoss
+
+IMAGE = np.zeros((1, 4, 4), np.float32)
+
+
+def _maps():
+    a = np.zeros((4, 4), np.float32)
+    b = np.zeros((4, 4), np.float32)
+    a[0, :2] = 1.0  # map a: top-left pair
+    b[0, 1:3] = 1.0  # map b: overlaps a at (0, 1)
+    return np.stack([a, b])
+
+
+def _recipe(**kw):
+    return Recipe(RecipeSettings(name="r", methods=("a", "b"), refine=(), **kw))
+
+
+def test_mean_then_otsu_keeps_the_union_above_the_split():
+    # mean: 1.0 at (0,1), 0.5 at (0,0) and (0,2), 0 elsewhere -> Otsu splits 0 | 0.5, 1
+    mask = _recipe(combine="mean")(_maps(), IMAGE)
+    assert mask.dtype == np.uint8 and mask.sum() == 3 and mask[0, :3].all()
+
+
+def test_product_keeps_only_agreement():
+    mask = _recipe(combine="product")(_maps(), IMAGE)
+    assert mask.sum() == 1 and mask[0, 1] == 1
+
+
+def test_vote_needs_a_majority_of_maps():
+    maps = np.concatenate([_maps(), _maps()[:1]])  # a, b, a: a's pixels win 2 of 3
+    mask = _recipe(combine="vote")(maps, IMAGE)
+    assert mask[0, 0] == 1 and mask[0, 1] == 1 and mask[0, 2] == 0
+
+
+def test_ignore_band_marks_uncertain_pixels():
+    mask = _recipe(combine="mean", ignore=IgnoreBand(low=0.4, high=0.6))(_maps(), IMAGE)
+    assert mask[0, 1] == 1 and mask[0, 0] == 2 and mask[0, 2] == 2 and mask[3, 3] == 0
+
+
+def test_refine_steps_run_in_order():
+    saliency = np.zeros((1, 6, 6), np.float32)
+    saliency[0, :3, :3] = 1.0
+    saliency[0, 5, 5] = 1.0
+    steps = (RefineStep("keep_largest", {"n": 1}),)
+    mask = Recipe(RecipeSettings(name="r", methods=("a",), refine=steps))(saliency, saliency)
+    assert mask.sum() == 9 and mask[5, 5] == 0
+
+
+def test_rules_work_in_3d():
+    saliency = np.zeros((6, 6, 6), np.float32)
+    saliency[0:4, 0:4, 0:4] = 0.5
+    saliency[1:3, 1:3, 1:3] = 1.0
+    for name in RULES:
+        mask = RULES[name]()(saliency, saliency[np.newaxis])
+        assert mask.shape == (6, 6, 6) and mask[1, 1, 1]
+
+
+def test_misspelt_rule_option_is_named():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['percnt'\]"):
+        RULES["top_percent"](percnt=3)
+    with pytest.raises(XaisegError, match="unknown refine step"):
+        Recipe(RecipeSettings(name="r", methods=("a",), refine=(RefineStep("smooth"),)))
+
+
+def test_dark_lesions_by_direction():
+    saliency = np.ones((6, 6), np.float32)
+    image = np.full((1, 6, 6), 0.9, np.float32)
+    image[0, 2:4, 2:4] = 0.1  # a dark cyst
+    mask = RULES["intensity_otsu"](direction="dark")(saliency, image)
+    assert mask.sum() == 4 and mask[2:4, 2:4].all()
+
+
+def test_masked_loss_ignores_ignore_pixels():
+    logits = torch.randn(2, 2, 5, 5)
+    target = torch.randint(0, 2, (2, 1, 5, 5)).float()
+    loss = MaskedDiceCELoss()
+    wild = target.clone()
+    wild[:, :, :2] = 2  # ignored rows: whatever the logits there, the loss is the same
+    changed = logits.clone()
+    changed[:, :, :2] = torch.randn(2, 2, 2, 5) * 10
+    assert torch.allclose(loss(logits, wild), loss(changed, wild))
+    assert not torch.allclose(loss(logits, target), loss(changed, target))
+
+
+def test_masked_loss_matches_monai_without_ignore():
+    from monai.losses import DiceCELoss
+
+    logits = torch.randn(3, 2, 6, 6)
+    target = torch.randint(0, 2, (3, 1, 6, 6)).float()
+    expected = DiceCELoss(to_onehot_y=True, softmax=True)(logits, target)
+    torch.testing.assert_close(MaskedDiceCELoss()(logits, target), expected)
+
+
+def _store(folder, ids):
+    writer = ShardWriter(folder, 2)
+    for _ in ids:
+        writer.add({"x": np.zeros(1, np.float32)})
+    writer.close({"samples": [{"sample_id": s} for s in ids]})
+    return ShardStore(folder)
+
+
+def test_join_refuses_artifacts_of_other_samples(tmp_path):
+    a = _store(tmp_path / "a", ["s1", "s2", "s3"])
+    b = _store(tmp_path / "b", ["s1", "s3", "s2"])
+    with pytest.raises(XaisegError, match=r"first difference at position 1 \('s3' where 's2'"):
+        list(a.iter_joined(b))
+    same = _store(tmp_path / "c", ["s1", "s2", "s3"])
+    assert [ids for ids, _ in a.iter_joined(same)] == [["s1", "s2"], ["s3"]]

@@ -1,0 +1,148 @@
+"""Settings live once: the schema, the dataclasses, the registries and the CLI agree."""
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from xaiseg import settings as S
+from xaiseg.cli import build_parser
+from xaiseg.io.layouts import LAYOUTS
+from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES
+from xaiseg.models import CLASSIFIERS, SEGMENTERS
+from xaiseg.saliency import METHODS
+
+SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+PROPS = SCHEMA["properties"]
+
+
+def field_names(cls, drop=()):
+    return {f.name for f in dataclasses.fields(cls)} - set(drop)
+
+
+@pytest.mark.parametrize("section, cls", list(S.STAGE_SECTIONS.items()))
+def test_schema_section_keys_are_the_dataclass_fields(section, cls):
+    schema_keys = set(PROPS[section]["properties"])
+    assert schema_keys == field_names(cls, drop=(*S.SHARED_KEYS, "classes"))
+
+
+def test_nested_schema_keys_are_the_dataclass_fields():
+    data = PROPS["data"]["properties"]
+    assert set(data) - {"demo", "layout_options"} == field_names(S.DataSettings)
+    assert set(data["demo"]["properties"]) == field_names(S.DemoSettings, drop=["seed"])
+    assert set(data["layout_options"]["properties"]) == field_names(S.LayoutSettings)
+    run_keys = set(PROPS) - {*S.STAGE_SECTIONS, "data"}
+    assert run_keys == field_names(S.RunSettings)
+    maps = PROPS["saliency"]["properties"]["maps"]["additionalProperties"]["properties"]
+    assert set(maps) == field_names(S.MapSettings)
+    recipe = PROPS["masks"]["properties"]["recipes"]["items"]["properties"]
+    assert set(recipe) == field_names(S.RecipeSettings)
+    assert set(recipe["refine"]["items"]["properties"]) == field_names(S.RefineStep)
+
+
+def test_schema_choices_are_the_registries():
+    maps = PROPS["saliency"]["properties"]["maps"]["additionalProperties"]["properties"]
+    recipe = PROPS["masks"]["properties"]["recipes"]["items"]["properties"]
+    assert set(maps["method"]["enum"]) == set(METHODS)
+    assert set(recipe["rule"]["enum"]) == set(RULES)
+    assert set(recipe["combine"]["enum"]) == set(COMBINE_CHOICES)
+    assert set(recipe["refine"]["items"]["properties"]["step"]["enum"]) == set(REFINERS)
+    assert set(PROPS["data"]["properties"]["layout"]["enum"]) == set(LAYOUTS)
+    assert set(PROPS["classifier"]["properties"]["network"]["enum"]) == set(CLASSIFIERS)
+    assert set(PROPS["segmenter"]["properties"]["network"]["enum"]) == set(SEGMENTERS)
+
+
+def test_cli_flags_carry_no_defaults_of_their_own():
+    """A flag left out must leave the dataclass default, never a second copy of it."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        flags = command.get_default("settings_flags") or ()
+        for action in command._actions:
+            if action.dest in flags:
+                assert action.default is None, f"{name} --{action.dest} has its own default"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "config.yaml",
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("workflow/configs/*.yaml")),
+    ],
+)
+def test_shipped_configs_are_valid(config):
+    from snakemake.utils import validate
+
+    values = yaml.safe_load((ROOT / config).read_text())
+    if config != "config.yaml":  # configs layer over config.yaml, lists replaced
+        base = yaml.safe_load((ROOT / "config.yaml").read_text())
+        values = _merge(base, values)
+    validate(values, str(ROOT / "workflow/schemas/config.schema.yaml"), set_default=False)
+    S.workflow_settings(values)
+
+
+def _merge(base, update):
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = (
+            _merge(base[key], value)
+            if isinstance(value, dict) and isinstance(base.get(key), dict)
+            else value
+        )
+    return out
+
+
+def _config(**changes):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for dotted, value in changes.items():
+        node = config
+        *parents, key = dotted.split("__")
+        for p in parents:
+            node = node[p]
+        node[key] = value
+    return config
+
+
+def test_unknown_key_is_named_with_its_path():
+    with pytest.raises(S.ConfigError, match=r"masks\.recipes\[0\]: unknown key\(s\) \['rulez'\]"):
+        S.workflow_settings(
+            _config(masks__recipes=[{"name": "a", "methods": ["gradcam"], "rulez": 1}])
+        )
+
+
+def test_cross_field_problems_all_named_before_any_job():
+    config = _config(
+        preprocess__val_fraction=0.5,
+        preprocess__test_fraction=0.5,
+        masks__recipes=[
+            {"name": "a", "methods": ["gradcam", "nope"]},
+            {"name": "a", "methods": ["gradcam"], "ignore": {"low": 0.8, "high": 0.2}},
+        ],
+    )
+    with pytest.raises(S.ConfigError) as caught:
+        S.workflow_settings(config)
+    text = str(caught.value)
+    assert "val_fraction + test_fraction = 1.0" in text
+    assert "map 'nope' is not in saliency.maps" in text
+    assert "the name 'a' is used more than once" in text
+    assert "ignore: need 0 <= low <= high <= 1" in text
+
+
+def test_settings_json_round_trip():
+    settings = S.workflow_settings(_config())
+    for section in ("preprocess", "classifier", "saliency", "masks", "segmenter", "evaluate"):
+        value = getattr(settings, section)
+        assert S.from_json(type(value), S.to_json(value)) == value
+
+
+def test_defaults_are_written_once():
+    """No stage module repeats a settings default: each stage takes its dataclass."""
+    sources = "\n".join(
+        p.read_text() for p in (ROOT / "src/xaiseg").rglob("*.py") if p.name != "settings.py"
+    )
+    for cls in (S.ClassifierSettings, S.SegmenterSettings, S.PreprocessSettings):
+        assert f"class {cls.__name__}" not in sources
+    assert Path(ROOT / "src/xaiseg/settings.py").is_file()

@@ -109,6 +109,8 @@ def test_multiframe_frames_as_samples(dicom_corpus, tmp_path):
         "--classes",
         "a",
         "b",
+        "--roots",
+        str(path.parent),  # the corpus lies outside the sheet's folder
     ]
     assert main([*args, "--image-size", "16"]) == 0
     kept = pd.read_csv(tmp_path / "run" / "sheet.tsv", sep="\t")

@@ -23,7 +23,7 @@ def _png(path, value=0, size=(8, 8), box=None):
 def test_lgg_real_subset(lgg_subset, tmp_path):
     out = tmp_path / "sheet.tsv"
     assert main(["sheet", str(lgg_subset), "--layout", "lgg", "--out", str(out)]) == 0
-    sheet = read_sheet(out, ["normal", "lesion"])
+    sheet = read_sheet(out, ["normal", "lesion"], roots=[lgg_subset])
     slices = list(lgg_subset.glob("*/*.tif"))
     assert len(sheet) == len([s for s in slices if not s.name.endswith("_mask.tif")]) == 296
     assert sheet["group"].nunique() == 10
@@ -59,7 +59,7 @@ def test_busi_merges_extra_masks(tmp_path):
     _png(root / "normal" / "normal (1)_mask.png")
     out = tmp_path / "out" / "sheet.tsv"
     assert main(["sheet", str(root), "--layout", "busi", "--out", str(out)]) == 0
-    sheet = read_sheet(out, ["benign", "normal"])
+    sheet = read_sheet(out, ["benign", "normal"], roots=[root])
     assert list(sheet["sample_id"]) == [
         "benign_benign_1",
         "benign_benign_2",
@@ -285,7 +285,7 @@ def test_cbis_ddsm_joins_rois_by_folder_and_merges(tmp_path):
     out = tmp_path / "sheet" / "sheet.tsv"
     args = ["--negative", "benign", "--positive", "malignant"]
     assert main(["sheet", str(root), "--layout", "cbis-ddsm", "--out", str(out), *args]) == 0
-    sheet = read_sheet(out, ["benign", "malignant"])
+    sheet = read_sheet(out, ["benign", "malignant"], roots=[root])
     assert list(sheet["label"]) == ["benign", "malignant"]
     assert list(sheet["split"]) == ["test", ""]
     assert list(sheet["group"]) == ["P_00016", "P_00001"]

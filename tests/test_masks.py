@@ -48,3 +48,24 @@ def test_clean_mask_drops_specks_and_fills_holes():
     cleaned = REFINERS["fill_holes"]()(mask, None, None)
     cleaned = REFINERS["remove_small"](min_size=2)(cleaned, None, None)
     assert cleaned[3, 3] and not cleaned[8, 8] and cleaned.sum() == 25
+
+
+def test_hysteresis_grows_confident_seeds_only():
+    """The README's "Extending xaiseg" example, hand-computed."""
+    saliency = np.zeros((6, 6), np.float32)
+    saliency[1, 1:4] = [0.9, 0.5, 0.4]  # a confident seed with a faint rim
+    saliency[4, 4] = 0.5  # a faint blob with no confident pixel
+    mask = RULES["hysteresis"](low=0.3, high=0.7)(saliency, np.zeros((1, 6, 6)))
+    assert mask[1, 1:4].all() and mask.sum() == 3
+
+
+def test_readme_example_is_the_shipped_file():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    source = (ROOT / "src/xaiseg/masks/hysteresis.py").read_text()
+    block = readme.split("`src/xaiseg/masks/hysteresis.py`:\n\n```python\n", 1)[1].split("```", 1)[
+        0
+    ]
+    assert block == source
+    assert '"hysteresis": Hysteresis,' in (ROOT / "src/xaiseg/masks/__init__.py").read_text()

@@ -48,14 +48,23 @@ def test_every_bad_file_named_and_nothing_written(png_dataset, tmp_path, capsys)
     Image.fromarray(np.zeros((9, 9), np.uint8)).save(folder / "img3_mask.png")  # wrong size
     assert _run(sheet, tmp_path / "run") == 2
     err = capsys.readouterr().err
-    assert "2 bad input file(s)" in err
-    assert "img1.png: image cannot be decoded" in err
-    assert "img3_mask.png: mask size (9, 9) differs from image size (16, 16)" in err
+    assert "2 problem(s) in the sample sheet" in err
+    assert "row 3 (s1): img1.png: image cannot be decoded" in err
+    assert "row 5 (s3): img3_mask.png: mask size (9, 9) differs from image size (16, 16)" in err
     assert not (tmp_path / "run" / "data" / "index.json").exists()
+
+
+def _fix_splits(sheet):
+    """p0 and p2 train, p1 val: a quarantined file cannot empty a split of a class."""
+    lines = sheet.read_text().splitlines()
+    split = {"p0": "train", "p1": "val", "p2": "train"}
+    rows = [f"{line}\t{split[line.split(chr(9))[4]]}" for line in lines[1:]]
+    sheet.write_text("\n".join([lines[0] + "\tsplit", *rows]) + "\n")
 
 
 def test_skip_policy_quarantines(png_dataset, tmp_path):
     sheet, folder = png_dataset
+    _fix_splits(sheet)
     (folder / "img1.png").write_bytes(b"not a png")
     assert _run(sheet, tmp_path / "run", "--on-bad-input", "skip") == 0
     quarantine = pd.read_csv(tmp_path / "run" / "quarantine.tsv", sep="\t")
@@ -72,19 +81,21 @@ def test_mask_resize_option(png_dataset, tmp_path):
 
 def test_skip_policy_quarantines_missing_files(png_dataset, tmp_path):
     sheet, folder = png_dataset
-    (folder / "img2.png").unlink()
+    _fix_splits(sheet)
+    (folder / "img4.png").unlink()
     (folder / "img5_mask.png").unlink()
     assert _run(sheet, tmp_path / "run", "--on-bad-input", "skip") == 0
     quarantine = pd.read_csv(tmp_path / "run" / "quarantine.tsv", sep="\t")
-    assert list(quarantine["sample_id"]) == ["s2", "s5"]
-    assert quarantine["reason"].str.contains("does not exist").all()
+    assert list(quarantine["sample_id"]) == ["s4", "s5"]
+    assert list(quarantine["row"]) == [6, 7]
+    assert quarantine["reason"].str.contains("file not found").all()
 
 
 def test_missing_mask_file_named(png_dataset, tmp_path, capsys):
     sheet, folder = png_dataset
     (folder / "img5_mask.png").unlink()
     assert _run(sheet, tmp_path / "run") == 2
-    assert "row 6: mask file not found" in capsys.readouterr().err
+    assert "row 7 (s5): img5_mask.png: mask file not found" in capsys.readouterr().err
 
 
 def test_scale_percentiles_hand_computed():

@@ -12,3 +12,6 @@ class InputError(XaisegError):
         super().__init__(f"{where}: {problem}")
         self.where = where
         self.problem = problem
+
+    def __reduce__(self):  # raised in a worker process, re-raised in the parent
+        return (type(self), (self.where, self.problem))

@@ -19,9 +19,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 TRACKED_PACKAGES = (
     "xaiseg",
     "torch",
@@ -44,11 +41,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600; an artifact gets the mode the user's umask gives a new file.
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -63,13 +68,16 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> None:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, np.generic):
+    if hasattr(value, "item"):  # numpy scalars
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def seed_everything(seed: int) -> None:
     """Seed every generator a stage may touch, and ask torch for determinism."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -84,8 +92,13 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def hash_inputs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
-    """SHA-256 of every input file; folders are hashed file by file."""
+def hash_inputs(paths: Sequence[str | os.PathLike[str]], named: bool = True) -> dict[str, str]:
+    """SHA-256 of every input file; folders are hashed file by file.
+
+    Keys are paths relative to the working directory when the file lies inside it;
+    a file outside it (the user's own data tree, whose folder names may identify a
+    patient) is keyed by its name alone, or, with ``named=False``, by its position.
+    """
     hashes: dict[str, str] = {}
     for path in paths:
         p = Path(path)
@@ -93,8 +106,17 @@ def hash_inputs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
         for f in files:
             # Provenance and hidden files (Snakemake's timestamps) are not inputs.
             if f.name != "provenance.json" and not f.name.startswith("."):
-                hashes[str(f)] = file_sha256(f)
+                hashes[_input_key(f, named, len(hashes))] = file_sha256(f)
     return hashes
+
+
+def _input_key(path: Path, named: bool, position: int) -> str:
+    if not named:
+        return f"input-{position}"
+    resolved = path.resolve()
+    if resolved.is_relative_to(Path.cwd()):
+        return resolved.relative_to(Path.cwd()).as_posix()
+    return path.name
 
 
 def package_versions() -> dict[str, str]:
@@ -116,13 +138,14 @@ def write_provenance(
     seed: int | None = None,
     device: str = "cpu",
     extra: Mapping[str, Any] | None = None,
+    name_inputs: bool = True,
 ) -> Path:
     """Write ``provenance.json`` into an artifact folder and return its path."""
     record = {
         "stage": stage,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": dict(params),
-        "inputs": hash_inputs(inputs),
+        "inputs": hash_inputs(inputs, named=name_inputs),
         "seed": seed,
         "device": device,
         "versions": package_versions(),

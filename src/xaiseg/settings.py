@@ -101,6 +101,8 @@ class RunSettings:
     threads: int = 4  # per training or saliency job
     device: str = "auto"
     precision: str = "fp32"
+    # "strict": artifacts and logs keep only sample_ids and hashes, never a path.
+    privacy: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class DataSettings:
     root: str = ""
     archive: str = ""
     classes: tuple[str, ...] = ("normal", "lesion")
+    roots: tuple[str, ...] = ()  # folders besides the sheet's that sheet paths may use
 
 
 # --- stages, in data-flow order -------------------------------------------------------
@@ -150,6 +153,8 @@ class PreprocessSettings:
     mask_size_mismatch: str = "error"  # or "resize" (nearest neighbour)
     percentiles: tuple[float, float] = (0.5, 99.5)
     dicom_window: str | list[float] | None = None
+    roots: tuple[str, ...] = ()
+    privacy: str = "standard"
     seed: int = 0
 
 
@@ -270,7 +275,7 @@ STAGE_SECTIONS = {
     "evaluate": EvaluateSettings,
 }
 # Top-level config keys copied into every stage section that has the field.
-SHARED_KEYS = ("seed", "device", "precision")
+SHARED_KEYS = ("seed", "device", "precision", "privacy")
 
 
 @dataclass(frozen=True)
@@ -297,8 +302,8 @@ def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
         values = dict(config.get(name) or {})
         known = {f.name for f in dataclasses.fields(cls)}
         values.update({k: v for k, v in shared.items() if k in known})
-        if name == "preprocess" and "classes" in data:
-            values["classes"] = data["classes"]
+        if name == "preprocess":
+            values.update({k: data[k] for k in ("classes", "roots") if k in data})
         try:
             sections[name] = from_mapping(cls, values, name)
         except ConfigError as err:

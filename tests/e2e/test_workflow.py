@@ -109,6 +109,7 @@ def workdir(tmp_path_factory) -> Path:
     for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, work / item)
+    (work / "profiles").symlink_to("workflow/profiles")  # as in the checkout
     snakemake(work, "--configfile", write_config(work, "tiny.yaml"))
     return work
 
@@ -337,3 +338,83 @@ def test_explain_the_segmenter_with_seg_gradcam(workdir):
     data = json.loads((run / "data" / "index.json").read_text())
     assert [s["sample_id"] for s in index["samples"]] == [s["sample_id"] for s in data["samples"]]
     assert index["method"] == "gradcam" and index["target"] == "finding"
+
+
+def test_plain_rerun_after_kill_completes(workdir):
+    """kill -9 of Snakemake in the middle of a job leaves a lock and an incomplete
+    output; the default profile (loaded by itself) makes a plain rerun finish."""
+    import signal
+    import time
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    log = workdir / "results" / "tiny" / "logs" / "segmenter_supervised.log"
+    log.unlink()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--configfile",
+            "tiny.yaml",
+            "--forcerun",
+            "train_segmenter_supervised",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 600
+    while time.time() < deadline and "epoch 1" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)  # Snakemake and its job, as a power cut would
+    process.wait()
+    assert not (workdir / "results/tiny/segmenter/supervised/model.safetensors").exists()
+    result = snakemake(workdir, "--configfile", "tiny.yaml")
+    assert "train_segmenter_supervised" in result.stdout + result.stderr
+    assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
+
+
+def test_failing_stage_prints_its_error(workdir, tmp_path):
+    """A stage that fails shows the error itself (show-failed-logs), not only a path."""
+    from PIL import Image
+
+    folder = workdir / "badsheet"
+    folder.mkdir(exist_ok=True)
+    rows = ["sample_id\timage\tlabel\tgroup"]
+    for i in range(6):
+        Image.new("L", (16, 16), 40 * i).save(folder / f"i{i}.png")
+        rows.append(f"s{i}\ti{i}.png\t{'lesion' if i % 2 else 'normal'}\tg{i // 2}")
+    (folder / "i3.png").write_bytes(b"not a png")
+    (folder / "sheet.tsv").write_text("\n".join(rows) + "\n")
+    name = write_config(
+        workdir, "badrun.yaml", run="badrun", data__source="sheet", data__sheet="badsheet/sheet.tsv"
+    )
+    result = snakemake(workdir, "--configfile", name, "--until", "preprocess", check=False)
+    assert result.returncode != 0
+    assert "row 5 (s3): i3.png: image cannot be decoded" in result.stdout + result.stderr
+
+
+def test_sheet_problems_fail_before_any_job(workdir):
+    folder = workdir / "badlabels"
+    folder.mkdir(exist_ok=True)
+    (folder / "sheet.tsv").write_text(
+        "sample_id\timage\tlabel\n"
+        "a\tnope.png\tnormal\nb\t../../../etc/passwd\tlesion\nc\tx.png\ttumour\n"
+    )
+    name = write_config(
+        workdir,
+        "badlabels.yaml",
+        run="badlabels",
+        data__source="sheet",
+        data__sheet="badlabels/sheet.tsv",
+    )
+    result = snakemake(workdir, "--dry-run", "--configfile", name, check=False)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "row 2 (a): nope.png: image file not found" in text
+    assert "row 3 (b): ../../../etc/passwd: image path leaves the sheet's folder" in text
+    assert "row 4 (c): label 'tumour' is not one of the classes" in text

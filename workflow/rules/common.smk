@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 SRC = Path(workflow.basedir) / "src"
 # The checkout's own package, first on the path: the Snakefile reads its settings and
@@ -75,16 +74,23 @@ def sheet_path():
         raise WorkflowError(
             f"config data.sheet: sample sheet {data.sheet!r} does not exist"
         )
-    validate_sheet_columns(data.sheet)
+    check_sheet_now(data.sheet)
     return data.sheet
 
 
-def validate_sheet_columns(sheet):
-    """Fail at parse time on a sheet with missing columns; rows are checked in preprocess."""
-    import pandas as pd
+def check_sheet_now(sheet):
+    """Every problem of the sheet, before the first job: labels, ids, splits, paths
+    outside the permitted folders, and (unless they are to be quarantined) missing
+    files. Undecodable files can only be found by preprocessing."""
+    from xaiseg.io.sheet import check_sheet, sheet_error
 
-    frame = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
-    validate(frame, str(SRC / "xaiseg" / "io" / "sheet.schema.yaml"))
+    pre = SETTINGS.preprocess
+    _, problems = check_sheet(sheet, pre.classes, pre.roots)
+    if pre.on_bad_input == "skip":
+        problems = [p for p in problems if not p.quarantinable]
+    if problems:
+        strict = pre.privacy == "strict"
+        raise WorkflowError(str(sheet_error(Path(sheet), problems, strict)))
 
 
 def layout_root():
@@ -121,4 +127,8 @@ def final_outputs():
         f"{RUN}/eval/report.md",
         f"{RUN}/eval/figures/overlays.png",
         f"{RUN}/classifier/metrics.json",
+        # Every model too: a job killed after removing its old model is rerun even
+        # when its predictions folder survived.
+        f"{RUN}/classifier/model.safetensors",
+        *[f"{RUN}/segmenter/{name}/model.safetensors" for name in segmenter_names()],
     ]

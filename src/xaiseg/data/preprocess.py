@@ -22,7 +22,14 @@ from xaiseg.data.shards import ShardWriter
 from xaiseg.data.splits import assign_splits
 from xaiseg.errors import InputError
 from xaiseg.io import load_image, load_mask
-from xaiseg.io.sheet import read_sheet, write_sheet
+from xaiseg.io.sheet import (
+    COLUMNS,
+    SheetProblem,
+    check_sheet,
+    path_token,
+    sheet_error,
+    write_sheet,
+)
 from xaiseg.provenance import write_provenance, write_text
 from xaiseg.settings import PreprocessSettings
 
@@ -56,32 +63,35 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
+MIN_SIDE = 8  # pixels; anything smaller is not an image a network can learn from
+
+
 def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndarray]:
-    """Decode one row into fixed-size tensors; raises InputError naming the file."""
+    """Decode one checked row (absolute ``image_path``/``mask_path``) into fixed-size
+    tensors; raises InputError naming the file."""
     frame = int(row["frame"]) if row.get("frame") else None
-    window = (
-        tuple(settings.dicom_window)
-        if isinstance(settings.dicom_window, list)
-        else settings.dicom_window
-    )
-    image = load_image(row["image"], window, frame, settings.spatial_dims)
+    window = settings.dicom_window
+    window = tuple(window) if isinstance(window, list) else window
+    image = load_image(row["image_path"], window, frame, settings.spatial_dims)
+    if min(image.shape[1:]) < MIN_SIDE:
+        shape = "x".join(str(n) for n in image.shape[1:])
+        raise InputError(row["image_path"], f"image is {shape} pixels; need {MIN_SIDE} per side")
     try:
         image = match_channels(image, settings.channels)
     except ValueError as err:
-        raise InputError(row["image"], str(err)) from err
+        raise InputError(row["image_path"], str(err)) from err
     size = (settings.image_size,) * settings.spatial_dims
     # Resample first: percentiles of the smaller image cost a fraction and barely differ.
     image_out = scale_percentiles(
         np.asarray(Resize(size, mode="area")(image)), *settings.percentiles
     )
     mask_out = np.zeros((1, *size), np.uint8)
-    if row["mask"]:
-        mask = load_mask(row["mask"], settings.spatial_dims)
+    if row["mask_path"]:
+        mask = load_mask(row["mask_path"], settings.spatial_dims)
         if mask.shape != image.shape[1:] and settings.mask_size_mismatch != "resize":
             raise InputError(
-                row["mask"],
-                f"mask size {mask.shape} differs from image size {image.shape[1:]} "
-                f"({row['image']})",
+                row["mask_path"],
+                f"mask size {mask.shape} differs from image size {image.shape[1:]}",
             )
         mask_out = Resize(size, mode="nearest")(mask[np.newaxis].astype(np.float32))
     return {
@@ -90,51 +100,70 @@ def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndar
     }
 
 
-def _prepare_or_error(args) -> tuple[dict | None, str | None]:
+def _prepare_or_error(args) -> tuple[dict | None, InputError | None]:
     row, settings = args
     try:
         return prepare_sample(row, settings), None
     except InputError as err:
-        return None, str(err)
+        return None, err
+
+
+def _decode_problem(row: dict, err: InputError, strict: bool) -> SheetProblem:
+    column = "mask" if row["mask_path"] and err.where == row["mask_path"] else "image"
+    # Decoders quote the absolute path; the sheet's own relative one (or a hash) replaces it.
+    reason = err.problem
+    for key in ("image", "mask"):
+        if row[f"{key}_path"]:
+            shown = path_token(row[key]) if strict else row[key]
+            reason = reason.replace(row[f"{key}_path"], shown)
+    return SheetProblem(int(row["row"]), row["sample_id"], row[column], reason, True)
 
 
 def preprocess(
     sheet_path: str | Path, out_dir: str | Path, settings: PreprocessSettings, threads: int = 1
 ) -> dict:
-    """Run the stage; returns the counts that also go into provenance."""
-    out = Path(out_dir)
-    sheet = read_sheet(sheet_path, settings.classes, require_files=settings.on_bad_input == "fail")
-    sheet["label_index"] = sheet["label"].map(settings.classes.index)
-    sheet["split"] = assign_splits(
-        sheet, settings.val_fraction, settings.test_fraction, settings.seed
+    """Run the stage; returns the counts that also go into provenance.
+
+    Every problem of the sheet and of its files is collected before anything fails:
+    one run names them all. Under ``on_bad_input: skip`` missing and undecodable files
+    are quarantined; problems of the sheet itself (labels, ids, paths) always fail.
+    """
+    out, sheet_path = Path(out_dir), Path(sheet_path)
+    strict = settings.privacy == "strict"
+    rows, problems = check_sheet(sheet_path, settings.classes, settings.roots)
+    flagged = {p.row for p in problems}
+    frame = pd.DataFrame([r for r in rows if int(r["row"]) not in flagged])
+    if frame.empty:
+        raise sheet_error(sheet_path, problems, strict)
+    frame["label_index"] = frame["label"].map(settings.classes.index)
+    frame.loc[frame["group"] == "", "group"] = frame["sample_id"]
+    frame["split"] = assign_splits(
+        frame, settings.val_fraction, settings.test_fraction, settings.seed
     )
-    rows = sheet.to_dict("records")
+    todo = frame.to_dict("records")
     writer = ShardWriter(out / "data", settings.shard_size)
-    kept, bad = [], []
+    kept = []
     with ProcessPoolExecutor(
         max_workers=max(threads, 1), initializer=_single_threaded_worker
     ) as pool:
-        results = pool.map(_prepare_or_error, [(r, settings) for r in rows], chunksize=16)
+        results = pool.map(_prepare_or_error, [(r, settings) for r in todo], chunksize=16)
         for row, (arrays, error) in tqdm(
-            zip(rows, results, strict=True), total=len(rows), desc="preprocess"
+            zip(todo, results, strict=True), total=len(todo), desc="preprocess"
         ):
             if error is not None:
-                bad.append({"sample_id": row["sample_id"], "file": row["image"], "reason": error})
+                problems.append(_decode_problem(row, error, strict))
                 continue
-            writer.add(
-                {
-                    **arrays,
-                    "label": np.int64(row["label_index"]),
-                    "has_mask": np.uint8(bool(row["mask"])),
-                }
-            )
+            label = np.int64(row["label_index"])
+            writer.add({**arrays, "label": label, "has_mask": np.uint8(bool(row["mask"]))})
             kept.append(row)
-    _write_quarantine(out / "quarantine.tsv", bad)
-    if bad and settings.on_bad_input == "fail":
-        listing = "\n  ".join(b["reason"] for b in bad)
-        raise InputError(str(sheet_path), f"{len(bad)} bad input file(s):\n  {listing}")
-    counts = {"in": len(rows), "kept": len(kept), "quarantined": len(bad)}
-    samples = [_index_entry(r) for r in kept]
+    fatal = [p for p in problems if not p.quarantinable]
+    if fatal or (problems and settings.on_bad_input == "fail"):
+        raise sheet_error(sheet_path, sorted(problems, key=_order), strict)
+    check_split_classes(kept, settings.classes)
+    quarantined = sorted(problems, key=_order)
+    _write_quarantine(out / "quarantine.tsv", quarantined, strict)
+    counts = {"in": len(rows), "kept": len(kept), "quarantined": len(quarantined)}
+    samples = [_index_entry(r, strict) for r in kept]
     writer.close(
         {
             "classes": list(settings.classes),
@@ -144,35 +173,85 @@ def preprocess(
             "counts": counts,
         }
     )
-    write_sheet(out / "sheet.tsv", pd.DataFrame(kept, columns=list(sheet.columns)))
+    _write_kept_sheet(out / "sheet.tsv", kept, strict)
     write_provenance(
         out / "data",
         stage="preprocess",
-        params=asdict(settings),
+        params={**asdict(settings), "roots": [path_token(r) for r in settings.roots]}
+        if strict
+        else asdict(settings),
         inputs=[sheet_path],
         seed=settings.seed,
         extra={"counts": counts, "split_sizes": _split_sizes(samples), "workers": threads},
+        name_inputs=not strict,
     )
     return counts
 
 
-def _index_entry(row: dict) -> dict:
-    return {
+def _order(problem: SheetProblem) -> tuple[int, str]:
+    return (problem.row or 0, problem.reason)
+
+
+def check_split_classes(kept: Sequence[dict], classes: Sequence[str]) -> None:
+    """Train and val need every class (else nothing to learn or to select on); a test
+    split without the finding is flagged in the log."""
+    found: dict[str, set[str]] = {}
+    for row in kept:
+        found.setdefault(row["split"], set()).add(row["label"])
+    problems = [
+        f"the {split} split holds no {name!r} image"
+        for split in ("train", "val")
+        for name in classes
+        if name not in found.get(split, set())
+    ]
+    if problems:
+        raise InputError(
+            "splits",
+            "; ".join(problems) + " -- add images of that class, or fix the split column",
+        )
+    if classes[-1] not in found.get("test", set()):
+        print(f"warning: the test split holds no {classes[-1]!r} image: Dice cannot be measured")
+
+
+def _index_entry(row: dict, strict: bool) -> dict:
+    entry = {
         "sample_id": row["sample_id"],
         "label": row["label"],
         "label_index": int(row["label_index"]),
         "split": row["split"],
-        "group": row["group"],
+        "group": path_token(row["group"]) if strict else row["group"],
         "has_mask": bool(row["mask"]),
-        "source": os.path.basename(row["image"]),
     }
+    if not strict:
+        entry["source"] = os.path.basename(row["image"])
+    return entry
+
+
+def _write_kept_sheet(path: Path, kept: list[dict], strict: bool) -> None:
+    """The rows kept, with their split, paths as the user wrote them (relative to the
+    sheet's folder); under ``privacy: strict`` paths and groups become hashes."""
+    frame = pd.DataFrame(kept, columns=[*COLUMNS])
+    if strict:
+        for column in ("image", "mask", "group"):
+            frame[column] = frame[column].map(path_token)
+    write_sheet(path, frame)
 
 
 def _split_sizes(samples: Sequence[dict]) -> dict[str, int]:
     return pd.Series([s["split"] for s in samples]).value_counts().to_dict()
 
 
-def _write_quarantine(path: Path, bad: list[dict]) -> None:
-    frame = pd.DataFrame(bad, columns=["sample_id", "file", "reason"])
-    frame["reason"] = frame["reason"].str.replace("\n", " ", regex=False)
+def _write_quarantine(path: Path, bad: list[SheetProblem], strict: bool) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "row": p.row,
+                "sample_id": p.sample_id,
+                "file": path_token(p.file) if strict else p.file,
+                "reason": p.reason.replace("\n", " "),
+            }
+            for p in bad
+        ],
+        columns=["row", "sample_id", "file", "reason"],
+    )
     write_text(path, frame.to_csv(sep="\t", index=False))

@@ -18,6 +18,9 @@ def read_raster(path: str | Path) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             array = _to_array(img)
+    except Image.DecompressionBombError as err:
+        # Pillow refuses images this large to guard against decompression bombs.
+        raise InputError(str(path), f"image is too large to decode safely ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise InputError(str(path), f"image cannot be decoded ({err})") from err
     array = array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, -1, 0)

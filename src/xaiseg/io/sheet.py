@@ -1,89 +1,164 @@
-"""The sample sheet: read, validate row by row, and resolve paths."""
+"""The sample sheet: read, check every row, resolve and confine its paths.
+
+The checks need only the standard library, jsonschema and PyYAML (both come with
+Snakemake), so the workflow runs them before its first job, and preprocessing runs
+the same ones again. Every problem is collected, never the first one alone; each names
+its row as a spreadsheet shows it (the header is row 1), its ``sample_id``, the file as
+written in the sheet, and the reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
-import pandas as pd
-import yaml
-
 from xaiseg.errors import InputError
-from xaiseg.provenance import write_text
 
 SCHEMA_PATH = Path(__file__).with_name("sheet.schema.yaml")
 COLUMNS = ("sample_id", "image", "label", "mask", "group", "split", "frame")
+REQUIRED = ("sample_id", "image", "label")
 
 
-def read_sheet(
-    path: str | Path, classes: Sequence[str], require_files: bool = True
-) -> pd.DataFrame:
-    """Read and validate a sample sheet; paths come back absolute.
+@dataclass(frozen=True)
+class SheetProblem:
+    row: int | None  # spreadsheet row (header = 1); None: the sheet as a whole
+    sample_id: str
+    file: str  # as written in the sheet (relative to its folder), or ""
+    reason: str
+    quarantinable: bool = False  # a file that is missing or cannot be decoded
 
-    Every problem found is reported at once, each naming its row (1-based, header
-    excluded) so a user can fix the sheet in one pass. With ``require_files=False``
-    missing files are left for the caller to quarantine.
-    """
+    def describe(self, strict: bool = False) -> str:
+        where = "sheet" if self.row is None else f"row {self.row} ({self.sample_id})"
+        file = path_token(self.file) if strict and self.file else self.file
+        return f"{where}: {file + ': ' if file else ''}{self.reason}"
+
+
+def path_token(value: str) -> str:
+    """What ``privacy: strict`` writes instead of a path: a short hash."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16] if value else ""
+
+
+def sheet_error(path: Path, problems: Iterable[SheetProblem], strict: bool = False) -> InputError:
+    problems = list(problems)
+    listing = "\n  ".join(p.describe(strict) for p in problems)
+    name = path.name if strict else str(path)
+    return InputError(name, f"{len(problems)} problem(s) in the sample sheet:\n  {listing}")
+
+
+def load_rows(path: str | Path) -> list[dict[str, str]]:
+    """The sheet's rows as dicts (every column present); fatal problems raise at once."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "sample sheet does not exist")
-    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    if sheet.empty:
-        raise InputError(str(path), "sample sheet has no rows")
-    for column in ("mask", "group", "split", "frame"):
-        if column not in sheet.columns:
-            sheet[column] = ""
-    problems = _schema_problems(sheet) + _content_problems(sheet, classes)
-    if problems:
-        raise InputError(str(path), "invalid sample sheet:\n  " + "\n  ".join(problems))
-    base = path.parent
-    for column in ("image", "mask"):
-        sheet[column] = [str(_resolve(base, p)) if p else "" for p in sheet[column]]
-    missing = [
-        f"row {i}: {column} file not found: {value}"
-        for i, row in _numbered(sheet)
-        for column in ("image", "mask")
-        if (value := row[column]) and not Path(value).is_file()
-    ]
-    if missing and require_files:
-        raise InputError(str(path), "missing files:\n  " + "\n  ".join(missing))
-    sheet.loc[sheet["group"] == "", "group"] = sheet["sample_id"]
-    return sheet.reset_index(drop=True)
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise InputError(str(path), "sample sheet is empty (no header, no rows)")
+    reader = csv.DictReader(text.splitlines(), delimiter="\t")
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InputError(
+            str(path), f"sample sheet lacks column(s) {missing}; it has {header} (tab-separated?)"
+        )
+    rows = [{c: (row.get(c) or "").strip() for c in {*COLUMNS, *header}} for row in reader]
+    if not rows:
+        raise InputError(str(path), "sample sheet has a header but no rows")
+    return rows
 
 
-def _numbered(sheet: pd.DataFrame):
-    return ((i + 1, row) for i, (_, row) in enumerate(sheet.iterrows()))
+def check_sheet(
+    path: str | Path,
+    classes: Sequence[str],
+    roots: Sequence[str | Path] = (),
+) -> tuple[list[dict[str, str]], list[SheetProblem]]:
+    """Rows with absolute, confined paths (``image_path``/``mask_path``), and every
+    problem found. Files must lie inside the sheet's folder or one of ``roots``,
+    symlinks resolved, so a sheet cannot read ``../../etc/passwd``."""
+    path = Path(path)
+    rows = load_rows(path)
+    allowed = [path.parent.resolve(), *(Path(r).resolve() for r in roots)]
+    problems = _schema_problems(rows)
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=2):
+        row["row"] = str(number)
+        sid = row["sample_id"]
+        if sid in seen:
+            problems.append(SheetProblem(number, sid, "", f"duplicate sample_id {sid!r}"))
+        seen.add(sid)
+        if row["label"] and row["label"] not in classes:
+            reason = f"label {row['label']!r} is not one of the classes {list(classes)}"
+            problems.append(SheetProblem(number, sid, "", reason))
+        for column in ("image", "mask"):
+            row[f"{column}_path"] = ""
+            if row[column]:
+                problems += _path_problems(row, column, number, path.parent, allowed)
+    present = sorted({r["label"] for r in rows if r["label"] in classes})
+    if len(present) < 2:
+        reason = (
+            f"only class(es) {present} occur: image-level training needs at least two of "
+            f"{list(classes)}"
+        )
+        problems.append(SheetProblem(None, "", "", reason))
+    return rows, problems
 
 
-def _schema_problems(sheet: pd.DataFrame) -> list[str]:
+def _path_problems(row, column, number, base: Path, allowed: list[Path]) -> list[SheetProblem]:
+    value = row[column]
+    resolved = (base / value).resolve()
+    if not any(resolved.is_relative_to(root) for root in allowed):
+        reason = (
+            f"{column} path leaves the sheet's folder (and every data.roots entry); "
+            "add its folder to data.roots if it is meant"
+        )
+        return [SheetProblem(number, row["sample_id"], value, reason)]
+    row[f"{column}_path"] = str(resolved)
+    if not resolved.is_file():
+        return [SheetProblem(number, row["sample_id"], value, f"{column} file not found", True)]
+    return []
+
+
+def _schema_problems(rows: list[dict[str, str]]) -> list[SheetProblem]:
+    import jsonschema
+    import yaml
+
     validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
     problems = []
-    for i, row in _numbered(sheet):
-        for err in validator.iter_errors(row.to_dict()):
+    for number, row in enumerate(rows, start=2):
+        values = {k: row[k] for k in COLUMNS}
+        for err in validator.iter_errors(values):
             field = ".".join(str(p) for p in err.path) or "row"
-            problems.append(f"row {i}: {field}: {err.message}")
+            problems.append(SheetProblem(number, row["sample_id"], "", f"{field}: {err.message}"))
     return problems
 
 
-def _content_problems(sheet: pd.DataFrame, classes: Sequence[str]) -> list[str]:
-    problems = []
-    for i, row in _numbered(sheet):
-        if row["label"] not in classes:
-            problems.append(
-                f"row {i} ({row['sample_id']}): label {row['label']!r} is not one of "
-                f"the configured classes {list(classes)}"
-            )
-    duplicated = sheet["sample_id"][sheet["sample_id"].duplicated()].unique()
-    problems += [f"duplicate sample_id {sid!r}" for sid in duplicated]
-    return problems
+def read_sheet(
+    path: str | Path,
+    classes: Sequence[str],
+    require_files: bool = True,
+    roots: Sequence[str | Path] = (),
+):
+    """Check a sheet and return it as a DataFrame with absolute paths; any problem
+    (missing files too, unless ``require_files`` is False) raises, all named at once."""
+    import pandas as pd
+
+    path = Path(path)
+    rows, problems = check_sheet(path, classes, roots)
+    if not require_files:
+        problems = [p for p in problems if not p.quarantinable]
+    if problems:
+        raise sheet_error(path, problems)
+    sheet = pd.DataFrame(rows)
+    for column in ("image", "mask"):
+        sheet[column] = sheet[f"{column}_path"]
+    sheet.loc[sheet["group"] == "", "group"] = sheet["sample_id"]
+    return sheet[[*COLUMNS, "row"]].reset_index(drop=True)
 
 
-def _resolve(base: Path, value: str) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() else (base / p).resolve()
+def write_sheet(path: str | Path, sheet) -> None:
+    from xaiseg.provenance import write_text
 
-
-def write_sheet(path: str | Path, sheet: pd.DataFrame) -> None:
     columns = [c for c in COLUMNS if c in sheet.columns]
     write_text(path, sheet[columns].to_csv(sep="\t", index=False))

@@ -62,5 +62,6 @@ def write_layout_sheet(
     for column in ("image", "mask"):
         sheet[column] = [os.path.relpath(root / p, out.parent) if p else "" for p in sheet[column]]
     write_sheet(out, sheet)
-    read_sheet(out, sorted(set(sheet["label"])))  # the same validation preprocess applies
+    # The same checks preprocessing applies; the dataset's folder is a permitted root.
+    read_sheet(out, sorted(set(sheet["label"])), roots=[root])
     return sheet

@@ -98,8 +98,9 @@ def test_masked_loss_matches_monai_without_ignore():
 
     logits = torch.randn(3, 2, 6, 6)
     target = torch.randint(0, 2, (3, 1, 6, 6)).float()
-    expected = DiceCELoss(to_onehot_y=True, softmax=True)(logits, target)
-    torch.testing.assert_close(MaskedDiceCELoss()(logits, target), expected)
+    for batch in (True, False):
+        expected = DiceCELoss(to_onehot_y=True, softmax=True, batch=batch)(logits, target)
+        torch.testing.assert_close(MaskedDiceCELoss(batch=batch)(logits, target), expected)
 
 
 def _store(folder, ids):

@@ -11,11 +11,17 @@ from xaiseg.data.artifacts import IGNORE
 
 class MaskedDiceCELoss(nn.Module):
     """Soft Dice plus cross-entropy over the pixels whose label is not
-    ``IGNORE``. Targets are (N, 1, *spatial) with values 0, 1 or ``IGNORE``."""
+    ``IGNORE``. Targets are (N, 1, *spatial) with values 0, 1 or ``IGNORE``.
 
-    def __init__(self, smooth: float = 1e-5) -> None:
+    ``batch=True`` (nnU-Net's "batch Dice") pools the Dice terms over the batch: with
+    per-image Dice, every lesion-free image scores its foreground Dice as 0 unless not
+    one pixel is predicted, which drives a network on pseudo-masks (half of them empty)
+    into predicting nothing at all.
+    """
+
+    def __init__(self, smooth: float = 1e-5, batch: bool = True) -> None:
         super().__init__()
-        self.smooth = smooth
+        self.smooth, self.batch = smooth, batch
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         labels = target[:, 0].long()
@@ -26,7 +32,7 @@ class MaskedDiceCELoss(nn.Module):
         prob = logits.softmax(1) * valid.unsqueeze(1)
         onehot = F.one_hot(labels.clamp(max=logits.shape[1] - 1), logits.shape[1])
         truth = onehot.movedim(-1, 1).to(logits.dtype) * valid.unsqueeze(1)
-        dims = tuple(range(2, prob.ndim))
+        dims = (0, *range(2, prob.ndim)) if self.batch else tuple(range(2, prob.ndim))
         intersection = (prob * truth).sum(dims)
         denominator = prob.sum(dims) + truth.sum(dims)
         dice = 1 - (2 * intersection + self.smooth) / (denominator + self.smooth)

@@ -176,3 +176,22 @@ def test_code_hash_follows_real_imports(tmp_path):
     otsu.write_text(otsu.read_text() + "\n# unrelated to training\n")
     after = code_hash.__wrapped__("xaiseg.train.classifier", src)
     assert code_hash.__wrapped__("xaiseg.train.classifier", src) == after
+
+
+def test_patience_waits_until_the_trivial_plateau_is_left(tmp_path):
+    """A segmenter predicting nothing scores the share of empty masks for many epochs;
+    early stopping must not end it there (the demo's HiRes-CAM recipe left it at 24)."""
+    model, loader, loss_fn = _setup()
+    scores = iter([0.46, 0.47, 0.46, 0.46, 0.46, 0.9, 0.8, 0.7, 0.6, 0.5])
+    meta = fit(
+        model,
+        loader,
+        loss_fn,
+        lambda net: next(scores),
+        FitSettings(epochs=10, patience=2),
+        tmp_path,
+        "floor",
+        "t",
+        floor=0.5,
+    )
+    assert meta["best_epoch"] == 6 and len(meta["history"]) == 8

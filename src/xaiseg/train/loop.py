@@ -51,8 +51,13 @@ def fit(
     fingerprint: str,
     desc: str,
     device: torch.device | None = None,
+    floor: float = float("-inf"),
 ) -> dict:
-    """Train ``model`` in place; returns the history. Best weights end up in ``model``."""
+    """Train ``model`` in place; returns the history. Best weights end up in ``model``.
+
+    Early stopping waits until a score first beats ``floor`` (what a trivial model
+    scores): a network still on a trivial plateau is not out of patience yet.
+    """
     device = device or torch.device("cpu")
     ckpt = Path(out_dir) / "checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -64,11 +69,13 @@ def fit(
         "best_score": float("-inf"),
         "best_epoch": 0,
         "history": [],
+        "left_floor": False,
     }
     if meta["epoch"]:
         print(f"{desc}: resuming after epoch {meta['epoch']} (best {meta['best_score']:.4f})")
     for epoch in range(meta["epoch"] + 1, settings.epochs + 1):
-        if meta["best_epoch"] > 0 and epoch - meta["best_epoch"] > settings.patience:
+        waited = epoch - meta["best_epoch"]
+        if meta["best_epoch"] > 0 and meta.get("left_floor", True) and waited > settings.patience:
             print(f"{desc}: early stop at epoch {epoch - 1}", flush=True)
             break
         tick = time.perf_counter()
@@ -88,6 +95,7 @@ def fit(
             }
         )
         print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {score:.4f}", flush=True)
+        meta["left_floor"] = meta.get("left_floor", True) or score > floor
         if score > meta["best_score"] or meta["best_epoch"] == 0:
             meta.update(best_score=score, best_epoch=epoch)
             save_weights(model, ckpt / "best.safetensors")

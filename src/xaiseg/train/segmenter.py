@@ -109,10 +109,23 @@ def train_segmenter(
         prob = predict_masks(net, images[pick["val"]], device, settings.precision)
         return masked_dice(prob >= 0.5, targets[pick["val"]])
 
+    # An all-empty prediction scores the share of empty val targets; patience starts once
+    # the network recovers a tenth of the lesion Dice above that plateau.
+    empty = float((targets[pick["val"]] == 1).flatten(1).any(1).logical_not().float().mean())
+    floor = empty + 0.1 * (1 - empty)
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
     stamp = fingerprint(settings, "xaiseg.train.segmenter", *inputs)
     history = fit(
-        model, loader, loss_fn, val_dice, settings, out, stamp, f"segmenter {out.name}", device
+        model,
+        loader,
+        loss_fn,
+        val_dice,
+        settings,
+        out,
+        stamp,
+        f"segmenter {out.name}",
+        device,
+        floor=floor,
     )
     write_predictions(model, store, out / "predictions", device, settings.precision)
     save_network(model, spec, out)

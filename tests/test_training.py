@@ -51,19 +51,18 @@ def test_changed_fingerprint_starts_over(tmp_path):
     assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
 
 
-def test_early_stop_after_patience(tmp_path):
+def _fit_scored(tmp_path, scores, settings, **options):
+    """Train the tiny model with validation scores taken from ``scores``, in order."""
     model, loader, loss_fn = _setup()
-    scores = iter([1.0, 0.5, 0.4, 0.3, 0.2, 0.1])
-    meta = fit(
-        model,
-        loader,
-        loss_fn,
-        lambda net: next(scores),
-        FitSettings(epochs=6, patience=2),
-        tmp_path,
-        "x",
-        "t",
+    values = iter(scores)
+    return fit(
+        model, loader, loss_fn, lambda net: next(values), settings, tmp_path, "x", "t", **options
     )
+
+
+def test_early_stop_after_patience(tmp_path):
+    scores = [1.0, 0.5, 0.4, 0.3, 0.2, 0.1]
+    meta = _fit_scored(tmp_path, scores, FitSettings(epochs=6, patience=2))
     assert meta["best_epoch"] == 1 and len(meta["history"]) == 3
 
 
@@ -171,27 +170,16 @@ def test_code_hash_follows_real_imports(tmp_path):
     before = code_hash("xaiseg.train.classifier", src)
     metrics = src / "xaiseg" / "metrics.py"
     metrics.write_text(metrics.read_text() + "\n# a changed selection metric\n")
-    assert code_hash.__wrapped__("xaiseg.train.classifier", src) != before
+    after = code_hash.__wrapped__("xaiseg.train.classifier", src)
+    assert after != before
     otsu = src / "xaiseg" / "masks" / "otsu.py"
     otsu.write_text(otsu.read_text() + "\n# unrelated to training\n")
-    after = code_hash.__wrapped__("xaiseg.train.classifier", src)
     assert code_hash.__wrapped__("xaiseg.train.classifier", src) == after
 
 
 def test_patience_waits_until_the_trivial_plateau_is_left(tmp_path):
     """A segmenter predicting nothing scores the share of empty masks for many epochs;
     early stopping must not end it there (the demo's HiRes-CAM recipe left it at 24)."""
-    model, loader, loss_fn = _setup()
-    scores = iter([0.46, 0.47, 0.46, 0.46, 0.46, 0.9, 0.8, 0.7, 0.6, 0.5])
-    meta = fit(
-        model,
-        loader,
-        loss_fn,
-        lambda net: next(scores),
-        FitSettings(epochs=10, patience=2),
-        tmp_path,
-        "floor",
-        "t",
-        floor=0.5,
-    )
+    scores = [0.46, 0.47, 0.46, 0.46, 0.46, 0.9, 0.8, 0.7, 0.6, 0.5]
+    meta = _fit_scored(tmp_path, scores, FitSettings(epochs=10, patience=2), floor=0.5)
     assert meta["best_epoch"] == 6 and len(meta["history"]) == 8

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,18 +44,18 @@ def _add_settings(p: argparse.ArgumentParser, cls: type, flags: Sequence[str]) -
     p.add_argument(
         "--settings", type=_json_object, default={}, help=f"JSON object of {cls.__name__} fields"
     )
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for name in flags:
-        default = fields[name].default
+        hint, default = hints[name], defaults[name]
         option = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
+        if hint is bool:
             p.add_argument(option, type=lambda t: t.lower() in ("1", "true", "yes"), default=None)
-        elif isinstance(default, tuple):
+        elif typing.get_origin(hint) is tuple:
             p.add_argument(option, nargs="+", default=None, help=f"default {list(default)}")
-        elif isinstance(default, int | float | str) and not isinstance(default, bool):
-            kind = _json_value if name == "gate_threshold" else type(default)
-            p.add_argument(option, type=kind, default=None, help=f"default {default!r}")
-        else:  # dicts, None-able values: JSON
+        elif hint in (int, float, str):
+            p.add_argument(option, type=hint, default=None, help=f"default {default!r}")
+        else:  # unions (0.5 or "val"), dicts, None-able values: JSON, or a bare word
             p.add_argument(option, type=_json_value, default=None, help="JSON")
     p.set_defaults(settings_class=cls, settings_flags=tuple(flags))
 

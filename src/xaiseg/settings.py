@@ -28,7 +28,7 @@ class ConfigError(XaisegError):
         self.problems = problems
 
 
-def from_mapping(cls: type, values: Mapping[str, Any] | None, where: str) -> Any:
+def from_mapping(cls: type, values: Mapping[str, Any] | None, where: str, noun: str = "key") -> Any:
     """Build dataclass ``cls`` from ``values``; unknown keys are an error naming them.
 
     Nested dataclasses (and lists or dicts of them) are built from their own mappings,
@@ -38,7 +38,8 @@ def from_mapping(cls: type, values: Mapping[str, Any] | None, where: str) -> Any
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError([f"{where}: unknown key(s) {unknown}; known: {sorted(names)}"])
+        known = sorted(names) or "none"
+        raise ConfigError([f"{where}: unknown {noun}(s) {unknown}; known: {known}"])
     hints = typing.get_type_hints(cls)
     built = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in values.items()}
     try:

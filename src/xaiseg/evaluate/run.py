@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def evaluate(
     write_provenance(
         out,
         stage="evaluate",
-        params={"things": [f"{t.recipe}:{t.model}" for t in things], **settings.__dict__},
+        params={"things": [f"{t.recipe}:{t.model}" for t in things], **asdict(settings)},
         inputs=[Path(data_dir) / "index.json", *[t.masks_dir / "index.json" for t in things]],
         seed=settings.seed,
     )

@@ -7,10 +7,8 @@ done here (``normalize.py``): mask recipes choose how to read a map.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +16,7 @@ from torch import nn
 
 from xaiseg.errors import XaisegError
 from xaiseg.saliency.targets import Target, TargetedModel, as_target
-
-
-@dataclass(frozen=True)
-class NoOptions:
-    pass
+from xaiseg.settings import NoOptions, from_mapping
 
 
 class SaliencyMethod(ABC):
@@ -33,7 +27,7 @@ class SaliencyMethod(ABC):
 
     def __init__(self, model: nn.Module, target_layer: str | None = None, **options) -> None:
         self.model = model.eval()
-        self.options = parse_options(type(self), options)
+        self.options = from_mapping(self.Options, options, type(self).__name__, "option")
         self.layer_name = target_layer
         self.layer = find_layer(model, target_layer) if self.needs_layer else None
 
@@ -52,16 +46,6 @@ class SaliencyMethod(ABC):
         forward = TargetedModel(self.model, as_target(target))
         maps = self.attribute(forward, images.detach(), tuple(extra)).detach()
         return resize_maps(maps, tuple(images.shape[2:]))
-
-
-def parse_options(method: type, options: dict) -> object:
-    names = {f.name for f in dataclasses.fields(method.Options)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise XaisegError(
-            f"{method.__name__}: unknown option(s) {unknown}; known: {sorted(names) or 'none'}"
-        )
-    return method.Options(**options)
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

@@ -7,6 +7,7 @@ predicted mask -- Seg-Grad-CAM when the method is Grad-CAM).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -75,7 +76,7 @@ def compute_saliency(
         stage="saliency",
         params={
             "map": map_name,
-            **settings.map(map_name).__dict__,
+            **asdict(config),
             "batch_size": settings.batch_size,
         },
         inputs=[Path(data_dir), Path(model_dir) / "model.safetensors"],

@@ -69,13 +69,13 @@ def fit(
         "best_score": float("-inf"),
         "best_epoch": 0,
         "history": [],
-        "left_floor": False,
     }
+    meta.setdefault("left_floor", False)
     if meta["epoch"]:
         print(f"{desc}: resuming after epoch {meta['epoch']} (best {meta['best_score']:.4f})")
     for epoch in range(meta["epoch"] + 1, settings.epochs + 1):
         waited = epoch - meta["best_epoch"]
-        if meta["best_epoch"] > 0 and meta.get("left_floor", True) and waited > settings.patience:
+        if meta["left_floor"] and waited > settings.patience:
             print(f"{desc}: early stop at epoch {epoch - 1}", flush=True)
             break
         tick = time.perf_counter()
@@ -95,7 +95,7 @@ def fit(
             }
         )
         print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {score:.4f}", flush=True)
-        meta["left_floor"] = meta.get("left_floor", True) or score > floor
+        meta["left_floor"] = meta["left_floor"] or score > floor
         if score > meta["best_score"] or meta["best_epoch"] == 0:
             meta.update(best_score=score, best_epoch=epoch)
             save_weights(model, ckpt / "best.safetensors")

@@ -57,3 +57,50 @@ def test_youden_threshold_hand_computed():
     # cut 0.3: sens 1, spec 2/3 -> J = 2/3; cut 0.35: sens 2/3, spec 1 -> J = 2/3 (tie: lowest);
     # cut 0.32 gives sens 2/3 spec 2/3: worse.
     assert youden_threshold(prob, label) == pytest.approx(0.3)
+
+
+def test_grouped_bootstrap_auc_of_perfect_ranking_is_one():
+    from xaiseg.metrics import grouped_bootstrap_auc
+
+    prob = np.array([0.1, 0.9, 0.2, 0.8, 0.3, 0.7])
+    label = np.array([0, 1, 0, 1, 0, 1])
+    groups = np.array(["a", "a", "b", "b", "c", "c"])
+    assert grouped_bootstrap_auc(prob, label, groups, n_resamples=50) == (1.0, 1.0)
+
+
+def test_grouped_bootstrap_auc_resamples_groups_not_rows():
+    from xaiseg.metrics import grouped_bootstrap_auc
+
+    # Group "a" holds every positive: a resample without it has one class and is skipped,
+    # one with it has AUC 1 -- so the interval is (1, 1), whatever the draw.
+    prob = np.array([0.9, 0.8, 0.1, 0.2])
+    label = np.array([1, 1, 0, 0])
+    groups = np.array(["a", "a", "b", "b"])
+    assert grouped_bootstrap_auc(prob, label, groups, n_resamples=50) == (1.0, 1.0)
+    # Slices of one patient that disagree: the interval is wide and includes 0.5.
+    rng = np.random.default_rng(0)
+    prob = rng.random(40)
+    label = np.tile([0, 1], 20)
+    low, high = grouped_bootstrap_auc(prob, label, np.repeat(np.arange(10), 4), seed=1)
+    assert low < 0.5 < high
+
+
+def test_few_masks_rows_choose_the_recipe_on_k_val_images():
+    import pandas as pd
+
+    from xaiseg.evaluate.tables import few_masks_rows, summary_table
+
+    rows = []
+    for recipe, val_dice, test_dice in (("a", 0.9, 0.1), ("b", 0.2, 0.8)):
+        for i in range(3):
+            rows.append(("val", f"v{i}", recipe, val_dice))
+            rows.append(("test", f"t{i}", recipe, test_dice))
+    per_image = pd.DataFrame(rows, columns=["split", "sample_id", "recipe", "dice"]).assign(
+        model="segmenter", truth_positive=True, pred_positive=True, iou=0.0, hd95=0.0
+    )
+    summary = summary_table(per_image)
+    few = few_masks_rows(per_image, summary, k=2, seed=0)
+    # "a" wins on val (0.9 against 0.2) even though it loses on test: test is never looked at.
+    assert few[["recipe", "setting", "split"]].values.tolist() == [["a", "few masks (k=2)", "test"]]
+    assert few["dice"].tolist() == pytest.approx([0.1])
+    assert few_masks_rows(per_image, summary, k=0, seed=0).empty

@@ -62,7 +62,9 @@ def test_rules_work_in_3d():
     saliency[0:4, 0:4, 0:4] = 0.5
     saliency[1:3, 1:3, 1:3] = 1.0
     for name in RULES:
-        mask = RULES[name]()(saliency, saliency[np.newaxis])
+        rule = RULES[name]()
+        rule.fit(np.linspace(0, 0.6, 101))  # rules calibrated on healthy values need it
+        mask = rule(saliency, saliency[np.newaxis])
         assert mask.shape == (6, 6, 6) and mask[1, 1, 1]
 
 
@@ -118,3 +120,24 @@ def test_join_refuses_artifacts_of_other_samples(tmp_path):
         list(a.iter_joined(b))
     same = _store(tmp_path / "c", ["s1", "s2", "s3"])
     assert [ids for ids, _ in a.iter_joined(same)] == [["s1", "s2"], ["s3"]]
+
+
+def test_healthy_quantile_is_calibrated_on_healthy_values():
+    rule = RULES["healthy_quantile"](quantile=0.9)
+    rule.fit(np.arange(11, dtype=float))  # 0..10: the 0.9 quantile is 9.0
+    assert rule.threshold == 9.0
+    saliency = np.array([[8.0, 9.0], [9.5, 12.0]])
+    assert rule(saliency, np.zeros((1, 2, 2))).tolist() == [[False, False], [True, True]]
+
+
+def test_unnormalised_recipe_keeps_map_values():
+    from xaiseg.masks.normalize import normalize_maps
+
+    raw = torch.tensor([[[[0.5, -1.0], [0.25, 0.0]]]])
+    assert normalize_maps(raw, peak=False).tolist() == [[[[0.5, 0.0], [0.25, 0.0]]]]
+    assert normalize_maps(raw).tolist() == [[[[1.0, 0.0], [0.5, 0.0]]]]
+
+
+def test_healthy_quantile_needs_fitting():
+    with pytest.raises(XaisegError, match="fit"):
+        RULES["healthy_quantile"]()(np.zeros((2, 2)), np.zeros((1, 2, 2)))

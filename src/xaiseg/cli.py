@@ -116,6 +116,17 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
 
 
+def cmd_train_counterfactual(args: argparse.Namespace) -> None:
+    from xaiseg.train.counterfactual import train_counterfactual
+
+    _threads(args)
+    metrics = train_counterfactual(args.data, args.out, _settings(args))
+    print(
+        f"counterfactual: val L1 {metrics['val_l1']:.4f}; residual channel "
+        f"{metrics['residual_channel']}, {metrics['residual_direction']}"
+    )
+
+
 def cmd_saliency(args: argparse.Namespace) -> None:
     from xaiseg.saliency.compute import compute_saliency
 
@@ -198,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, S.ClassifierSettings, TRAINING_FLAGS)
     p.set_defaults(handler=cmd_train_classifier)
+
+    p = sub.add_parser("train-counterfactual", help="train the healthy-image autoencoder")
+    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
+    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
+    p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, S.CounterfactualSettings, TRAINING_FLAGS)
+    p.set_defaults(handler=cmd_train_counterfactual)
 
     p = sub.add_parser("saliency", help="a saliency map for every image, from any model")
     p.add_argument("--data", type=Path, required=True)

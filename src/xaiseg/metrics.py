@@ -72,3 +72,36 @@ def youden_threshold(prob: torch.Tensor, label: torch.Tensor) -> float:
         if j > best_j:
             best, best_j = cut, j
     return float(best)
+
+
+def grouped_bootstrap_auc(
+    prob: np.ndarray,
+    label: np.ndarray,
+    groups: np.ndarray,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of the AUC, resampling whole groups (patients) with
+    replacement: slices of one patient are not independent. Resamples holding one
+    class only are skipped; (nan, nan) when none holds both."""
+    from scipy.stats import rankdata
+
+    prob, label, groups = np.asarray(prob, float), np.asarray(label, bool), np.asarray(groups)
+    names, members = np.unique(groups, return_inverse=True)
+    rows_of = [np.flatnonzero(members == g) for g in range(len(names))]
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(n_resamples):
+        rows = np.concatenate([rows_of[g] for g in rng.integers(0, len(names), len(names))])
+        truth = label[rows]
+        n_pos = int(truth.sum())
+        if 0 < n_pos < len(rows):
+            ranks = rankdata(prob[rows])  # Mann-Whitney U, ties averaged
+            u = ranks[truth].sum() - n_pos * (n_pos + 1) / 2
+            aucs.append(u / (n_pos * (len(rows) - n_pos)))
+    if not aucs:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(aucs, [tail, 100 - tail])
+    return float(low), float(high)

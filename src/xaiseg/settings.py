@@ -112,7 +112,7 @@ class DataSettings:
     sheet: str = ""
     layout: str = ""
     root: str = ""
-    archive: str = ""
+    archive: str | tuple[str, ...] = ""  # one archive or several, extracted side by side
     classes: tuple[str, ...] = ("normal", "lesion")
     roots: tuple[str, ...] = ()  # folders besides the sheet's that sheet paths may use
 
@@ -187,6 +187,19 @@ class SegmenterSettings(TrainingSettings):
 
 
 @dataclass(frozen=True)
+class CounterfactualSettings(TrainingSettings):
+    """An autoencoder of the train split's images without the finding; the residual of
+    a positive image against its healthy reconstruction is a saliency map."""
+
+    network: str = "autoencoder"
+    learning_rate: float = 2e-3
+    # Which residual signals the finding; null: the channel and direction whose evidence
+    # best separates the val split's labels (image labels only, never a mask).
+    residual_channel: int | None = None
+    residual_direction: str | None = None  # bright | dark | abs
+
+
+@dataclass(frozen=True)
 class MapSettings:
     """One saliency map: a method, its layer, its typed options, and its target."""
 
@@ -194,6 +207,7 @@ class MapSettings:
     target_layer: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     target: str = "finding"  # "finding" (the last class), "predicted", or a class name
+    model: str = "classifier"  # the model explained: classifier, or counterfactual
 
 
 @dataclass(frozen=True)
@@ -234,6 +248,9 @@ class RecipeSettings:
     methods: tuple[str, ...] = ()
     combine: str = "mean"  # mean | max | product | vote
     smooth_sigma: float = 0.0
+    # "peak": each map divided by its maximum; "none": values kept (comparable across
+    # images, for a rule calibrated on healthy images such as healthy_quantile).
+    normalize: str = "peak"
     rule: str = "otsu"
     rule_options: dict[str, Any] = field(default_factory=dict)
     refine: tuple[RefineStep, ...] = DEFAULT_REFINE
@@ -262,6 +279,8 @@ class RecipeJob:
 @dataclass(frozen=True)
 class EvaluateSettings:
     n_figure: int = 6
+    # The few-masks setting: this many val images with masks choose the recipe (0: off).
+    few_masks: int = 5
     seed: int = 0
 
 
@@ -270,6 +289,7 @@ class EvaluateSettings:
 STAGE_SECTIONS = {
     "preprocess": PreprocessSettings,
     "classifier": ClassifierSettings,
+    "counterfactual": CounterfactualSettings,
     "saliency": SaliencySettings,
     "masks": MaskSettings,
     "segmenter": SegmenterSettings,
@@ -287,6 +307,7 @@ class WorkflowSettings:
     layout: LayoutSettings
     preprocess: PreprocessSettings
     classifier: ClassifierSettings
+    counterfactual: CounterfactualSettings
     saliency: SaliencySettings
     masks: MaskSettings
     segmenter: SegmenterSettings

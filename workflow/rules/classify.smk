@@ -22,3 +22,28 @@ rule train_classifier:
     shell:
         f"{XAISEG} train-classifier --data {{input.data}} --out {{params.out}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+
+
+rule train_counterfactual:
+    input:
+        data=f"{RUN}/data",
+    output:
+        model=f"{RUN}/counterfactual/model.safetensors",
+        spec=f"{RUN}/counterfactual/model.json",
+        metrics=f"{RUN}/counterfactual/metrics.json",
+    log:
+        f"{RUN}/logs/train_counterfactual.log",
+    benchmark:
+        f"{RUN}/benchmarks/train_counterfactual.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        out=lambda wc, output: os.path.dirname(output.model),
+        settings=settings_json("counterfactual"),
+        code=code("counterfactual"),
+    shell:
+        f"{XAISEG} train-counterfactual --data {{input.data}} --out {{params.out}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

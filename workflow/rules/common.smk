@@ -93,6 +93,11 @@ def check_sheet_now(sheet):
         raise WorkflowError(str(sheet_error(Path(sheet), problems, strict)))
 
 
+def archive_paths():
+    archive = SETTINGS.data.archive
+    return [archive] if isinstance(archive, str) and archive else list(archive)
+
+
 def layout_root():
     """The dataset folder: inside the extracted archive, or as given."""
     data = SETTINGS.data

@@ -42,7 +42,7 @@ rule preprocess:
 
 rule extract_archive:
     input:
-        SETTINGS.data.archive or [],
+        archive_paths(),
     output:
         directory(f"{RUN}/raw"),
     log:
@@ -52,7 +52,7 @@ rule extract_archive:
     conda:
         "../../envs/xaiseg.yaml"
     shell:
-        "(mkdir -p {output} && tar -xf {input:q} -C {output}) > {log} 2>&1"
+        "(mkdir -p {output} && for a in {input:q}; do tar -xf \"$a\" -C {output}; done) > {log} 2>&1"
 
 
 rule layout_sheet:

@@ -1,7 +1,7 @@
 rule saliency:
     input:
         data=f"{RUN}/data",
-        model=f"{RUN}/classifier/model.safetensors",
+        model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
     output:
         directory(f"{RUN}/saliency/{{map}}"),
     log:

@@ -29,6 +29,8 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
     ]
     if classifier_metrics and classifier_metrics.is_file():
         metrics = json.loads(classifier_metrics.read_text())
+        if metrics.get("warning"):
+            lines[1:1] = ["", f"> **Warning:** {metrics['warning']}."]
         lines += [
             "## Classifier (test split)",
             "",
@@ -45,7 +47,7 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
                 ]
                 lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
         lines.append("")
-    test = summary[summary["split"] == "test"].drop(columns="split")
+    test = summary[summary["split"] == "test"].drop(columns=["split", "warning"], errors="ignore")
     lines += [
         "## Segmentation (test split)",
         "",

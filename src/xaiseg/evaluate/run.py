@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -13,7 +14,14 @@ from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.figures import overlay_grid, to_2d
 from xaiseg.evaluate.report import render_report
-from xaiseg.evaluate.tables import Evaluated, per_image_table, summary_table, to_markdown
+from xaiseg.evaluate.tables import (
+    ALL_MASKS,
+    Evaluated,
+    few_masks_rows,
+    per_image_table,
+    summary_table,
+    to_markdown,
+)
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.provenance import write_provenance, write_text
 from xaiseg.settings import EvaluateSettings
@@ -30,6 +38,13 @@ def evaluate(
     out = Path(out_dir)
     per_image = per_image_table(data_dir, things)
     summary = summary_table(per_image)
+    few = few_masks_rows(per_image, summary, settings.few_masks, settings.seed)
+    summary = pd.concat([summary, few], ignore_index=True)
+    warning = classifier_warning(classifier_metrics)
+    summary["warning"] = ""
+    if warning:
+        print(f"WARNING: {warning}", flush=True)
+        summary.loc[summary["setting"] != ALL_MASKS, "warning"] = warning
     write_text(out / "per_image.csv", per_image.to_csv(index=False))
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
@@ -44,6 +59,13 @@ def evaluate(
         seed=settings.seed,
     )
     return summary
+
+
+def classifier_warning(classifier_metrics: Path | None) -> str:
+    """The classifier stage's warning (a val AUC not clearly above chance), or ''."""
+    if not classifier_metrics or not Path(classifier_metrics).is_file():
+        return ""
+    return json.loads(Path(classifier_metrics).read_text()).get("warning", "")
 
 
 def figure_rows(per_image: pd.DataFrame, settings: EvaluateSettings) -> list[str]:

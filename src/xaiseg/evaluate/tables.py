@@ -24,6 +24,7 @@ from xaiseg.metrics import segmentation_scores
 SUMMARY_COLUMNS = [
     "recipe",
     "model",
+    "setting",
     "split",
     "n",
     "n_positive",
@@ -33,6 +34,8 @@ SUMMARY_COLUMNS = [
     "dice_all",
     "false_positive_rate",
 ]
+# What each row was allowed to read before evaluation.
+NO_MASKS, ALL_MASKS = "no masks", "all masks"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
             {
                 "recipe": recipe,
                 "model": model,
+                "setting": ALL_MASKS if model == "supervised" else NO_MASKS,
                 "split": split,
                 "n": len(group),
                 "n_positive": len(positive),
@@ -109,6 +113,33 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
         .drop(columns="_order")
         .reset_index(drop=True)
     )
+
+
+def few_masks_rows(
+    per_image: pd.DataFrame, summary: pd.DataFrame, k: int, seed: int
+) -> pd.DataFrame:
+    """The few-masks setting: ``k`` val images with a lesion, drawn with a seed, choose
+    the recipe (per model: pseudo-mask and segmenter); its test row is repeated with the
+    setting that chose it. No network ever sees those masks."""
+    val = per_image[(per_image["split"] == "val") & per_image["truth_positive"]]
+    ids = sorted(val["sample_id"].unique())
+    if k <= 0 or not ids:
+        return summary.iloc[0:0]
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(ids, size=min(k, len(ids)), replace=False))
+    picked = val[val["sample_id"].isin(chosen)]
+    rows = []
+    for model in ("pseudo_mask", "segmenter"):
+        scores = picked[picked["model"] == model].groupby("recipe", sort=True)["dice"].mean()
+        if scores.empty:
+            continue
+        best = scores.idxmax()
+        row = summary[
+            (summary["recipe"] == best) & (summary["model"] == model) & (summary["split"] == "test")
+        ].copy()
+        row["setting"] = f"few masks (k={len(chosen)})"
+        rows.append(row)
+    return pd.concat(rows, ignore_index=True) if rows else summary.iloc[0:0]
 
 
 def to_markdown(frame: pd.DataFrame) -> str:

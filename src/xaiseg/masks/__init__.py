@@ -3,6 +3,7 @@ put together by named recipes (``recipe.py``)."""
 
 from xaiseg.masks.base import MaskRule
 from xaiseg.masks.combine import COMBINE_CHOICES, COMBINERS
+from xaiseg.masks.healthy_quantile import HealthyQuantile
 from xaiseg.masks.hysteresis import Hysteresis
 from xaiseg.masks.intensity_otsu import IntensityOtsu
 from xaiseg.masks.otsu import Otsu
@@ -11,6 +12,7 @@ from xaiseg.masks.top_percent import TopPercent
 
 RULES: dict[str, type[MaskRule]] = {
     "otsu": Otsu,
+    "healthy_quantile": HealthyQuantile,
     "hysteresis": Hysteresis,
     "intensity_otsu": IntensityOtsu,
     "top_percent": TopPercent,

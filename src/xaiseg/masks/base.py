@@ -14,6 +14,13 @@ from xaiseg.settings import Configurable
 
 
 class MaskRule(Configurable, ABC):
+    # Rules calibrated on the train split's images without the finding set this and
+    # implement ``fit(values)``, given those images' combined map values.
+    needs_reference = False
+
+    def fit(self, healthy_values: np.ndarray) -> None:
+        """Calibrate on healthy images' map values; most rules need nothing."""
+
     @abstractmethod
     def __call__(self, saliency: np.ndarray, image: np.ndarray) -> np.ndarray:
         """Map (*spatial) in [0, 1] and image (C, *spatial) in [0, 1] -> bool (*spatial)."""

@@ -1,8 +1,13 @@
 """The pseudo-mask stage: stream the images and every map of a recipe, shard by shard,
-apply the recipe, and empty the mask wherever the classifier finds nothing."""
+apply the recipe, and keep masks only on images with the finding.
+
+Which images hold the finding: in the train and val splits, their image labels (the
+supervision this product learns from); elsewhere, the classifier above the gate.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,6 +20,9 @@ from xaiseg.masks.recipe import Recipe
 from xaiseg.provenance import write_provenance
 from xaiseg.settings import RecipeJob
 
+LABELLED_SPLITS = ("train", "val")
+REFERENCE_PIXELS = 2_000_000  # at most this many healthy map values calibrate a rule
+
 
 def build_masks(
     data_dir: str | Path,
@@ -23,39 +31,39 @@ def build_masks(
     out_dir: str | Path,
     job: RecipeJob,
 ) -> dict:
-    recipe_settings = job.recipe
-    recipe = Recipe(recipe_settings)
+    recipe = Recipe(job.recipe)
     store = ShardStore(data_dir)
     classifier_dir = Path(classifier_dir)
-    maps_stores = [ShardStore(saliency_dirs[m]) for m in recipe_settings.methods]
+    maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.methods]
     probability = read_probabilities(classifier_dir / "predictions.csv", store.sample_ids)
     gate = gate_value(job.gate_threshold, classifier_dir / "metrics.json")
+    finding = len(store.index["classes"]) - 1
+    has_finding = [
+        s["label_index"] == finding if s["split"] in LABELLED_SPLITS else probability[i] >= gate
+        for i, s in enumerate(store.samples)
+    ]
+    if recipe.rule.needs_reference:
+        recipe.fit(_healthy_values(store, maps_stores, job, finding))
     writer = ShardWriter(out_dir, store.index["shard_size"])
     counts = {"images": 0, "gated_empty": 0, "empty": 0, "ignore_pixels": 0}
-    for _ids, (data, *map_shards) in store.iter_joined(*maps_stores):
-        images = data["image"].numpy()
-        normalised = np.stack(
-            [
-                normalize_maps(raw_maps(s), recipe_settings.smooth_sigma).numpy()[:, 0]
-                for s in map_shards
-            ],
-            axis=1,
-        )  # (N, M, *spatial)
-        for i, image in enumerate(images):
+    for images, maps in _recipe_inputs(store, maps_stores, job):
+        for image, image_maps in zip(images, maps, strict=True):
             position = counts["images"]
             counts["images"] += 1
-            if probability[position] < gate:
+            if has_finding[position]:
+                mask = recipe(image_maps, image)
+            else:
                 mask = np.zeros(image.shape[1:], np.uint8)
                 counts["gated_empty"] += 1
-            else:
-                mask = recipe(normalised[i], image)
             counts["empty"] += int(not (mask == 1).any())
             counts["ignore_pixels"] += int((mask == 2).sum())
             writer.add({"mask": mask[np.newaxis]})
     writer.close(
-        {"recipe": recipe_settings.name, "samples": [{"sample_id": s} for s in store.sample_ids]}
+        {"recipe": job.recipe.name, "samples": [{"sample_id": s} for s in store.sample_ids]}
     )
     counts["gate_threshold"] = gate
+    if recipe.rule.needs_reference:
+        counts["reference_threshold"] = recipe.rule.threshold
     write_provenance(
         out_dir,
         stage="masks",
@@ -68,6 +76,38 @@ def build_masks(
         extra={"counts": counts},
     )
     return counts
+
+
+def _recipe_inputs(
+    store: ShardStore, maps_stores: list[ShardStore], job: RecipeJob
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per shard: images (N, C, *spatial) and the recipe's normalised maps (N, M, *spatial)."""
+    recipe = job.recipe
+    for _ids, (data, *map_shards) in store.iter_joined(*maps_stores):
+        maps = [
+            normalize_maps(raw_maps(s), recipe.smooth_sigma, peak=recipe.normalize == "peak")
+            for s in map_shards
+        ]
+        yield data["image"].numpy(), np.stack([m.numpy()[:, 0] for m in maps], axis=1)
+
+
+def _healthy_values(
+    store: ShardStore, maps_stores: list[ShardStore], job: RecipeJob, finding: int
+) -> np.ndarray:
+    """Combined map values of the train split's images without the finding, subsampled
+    evenly so that memory stays bounded whatever the number of images."""
+    recipe = Recipe(job.recipe)
+    healthy = [s["split"] == "train" and s["label_index"] != finding for s in store.samples]
+    n_healthy = max(1, sum(healthy))
+    values, position = [], 0
+    for _images, maps in _recipe_inputs(store, maps_stores, job):
+        for image_maps in maps:
+            if healthy[position]:
+                combined = recipe.combine(image_maps).ravel()
+                step = max(1, combined.size * n_healthy // REFERENCE_PIXELS)
+                values.append(combined[::step])
+            position += 1
+    return np.concatenate(values) if values else np.zeros(0)
 
 
 def gate_value(setting: float | str, classifier_metrics: Path) -> float:

@@ -7,11 +7,12 @@ from monai.transforms import GaussianSmooth
 
 
 def normalize_maps(
-    raw: torch.Tensor, smooth_sigma: float = 0.0, eps: float = 1e-12
+    raw: torch.Tensor, smooth_sigma: float = 0.0, eps: float = 1e-12, peak: bool = True
 ) -> torch.Tensor:
     """Positive evidence only, optionally smoothed, divided by each map's maximum.
 
     ``raw`` is (N, 1, *spatial). A map with no positive evidence becomes all zeros.
+    ``peak=False`` keeps the values themselves, for maps comparable across images.
     Pixel-level maps (Integrated Gradients) are speckled, so a small Gaussian turns
     them into regions before thresholding.
     """
@@ -19,5 +20,7 @@ def normalize_maps(
     if smooth_sigma > 0 and len(maps):
         smoother = GaussianSmooth(sigma=smooth_sigma)
         maps = torch.stack([torch.as_tensor(smoother(m)) for m in maps])
-    peak = maps.flatten(1).amax(1).view(-1, *([1] * (maps.ndim - 1)))
-    return torch.where(peak > eps, maps / peak.clamp(min=eps), torch.zeros_like(maps))
+    if not peak:
+        return maps
+    top = maps.flatten(1).amax(1).view(-1, *([1] * (maps.ndim - 1)))
+    return torch.where(top > eps, maps / top.clamp(min=eps), torch.zeros_like(maps))

@@ -14,6 +14,8 @@ from xaiseg.errors import XaisegError
 from xaiseg.masks import COMBINERS, REFINERS, RULES
 from xaiseg.settings import RecipeSettings
 
+NORMALIZE_CHOICES = ("peak", "none")
+
 
 class Recipe:
     def __init__(self, settings: RecipeSettings) -> None:
@@ -23,6 +25,8 @@ class Recipe:
             raise XaisegError(f"{where}: unknown rule {settings.rule!r}; choose {sorted(RULES)}")
         if settings.combine not in (*COMBINERS, "vote"):
             raise XaisegError(f"{where}: unknown combine {settings.combine!r}")
+        if settings.normalize not in NORMALIZE_CHOICES:
+            raise XaisegError(f"{where}: normalize must be one of {NORMALIZE_CHOICES}")
         unknown = [s.step for s in settings.refine if s.step not in REFINERS]
         if unknown:
             raise XaisegError(
@@ -31,6 +35,14 @@ class Recipe:
         self.rule = RULES[settings.rule](**settings.rule_options)
         self.steps = [REFINERS[s.step](**s.options) for s in settings.refine]
 
+    def combine(self, maps: np.ndarray) -> np.ndarray:
+        """Normalised maps (M, *spatial) -> one map (``vote`` combines by the mean)."""
+        return COMBINERS.get(self.settings.combine, COMBINERS["mean"])(maps)
+
+    def fit(self, healthy_values: np.ndarray) -> None:
+        """Calibrate the rule on combined map values of images without the finding."""
+        self.rule.fit(healthy_values)
+
     def __call__(self, maps: np.ndarray, image: np.ndarray) -> np.ndarray:
         """Normalised maps (M, *spatial) and the image (C, *spatial) -> uint8 mask."""
         if self.settings.combine == "vote":
@@ -38,7 +50,7 @@ class Recipe:
             combined = votes.mean(axis=0)
             mask = combined > 0.5
         else:
-            combined = COMBINERS[self.settings.combine](maps)
+            combined = self.combine(maps)
             mask = self.rule(combined, image)
         for step in self.steps:
             mask = step(mask, combined, image)

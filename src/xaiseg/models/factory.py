@@ -66,6 +66,56 @@ def _basic_unet(
 SEGMENTERS: dict[str, Callable[..., nn.Module]] = {"unet": _unet, "basic_unet": _basic_unet}
 
 
+class CounterfactualResidual(nn.Module):
+    """An autoencoder of healthy images whose output is the evidence of a finding.
+
+    ``reconstruct`` gives the healthy version of an image; ``forward`` the residual
+    (image minus that version) in the chosen channel and direction: "bright" keeps
+    what is brighter than healthy tissue, "dark" what is darker, "abs" both. Channel
+    -1 takes the largest evidence over channels.
+    """
+
+    def __init__(self, autoencoder: nn.Module, channel: int = -1, direction: str = "abs"):
+        super().__init__()
+        if direction not in RESIDUAL_DIRECTIONS:
+            raise XaisegError(f"residual direction {direction!r}: choose {RESIDUAL_DIRECTIONS}")
+        self.autoencoder, self.channel, self.direction = autoencoder, channel, direction
+
+    def reconstruct(self, images):
+        return self.autoencoder(images)
+
+    def forward(self, images):
+        residual = images - self.reconstruct(images)
+        if self.direction == "dark":
+            residual = -residual
+        evidence = residual.abs() if self.direction == "abs" else residual.clamp(min=0)
+        if self.channel >= 0:
+            return evidence[:, self.channel : self.channel + 1]
+        return evidence.amax(1, keepdim=True)
+
+
+RESIDUAL_DIRECTIONS = ("bright", "dark", "abs")
+
+
+def _autoencoder(
+    in_channels: int,
+    num_classes: int,
+    spatial_dims: int = 2,
+    residual_channel: int = -1,
+    residual_direction: str = "abs",
+    **options: Any,
+) -> nn.Module:
+    # A 16x narrower bottleneck than the image: too small to copy a lesion through.
+    options = {"channels": (16, 32, 64, 64), "strides": (2, 2, 2, 2), "num_res_units": 1, **options}
+    network = nets.AutoEncoder(
+        spatial_dims=spatial_dims, in_channels=in_channels, out_channels=in_channels, **options
+    )
+    return CounterfactualResidual(network, residual_channel, residual_direction)
+
+
+RECONSTRUCTORS: dict[str, Callable[..., nn.Module]] = {"autoencoder": _autoencoder}
+
+
 def _build(
     registry: dict, kind: str, name: str, in_channels: int, num_classes: int, options: dict
 ) -> nn.Module:
@@ -83,3 +133,7 @@ def build_classifier(name: str, in_channels: int, num_classes: int, **options: A
 
 def build_segmenter(name: str, in_channels: int, num_classes: int = 2, **options: Any) -> nn.Module:
     return _build(SEGMENTERS, "segmenter", name, in_channels, num_classes, options)
+
+
+def build_reconstructor(name: str, in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+    return _build(RECONSTRUCTORS, "reconstructor", name, in_channels, num_classes, options)

@@ -15,13 +15,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xaiseg.errors import XaisegError
-from xaiseg.models.factory import build_classifier, build_segmenter
+from xaiseg.models.factory import build_classifier, build_reconstructor, build_segmenter
 from xaiseg.provenance import atomic_path, write_json
 
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    kind: str  # "classifier" or "segmenter"
+    kind: str  # "classifier", "segmenter" or "reconstructor" (counterfactual)
     network: str
     in_channels: int
     classes: tuple[str, ...]
@@ -34,10 +34,17 @@ class NetworkSpec:
         return len(self.classes) - 1
 
 
+BUILDERS = {
+    "classifier": build_classifier,
+    "segmenter": build_segmenter,
+    "reconstructor": build_reconstructor,
+}
+
+
 def build_network(spec: NetworkSpec) -> nn.Module:
-    builder = {"classifier": build_classifier, "segmenter": build_segmenter}.get(spec.kind)
+    builder = BUILDERS.get(spec.kind)
     if builder is None:
-        raise XaisegError(f"network kind {spec.kind!r}: expected classifier or segmenter")
+        raise XaisegError(f"network kind {spec.kind!r}: expected one of {sorted(BUILDERS)}")
     return builder(
         spec.network,
         spec.in_channels,

@@ -1,6 +1,7 @@
 """Saliency methods: a shared base and one short file per method."""
 
 from xaiseg.saliency.base import SaliencyMethod
+from xaiseg.saliency.counterfactual import Counterfactual
 from xaiseg.saliency.gradcam import GradCAM
 from xaiseg.saliency.gradcam_plusplus import GradCAMPlusPlus
 from xaiseg.saliency.hirescam import HiResCAM
@@ -9,6 +10,7 @@ from xaiseg.saliency.layercam import LayerCAM
 from xaiseg.saliency.smoothgrad import SmoothGrad
 
 METHODS: dict[str, type[SaliencyMethod]] = {
+    "counterfactual": Counterfactual,
     "gradcam": GradCAM,
     "gradcam_plusplus": GradCAMPlusPlus,
     "hirescam": HiResCAM,

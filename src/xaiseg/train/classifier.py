@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader
 from xaiseg.data.shards import ShardStore
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
-from xaiseg.metrics import classification_metrics, youden_threshold
+from xaiseg.metrics import classification_metrics, grouped_bootstrap_auc, youden_threshold
 from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
 from xaiseg.settings import ClassifierSettings
@@ -83,6 +84,10 @@ def train_classifier(
     history = fit(model, loader, loss_fn, val_auc, settings, out, stamp, "classifier", device)
     metrics = _evaluate_and_predict(model, store, out, positive, device, settings.precision)
     metrics["best_epoch"], metrics["history"] = history["best_epoch"], history["history"]
+    warning = chance_warning(metrics)
+    if warning:
+        metrics["warning"] = warning
+        print(f"WARNING: {warning}", flush=True)
     save_network(model, spec, out)
     write_json(out / "metrics.json", metrics)
     write_provenance(
@@ -94,6 +99,18 @@ def train_classifier(
         device=describe(device),
     )
     return metrics
+
+
+def chance_warning(metrics: dict) -> str:
+    """A message when the val AUC is not clearly above chance, else ''."""
+    low, high = metrics["val_auc_ci"]
+    if low == low and low > 0.5:
+        return ""
+    return (
+        f"the classifier is not clearly better than chance: val AUC 95% interval "
+        f"[{low:.3f}, {high:.3f}] (bootstrap over patients) includes 0.5; its maps and "
+        "pseudo-masks are unlikely to mean anything"
+    )
 
 
 def _evaluate_and_predict(
@@ -110,8 +127,15 @@ def _evaluate_and_predict(
     write_text(out / "predictions.csv", frame.to_csv(index=False))
     truth = label == positive
     val_rows = torch.tensor(store.positions("val"), dtype=torch.long)
+    groups = np.array([s.get("group", s["sample_id"]) for s in store.samples])
+    low, high = grouped_bootstrap_auc(
+        prob[val_rows].numpy(), truth[val_rows].numpy(), groups[val_rows.numpy()]
+    )
     # A threshold chosen on validation data: 0.5 is miscalibrated on small, imbalanced sets.
-    metrics: dict = {"val_threshold": youden_threshold(prob[val_rows], truth[val_rows])}
+    metrics: dict = {
+        "val_threshold": youden_threshold(prob[val_rows], truth[val_rows]),
+        "val_auc_ci": [low, high],  # 95%, bootstrap over groups (patients)
+    }
     for split in ("train", "val", "test"):
         rows = torch.tensor(store.positions(split), dtype=torch.long)
         if len(rows):

@@ -1,7 +1,8 @@
 """Kaggle LGG "kaggle_3m": <patient>/<patient>_<slice>.tif with <...>_mask.tif beside.
 
 Slice numbers are not zero-padded, so slices are sorted numerically. The image-level
-label is whether the mask has any foreground; the group is the patient.
+label is whether the mask has any foreground; the group is the patient. Patient folders
+are found at any depth, so several archives extracted side by side form one dataset.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ SLICE = re.compile(r"^(?P<patient>.+)_(?P<slice>\d+)\.tif$")
 
 def lgg_layout(root: Path, negative: str = "normal", positive: str = "lesion") -> pd.DataFrame:
     rows = []
-    for patient_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    patient_dirs = sorted({image.parent for image in root.rglob("*_mask.tif")})
+    for patient_dir in patient_dirs:
         slices = []
         for image in patient_dir.glob("*.tif"):
             match = SLICE.match(image.name)

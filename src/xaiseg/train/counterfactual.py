@@ -1,0 +1,147 @@
+"""Train the counterfactual: an autoencoder of images without the finding.
+
+It learns what healthy images look like, so a finding is what it cannot reconstruct.
+It needs image labels only: it trains on the train split's images without the finding
+and is selected by its reconstruction error on the val split's. Which residual signals
+the finding (a channel, brighter or darker than healthy) is chosen from labels too:
+the candidate whose strongest evidence best separates the val split's classes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from xaiseg.data.shards import ShardStore
+from xaiseg.devices import batches, describe, resolve_device
+from xaiseg.errors import XaisegError
+from xaiseg.metrics import classification_metrics
+from xaiseg.models import NetworkSpec, build_network, save_network
+from xaiseg.models.factory import RESIDUAL_DIRECTIONS
+from xaiseg.provenance import seed_everything, write_json, write_provenance
+from xaiseg.settings import CounterfactualSettings
+from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+from xaiseg.train.fingerprint import fingerprint
+from xaiseg.train.loop import fit
+
+TOP_FRACTION = 0.003  # an image's evidence: the mean of its strongest 0.3% of pixels
+
+
+def train_counterfactual(
+    data_dir: str | Path, out_dir: str | Path, settings: CounterfactualSettings
+) -> dict:
+    data_dir, out = Path(data_dir), Path(out_dir)
+    seed_everything(settings.seed)
+    device = resolve_device(settings.device)
+    store = ShardStore(data_dir)
+    classes = tuple(store.index["classes"])
+    finding = len(classes) - 1
+    train = store.load_split(["image", "label"], "train")
+    val = store.load_split(["image", "label"], "val")
+    healthy = train["image"][train["label"] != finding]
+    val_healthy = val["image"][val["label"] != finding]
+    if len(healthy) == 0 or len(val_healthy) == 0:
+        raise XaisegError(f"{data_dir}: the train and val splits need images without the finding")
+    spec = NetworkSpec(
+        kind="reconstructor",
+        network=settings.network,
+        in_channels=store.index["channels"],
+        classes=classes,
+        spatial_dims=len(store.index["image_size"]),
+        options=settings.network_options,
+    )
+    model = build_network(spec).to(device)
+    loader = DataLoader(
+        dict_dataset({"image": healthy}, augmentation(["image"], spec.spatial_dims)),
+        batch_size=settings.batch_size,
+        shuffle=True,
+        generator=seeded_generator(settings.seed),
+    )
+
+    def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
+        return F.l1_loss(net.reconstruct(batch["image"]), batch["image"])
+
+    def val_score(net: nn.Module) -> float:
+        errors = [
+            F.l1_loss(net.reconstruct(x.to(device)), x.to(device), reduction="sum").item()
+            for x in batches(val_healthy, 64)
+        ]
+        return -sum(errors) / val_healthy.numel()
+
+    stamp = fingerprint(settings, "xaiseg.train.counterfactual", data_dir)
+    history = fit(model, loader, loss_fn, val_score, settings, out, stamp, "counterfactual", device)
+    channel, direction, candidates = choose_residual(model, val, finding, settings, device)
+    model.channel, model.direction = channel, direction
+    options = {**spec.options, "residual_channel": channel, "residual_direction": direction}
+    save_network(model, replace(spec, options=options), out)
+    metrics = {
+        "best_epoch": history["best_epoch"],
+        "val_l1": -history["best_score"],
+        "residual_channel": channel,
+        "residual_direction": direction,
+        "candidates_val_auc": candidates,
+        "history": history["history"],
+    }
+    write_json(out / "metrics.json", metrics)
+    write_provenance(
+        out,
+        stage="counterfactual",
+        params=asdict(settings),
+        inputs=[data_dir],
+        seed=settings.seed,
+        device=describe(device),
+    )
+    return metrics
+
+
+@torch.no_grad()
+def choose_residual(
+    model: nn.Module,
+    val: dict[str, torch.Tensor],
+    finding: int,
+    settings: CounterfactualSettings,
+    device: torch.device,
+) -> tuple[int, str, dict[str, float]]:
+    """The configured (channel, direction), or the one whose per-image evidence has the
+    highest val AUC for the label. Returns every candidate's AUC too."""
+    n_channels = val["image"].shape[1]
+    channels = [settings.residual_channel]
+    if settings.residual_channel is None:
+        channels = [-1, *range(n_channels)] if n_channels > 1 else [0]
+    directions = (
+        [settings.residual_direction] if settings.residual_direction else RESIDUAL_DIRECTIONS
+    )
+    residuals = torch.cat(
+        [x - model.reconstruct(x.to(device)).cpu() for x in batches(val["image"], 64)]
+    )
+    positive = val["label"] == finding
+    candidates: dict[str, float] = {}
+    for channel, direction in itertools.product(channels, directions):
+        score = image_evidence(_evidence(residuals, channel, direction))
+        auc = classification_metrics(score, positive)["auc"] if positive.any() else float("nan")
+        candidates[f"{channel}:{direction}"] = auc if auc == auc else 0.0
+    best = max(candidates, key=candidates.get)
+    channel, direction = best.split(":")
+    return int(channel), direction, candidates
+
+
+def _evidence(residual: torch.Tensor, channel: int, direction: str) -> torch.Tensor:
+    signed = -residual if direction == "dark" else residual
+    evidence = signed.abs() if direction == "abs" else signed.clamp(min=0)
+    if channel >= 0:
+        return evidence[:, channel : channel + 1]
+    return evidence.amax(1, keepdim=True)
+
+
+def image_evidence(maps: torch.Tensor) -> torch.Tensor:
+    """Per image: the mean of the strongest pixels of the locally averaged map."""
+    pool = {3: F.avg_pool1d, 4: F.avg_pool2d, 5: F.avg_pool3d}[maps.ndim]
+    smooth = pool(maps, kernel_size=5, stride=1, padding=2).flatten(1)
+    k = max(1, int(TOP_FRACTION * smooth.shape[1]))
+    return smooth.topk(k, dim=1).values.mean(1)

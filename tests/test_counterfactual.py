@@ -42,6 +42,17 @@ def test_residual_evidence_by_channel_and_direction():
     assert torch.isclose(both[0, 0, 2, 2], torch.tensor(0.3))
 
 
+def test_counterfactual_network_is_n_dimensional():
+    from xaiseg.models.factory import build_reconstructor
+
+    options = {"channels": (4, 8), "strides": (2, 2), "num_res_units": 0}
+    net = build_reconstructor("autoencoder", 2, 2, spatial_dims=3, **options)
+    volumes = torch.rand(2, 2, 8, 8, 8)
+    assert net.reconstruct(volumes).shape == volumes.shape
+    assert net(volumes).shape == (2, 1, 8, 8, 8)
+    assert image_evidence(net(volumes)).shape == (2,)
+
+
 def test_image_evidence_is_the_mean_of_the_strongest_pooled_pixels():
     maps = torch.zeros(1, 1, 10, 10)
     maps[0, 0, 5, 5] = 25.0  # a 5x5 average spreads it to 1.0 over 25 pixels

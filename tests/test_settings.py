@@ -12,7 +12,7 @@ from xaiseg import settings as S
 from xaiseg.cli import build_parser
 from xaiseg.io.layouts import LAYOUTS
 from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES
-from xaiseg.models import CLASSIFIERS, SEGMENTERS
+from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
 from xaiseg.saliency import METHODS
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
@@ -53,6 +53,8 @@ def test_schema_choices_are_the_registries():
     assert set(PROPS["data"]["properties"]["layout"]["enum"]) == set(LAYOUTS)
     assert set(PROPS["classifier"]["properties"]["network"]["enum"]) == set(CLASSIFIERS)
     assert set(PROPS["segmenter"]["properties"]["network"]["enum"]) == set(SEGMENTERS)
+    counterfactual = PROPS["counterfactual"]["properties"]["network"]["enum"]
+    assert set(counterfactual) == set(RECONSTRUCTORS)
 
 
 def test_cli_flags_carry_no_defaults_of_their_own():
@@ -129,6 +131,12 @@ def test_cross_field_problems_all_named_before_any_job():
     assert "map 'nope' is not in saliency.maps" in text
     assert "the name 'a' is used more than once" in text
     assert "ignore: need 0 <= low <= high <= 1" in text
+
+
+def test_counterfactual_method_needs_the_counterfactual_model():
+    config = _config(saliency__maps={"cf": {"method": "counterfactual"}, "gradcam": {}})
+    with pytest.raises(S.ConfigError, match=r"saliency\.maps\.cf: method 'counterfactual'"):
+        S.workflow_settings(config)
 
 
 def test_settings_json_round_trip():

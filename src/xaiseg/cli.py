@@ -156,7 +156,9 @@ def cmd_train_segmenter(args: argparse.Namespace) -> None:
     from xaiseg.train.segmenter import train_segmenter
 
     _threads(args)
-    summary = train_segmenter(args.data, args.out, _settings(args), masks_dir=args.masks)
+    summary = train_segmenter(
+        args.data, args.out, _settings(args), masks_dir=args.masks, classifier_dir=args.classifier
+    )
     print(
         f"segmenter: best val Dice {summary['best_val_dice']:.3f} at epoch {summary['best_epoch']}"
     )
@@ -242,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--masks", type=Path, default=None, help="pseudo-masks; omit for ground truth")
+    p.add_argument("--classifier", type=Path, default=None, help="for gate_threshold")
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, S.SegmenterSettings, TRAINING_FLAGS)
     p.set_defaults(handler=cmd_train_segmenter)

@@ -184,6 +184,9 @@ class SegmenterSettings(TrainingSettings):
     learning_rate: float = 2e-3
     batch_size: int = 16
     supervised: bool = True  # the workflow also trains on ground truth (upper bound)
+    # Empty every predicted mask of an image the classifier calls negative (below this
+    # probability; "val": its val-chosen threshold). null: the segmenter alone decides.
+    gate_threshold: float | str | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,13 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
     if settings.demo.spatial_dims != pre.spatial_dims and settings.demo.spatial_dims == 3:
         problems.append("data.demo.spatial_dims is 3 but preprocess.spatial_dims is not")
     maps = settings.saliency.maps
+    for name in sorted(maps):
+        spec = settings.saliency.map(name)
+        if (spec.method == "counterfactual") != (spec.model == "counterfactual"):
+            problems.append(
+                f"saliency.maps.{name}: method 'counterfactual' and model 'counterfactual' "
+                f"go together (method {spec.method!r}, model {spec.model!r})"
+            )
     names = [r.name for r in settings.masks.recipes]
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")

@@ -32,10 +32,16 @@ TINY = {
     },
     "preprocess": {"image_size": 32, "val_fraction": 0.25, "test_fraction": 0.25, "shard_size": 20},
     "classifier": {"epochs": 2, "batch_size": 16},
+    "counterfactual": {
+        "epochs": 2,
+        "batch_size": 8,
+        "network_options": {"channels": [4, 8], "strides": [2, 2], "num_res_units": 0},
+    },
     "saliency": {
         "maps": {
             "gradcam": {"target_layer": "layer2"},
             "integrated_gradients": {"options": {"n_steps": 4}},
+            "counterfactual": {"model": "counterfactual"},
         }
     },
     "masks": {
@@ -47,6 +53,12 @@ TINY = {
                 "combine": "max",
                 "rule": "otsu",
                 "ignore": {"low": 0.3, "high": 0.5},
+            },
+            {
+                "name": "cf-healthy",
+                "methods": ["counterfactual"],
+                "normalize": "none",
+                "rule": "healthy_quantile",
             },
         ]
     },
@@ -128,6 +140,10 @@ def test_every_artifact_written(workdir):
         "saliency/integrated_gradients/shard-00000.safetensors",
         "masks/gradcam-otsu/index.json",
         "masks/fused/index.json",
+        "counterfactual/model.safetensors",
+        "counterfactual/metrics.json",
+        "saliency/counterfactual/index.json",
+        "masks/cf-healthy/index.json",
         "segmenter/pseudo-gradcam-otsu/model.safetensors",
         "segmenter/supervised/predictions/index.json",
         "eval/per_image.csv",
@@ -166,8 +182,10 @@ def test_summary_table(workdir):
         assert column in summary.columns
     test = summary[summary["split"] == "test"]
     assert set(test["model"]) == {"pseudo_mask", "segmenter", "supervised"}
-    assert len(test) == 5  # 2 pseudo-mask rows, 2 segmenters, 1 supervised
-    assert set(test["recipe"]) == {"gradcam-otsu", "fused", "ground_truth"}
+    no_masks = test[test["setting"] != "few masks (k=5)"]
+    assert len(no_masks) == 7  # 3 pseudo-mask rows, 3 segmenters, 1 supervised
+    assert set(test["recipe"]) == {"gradcam-otsu", "fused", "cf-healthy", "ground_truth"}
+    assert len(test) - len(no_masks) == 2  # the recipe 5 val masks choose, per model
     assert test["dice"].between(0, 1).all()
     metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
     assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
@@ -178,7 +196,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 11
+        == 15
     )
 
 
@@ -189,8 +207,8 @@ def test_second_run_does_nothing(workdir):
 def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
     assert planned_jobs(workdir, "--configfile", name) == {
-        "pseudo_masks": 2,
-        "train_segmenter_pseudo": 2,
+        "pseudo_masks": 3,
+        "train_segmenter_pseudo": 3,
         "evaluate": 1,
         "all": 1,
     }
@@ -201,7 +219,9 @@ def test_classifier_parameter_keeps_preprocessing(workdir):
     jobs = planned_jobs(workdir, "--configfile", name)
     assert "preprocess" not in jobs and "demo_data" not in jobs
     assert "train_segmenter_supervised" not in jobs
+    # The counterfactual map does not depend on the classifier: only its two maps rerun.
     assert jobs["train_classifier"] == 1 and jobs["saliency"] == 2
+    assert "train_counterfactual" not in jobs
 
 
 def test_stage_code_change_reruns_that_stage(workdir):
@@ -210,7 +230,7 @@ def test_stage_code_change_reruns_that_stage(workdir):
     try:
         rule_file.write_text(original + "\n# changed\n")
         jobs = planned_jobs(workdir, "--configfile", "tiny.yaml")
-        assert jobs == {"pseudo_masks": 2, "train_segmenter_pseudo": 2, "evaluate": 1, "all": 1}
+        assert jobs == {"pseudo_masks": 3, "train_segmenter_pseudo": 3, "evaluate": 1, "all": 1}
     finally:
         rule_file.write_text(original)
 

@@ -47,6 +47,18 @@ def segmenter_json():
     return to_json(dataclasses.replace(SETTINGS.segmenter, supervised=True))
 
 
+def segmenter_gate_inputs():
+    """The classifier's outputs, when the segmenters' predictions are gated by it."""
+    if SETTINGS.segmenter.gate_threshold is None:
+        return []
+    return [f"{RUN}/classifier/predictions.csv", f"{RUN}/classifier/metrics.json"]
+
+
+def segmenter_gate_flag():
+    gated = SETTINGS.segmenter.gate_threshold is not None
+    return f"--classifier {RUN}/classifier" if gated else ""
+
+
 def recipe_names():
     return [r.name for r in SETTINGS.masks.recipes]
 

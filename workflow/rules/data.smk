@@ -52,7 +52,7 @@ rule extract_archive:
     conda:
         "../../envs/xaiseg.yaml"
     shell:
-        "(mkdir -p {output} && for a in {input:q}; do tar -xf \"$a\" -C {output}; done) > {log} 2>&1"
+        '(mkdir -p {output} && for a in {input:q}; do tar -xf "$a" -C {output}; done) > {log} 2>&1'
 
 
 rule layout_sheet:

@@ -2,6 +2,7 @@ rule train_segmenter_pseudo:
     input:
         data=f"{RUN}/data",
         masks=f"{RUN}/masks/{{recipe}}",
+        gate=segmenter_gate_inputs(),
     output:
         model=f"{RUN}/segmenter/pseudo-{{recipe}}/model.safetensors",
         metrics=f"{RUN}/segmenter/pseudo-{{recipe}}/metrics.json",
@@ -18,15 +19,18 @@ rule train_segmenter_pseudo:
     params:
         out=lambda wc, output: os.path.dirname(output.model),
         settings=segmenter_json(),
+        gate=segmenter_gate_flag(),
         code=code("segmenter"),
     shell:
         f"{XAISEG} train-segmenter --data {{input.data}} --masks {{input.masks}}"
-        " --out {params.out} --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        " --out {params.out} {params.gate} --settings {params.settings:q} --threads {threads}"
+        " > {log} 2>&1"
 
 
 rule train_segmenter_supervised:
     input:
         data=f"{RUN}/data",
+        gate=segmenter_gate_inputs(),
     output:
         model=f"{RUN}/segmenter/supervised/model.safetensors",
         metrics=f"{RUN}/segmenter/supervised/metrics.json",
@@ -43,7 +47,8 @@ rule train_segmenter_supervised:
     params:
         out=lambda wc, output: os.path.dirname(output.model),
         settings=segmenter_json(),
+        gate=segmenter_gate_flag(),
         code=code("segmenter"),
     shell:
-        f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}}"
+        f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

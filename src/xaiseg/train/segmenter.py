@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from xaiseg.data.artifacts import IGNORE
+from xaiseg.data.artifacts import IGNORE, read_probabilities, read_val_threshold
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
@@ -69,6 +69,7 @@ def train_segmenter(
     out_dir: str | Path,
     settings: SegmenterSettings,
     masks_dir: str | Path | None = None,
+    classifier_dir: str | Path | None = None,
 ) -> dict:
     data_dir, out = Path(data_dir), Path(out_dir)
     masks_dir = Path(masks_dir) if masks_dir else None
@@ -114,6 +115,8 @@ def train_segmenter(
     empty = float((targets[pick["val"]] == 1).flatten(1).any(1).logical_not().float().mean())
     floor = empty + 0.1 * (1 - empty)
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
+    if settings.gate_threshold is not None:
+        inputs.append(Path(classifier_dir or "") / "predictions.csv")
     stamp = fingerprint(settings, "xaiseg.train.segmenter", *inputs)
     history = fit(
         model,
@@ -127,7 +130,8 @@ def train_segmenter(
         device,
         floor=floor,
     )
-    write_predictions(model, store, out / "predictions", device, settings.precision)
+    keep = predicted_positive(store, settings.gate_threshold, classifier_dir)
+    write_predictions(model, store, out / "predictions", device, settings.precision, keep)
     save_network(model, spec, out)
     summary = {
         "best_epoch": history["best_epoch"],
@@ -136,6 +140,7 @@ def train_segmenter(
         "trained_on": "ground_truth" if masks_dir is None else masks_dir.name,
         "n_train": len(pick["train"]),
         "n_val": len(pick["val"]),
+        "gated_empty": int((~keep).sum()) if keep is not None else 0,
     }
     write_json(out / "metrics.json", summary)
     write_provenance(
@@ -149,14 +154,37 @@ def train_segmenter(
     return summary
 
 
+def predicted_positive(
+    store: ShardStore, gate: float | str | None, classifier_dir: str | Path | None
+) -> np.ndarray | None:
+    """Per image, whether the classifier finds the finding (None: no gate)."""
+    if gate is None:
+        return None
+    if classifier_dir is None:
+        raise XaisegError("segmenter.gate_threshold is set: pass the classifier folder")
+    folder = Path(classifier_dir)
+    probability = read_probabilities(folder / "predictions.csv", store.sample_ids)
+    cut = read_val_threshold(folder / "metrics.json") if gate == "val" else float(gate)
+    return probability >= cut
+
+
 def write_predictions(
-    model: nn.Module, store: ShardStore, folder: Path, device, precision: str = "fp32"
+    model: nn.Module,
+    store: ShardStore,
+    folder: Path,
+    device,
+    precision: str = "fp32",
+    keep: np.ndarray | None = None,
 ) -> None:
-    """Probabilities and masks for every image, streamed shard by shard."""
+    """Probabilities and masks for every image, streamed shard by shard. Masks of images
+    not in ``keep`` are empty; their probabilities stay the network's own."""
     writer = ShardWriter(folder, store.index["shard_size"])
+    position = 0
     for shard in store.iter_shards():
         for p in predict_masks(model, shard["image"], device, precision):
-            writer.add(
-                {"probability": p.half().numpy(), "mask": (p >= 0.5).to(torch.uint8).numpy()}
-            )
+            mask = (p >= 0.5).to(torch.uint8)
+            if keep is not None and not keep[position]:
+                mask.zero_()
+            writer.add({"probability": p.half().numpy(), "mask": mask.numpy()})
+            position += 1
     writer.close({"samples": [{"sample_id": s} for s in store.sample_ids]})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from xaiseg.data.artifacts import IGNORE
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.errors import XaisegError
 from xaiseg.masks import RULES
@@ -141,3 +142,53 @@ def test_unnormalised_recipe_keeps_map_values():
 def test_healthy_quantile_needs_fitting():
     with pytest.raises(XaisegError, match="fit"):
         RULES["healthy_quantile"]()(np.zeros((2, 2)), np.zeros((1, 2, 2)))
+
+
+def _mask_stage_inputs(folder):
+    """Five 4x4 images: train healthy x2 (map values 0..0.15), train lesion (bright corner),
+    train lesion the map misses, and a test image the classifier calls positive."""
+    samples = [
+        ("h1", "train", 0, 0.9),  # a healthy image the classifier wrongly calls positive
+        ("h2", "train", 0, 0.1),
+        ("l1", "train", 1, 0.2),  # a lesion the classifier misses: its label decides
+        ("l2", "train", 1, 0.9),
+        ("t1", "test", 0, 0.9),  # no label at test time: the classifier decides
+    ]
+    data, maps = ShardWriter(folder / "data", 2), ShardWriter(folder / "map", 2)
+    for sample_id, _split, _label, _prob in samples:
+        raw = np.linspace(0, 0.15, 16, dtype=np.float32).reshape(1, 4, 4)
+        if sample_id in ("l1", "t1"):
+            raw[0, :2, :2] = 1.0
+        if sample_id == "l2":
+            raw[:] = 0.0  # the map shows nothing of this lesion
+        data.add({"image": np.zeros((1, 4, 4), np.float32)})
+        maps.add({"map": raw.astype(np.float16), "scale": np.float32(1.0)})
+    index = [
+        {"sample_id": s, "split": split, "label_index": label} for s, split, label, _ in samples
+    ]
+    data.close({"samples": index, "classes": ["normal", "lesion"]})
+    maps.close({"samples": [{"sample_id": s[0]} for s in samples]})
+    classifier = folder / "classifier"
+    classifier.mkdir()
+    rows = "\n".join(f"{s},{p}" for s, _, _, p in samples)
+    (classifier / "predictions.csv").write_text(f"sample_id,probability\n{rows}\n")
+    return folder / "data", {"m": folder / "map"}, classifier
+
+
+def test_mask_stage_gates_by_label_then_classifier_and_ignores_what_it_misses(tmp_path):
+    from xaiseg.masks.build import build_masks
+    from xaiseg.settings import RecipeJob
+
+    data, maps, classifier = _mask_stage_inputs(tmp_path)
+    recipe = RecipeSettings(
+        name="r", methods=("m",), normalize="none", rule="healthy_quantile", refine=()
+    )
+    counts = build_masks(data, maps, classifier, tmp_path / "out", RecipeJob(recipe, 0.5))
+    masks = ShardStore(tmp_path / "out").load(["mask"])["mask"][:, 0]
+    # Calibrated on h1, h2 only (train, healthy): the 0.95 quantile lies below 0.15.
+    assert 0.13 < counts["reference_threshold"] < 0.15
+    assert not masks[0].any() and not masks[1].any()  # healthy by label, whatever p says
+    assert masks[2][:2, :2].eq(1).all() and masks[2].eq(1).sum() == 5  # corner + top value
+    assert masks[3].eq(IGNORE).all()  # a lesion the map cannot show: nothing is taught
+    assert masks[4].eq(1).any()  # test: the classifier's 0.9 opens the gate
+    assert counts["unfound"] == 1 and counts["gated_empty"] == 2

@@ -194,8 +194,12 @@ class CounterfactualSettings(TrainingSettings):
     """An autoencoder of the train split's images without the finding; the residual of
     a positive image against its healthy reconstruction is a saliency map."""
 
-    network: str = "autoencoder"
+    network: str = "autoencoder"  # or "denoising_unet"
     learning_rate: float = 2e-3
+    # Coarse noise added to every training input (the target stays clean): Gaussian
+    # noise drawn on a grid of noise_resolution cells per side, upsampled. 0: none.
+    noise_std: float = 0.0
+    noise_resolution: int = 16
     # Which residual signals the finding; null: the channel and direction whose evidence
     # best separates the val split's labels (image labels only, never a mask).
     residual_channel: int | None = None

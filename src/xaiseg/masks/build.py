@@ -2,7 +2,9 @@
 apply the recipe, and keep masks only on images with the finding.
 
 Which images hold the finding: in the train and val splits, their image labels (the
-supervision this product learns from); elsewhere, the classifier above the gate.
+supervision this product learns from); elsewhere, the classifier above the gate. An
+image with the finding whose recipe finds nothing becomes all ``IGNORE``: calling it
+background would teach the segmenter to miss what the recipe missed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaiseg.data.artifacts import raw_maps, read_probabilities, read_val_threshold
+from xaiseg.data.artifacts import IGNORE, raw_maps, read_probabilities, read_val_threshold
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.recipe import Recipe
@@ -45,13 +47,18 @@ def build_masks(
     if recipe.rule.needs_reference:
         recipe.fit(_healthy_values(store, maps_stores, job, finding))
     writer = ShardWriter(out_dir, store.index["shard_size"])
-    counts = {"images": 0, "gated_empty": 0, "empty": 0, "ignore_pixels": 0}
+    counts = {"images": 0, "gated_empty": 0, "unfound": 0, "empty": 0, "ignore_pixels": 0}
     for images, maps in _recipe_inputs(store, maps_stores, job):
         for image, image_maps in zip(images, maps, strict=True):
             position = counts["images"]
             counts["images"] += 1
             if has_finding[position]:
                 mask = recipe(image_maps, image)
+                if not (mask == 1).any():
+                    # The finding is there but the recipe did not find it: no pixel of
+                    # this image is known background, so none may teach the segmenter.
+                    mask = np.full_like(mask, IGNORE)
+                    counts["unfound"] += 1
             else:
                 mask = np.zeros(image.shape[1:], np.uint8)
                 counts["gated_empty"] += 1

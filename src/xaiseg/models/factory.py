@@ -113,7 +113,27 @@ def _autoencoder(
     return CounterfactualResidual(network, residual_channel, residual_direction)
 
 
-RECONSTRUCTORS: dict[str, Callable[..., nn.Module]] = {"autoencoder": _autoencoder}
+def _denoising_unet(
+    in_channels: int,
+    num_classes: int,
+    spatial_dims: int = 2,
+    residual_channel: int = -1,
+    residual_direction: str = "abs",
+    **options: Any,
+) -> nn.Module:
+    # Skip connections keep healthy detail sharp (little residual at edges); training on
+    # coarse noise (train/counterfactual.py) keeps it from copying a lesion through.
+    options = {"channels": (16, 32, 64, 128), "strides": (2, 2, 2), "num_res_units": 1, **options}
+    network = nets.UNet(
+        spatial_dims=spatial_dims, in_channels=in_channels, out_channels=in_channels, **options
+    )
+    return CounterfactualResidual(network, residual_channel, residual_direction)
+
+
+RECONSTRUCTORS: dict[str, Callable[..., nn.Module]] = {
+    "autoencoder": _autoencoder,
+    "denoising_unet": _denoising_unet,
+}
 
 
 def _build(

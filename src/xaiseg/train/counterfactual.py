@@ -65,7 +65,9 @@ def train_counterfactual(
     )
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
-        return F.l1_loss(net.reconstruct(batch["image"]), batch["image"])
+        clean = batch["image"]
+        noisy = clean + coarse_noise(clean, settings.noise_std, settings.noise_resolution)
+        return F.l1_loss(net.reconstruct(noisy), clean)
 
     def val_score(net: nn.Module) -> float:
         errors = [
@@ -98,6 +100,17 @@ def train_counterfactual(
         device=describe(device),
     )
     return metrics
+
+
+def coarse_noise(images: torch.Tensor, std: float, resolution: int) -> torch.Tensor:
+    """Smooth blobs of Gaussian noise the size of a lesion (Kascenas et al. 2022): a
+    denoiser that learns to remove them learns to remove what is not healthy tissue."""
+    if std <= 0:
+        return torch.zeros_like(images)
+    spatial = images.shape[2:]
+    cells = torch.randn(*images.shape[:2], *[resolution] * len(spatial), device=images.device)
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(spatial)]
+    return std * F.interpolate(cells, size=spatial, mode=mode, align_corners=False)
 
 
 @torch.no_grad()

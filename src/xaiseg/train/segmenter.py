@@ -59,9 +59,11 @@ def predict_masks(
 
 
 def masked_dice(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean Dice against targets that may hold ``IGNORE`` pixels (left out)."""
+    """Mean Dice against targets that may hold ``IGNORE`` pixels (left out), over the
+    images that hold any other pixel."""
     valid = target != IGNORE
-    return mean_dice(pred & valid, (target == 1) & valid)
+    scored = valid.flatten(1).any(1)  # an all-ignore image has nothing to score
+    return mean_dice((pred & valid)[scored], ((target == 1) & valid)[scored])
 
 
 def train_segmenter(
@@ -112,7 +114,9 @@ def train_segmenter(
 
     # An all-empty prediction scores the share of empty val targets; patience starts once
     # the network recovers a tenth of the lesion Dice above that plateau.
-    empty = float((targets[pick["val"]] == 1).flatten(1).any(1).logical_not().float().mean())
+    val_targets = targets[pick["val"]].flatten(1)
+    scored = (val_targets != IGNORE).any(1)
+    empty = float((val_targets[scored] == 1).any(1).logical_not().float().mean())
     floor = empty + 0.1 * (1 - empty)
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
     if settings.gate_threshold is not None:

@@ -45,7 +45,7 @@ def build_masks(
         for i, s in enumerate(store.samples)
     ]
     if recipe.rule.needs_reference:
-        recipe.fit(_healthy_values(store, maps_stores, job, finding))
+        recipe.fit(_healthy_values(store, maps_stores, job, recipe, finding))
     writer = ShardWriter(out_dir, store.index["shard_size"])
     counts = {"images": 0, "gated_empty": 0, "unfound": 0, "empty": 0, "ignore_pixels": 0}
     for images, maps in _recipe_inputs(store, maps_stores, job):
@@ -63,7 +63,7 @@ def build_masks(
                 mask = np.zeros(image.shape[1:], np.uint8)
                 counts["gated_empty"] += 1
             counts["empty"] += int(not (mask == 1).any())
-            counts["ignore_pixels"] += int((mask == 2).sum())
+            counts["ignore_pixels"] += int((mask == IGNORE).sum())
             writer.add({"mask": mask[np.newaxis]})
     writer.close(
         {"recipe": job.recipe.name, "samples": [{"sample_id": s} for s in store.sample_ids]}
@@ -99,11 +99,10 @@ def _recipe_inputs(
 
 
 def _healthy_values(
-    store: ShardStore, maps_stores: list[ShardStore], job: RecipeJob, finding: int
+    store: ShardStore, maps_stores: list[ShardStore], job: RecipeJob, recipe: Recipe, finding: int
 ) -> np.ndarray:
     """Combined map values of the train split's images without the finding, subsampled
     evenly so that memory stays bounded whatever the number of images."""
-    recipe = Recipe(job.recipe)
     healthy = [s["split"] == "train" and s["label_index"] != finding for s in store.samples]
     n_healthy = max(1, sum(healthy))
     values, position = [], 0

@@ -86,15 +86,20 @@ class CounterfactualResidual(nn.Module):
 
     def forward(self, images):
         residual = images - self.reconstruct(images)
-        if self.direction == "dark":
-            residual = -residual
-        evidence = residual.abs() if self.direction == "abs" else residual.clamp(min=0)
-        if self.channel >= 0:
-            return evidence[:, self.channel : self.channel + 1]
-        return evidence.amax(1, keepdim=True)
+        return residual_evidence(residual, self.channel, self.direction)
 
 
 RESIDUAL_DIRECTIONS = ("bright", "dark", "abs")
+
+
+def residual_evidence(residual, channel: int, direction: str):
+    """(N, C, *spatial) signed residual -> (N, 1, *spatial) evidence of one channel
+    (or, with -1, the largest over channels) in one direction."""
+    signed = -residual if direction == "dark" else residual
+    evidence = signed.abs() if direction == "abs" else signed.clamp(min=0)
+    if channel >= 0:
+        return evidence[:, channel : channel + 1]
+    return evidence.amax(1, keepdim=True)
 
 
 def _autoencoder(

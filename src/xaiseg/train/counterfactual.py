@@ -23,7 +23,7 @@ from xaiseg.devices import batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.metrics import classification_metrics
 from xaiseg.models import NetworkSpec, build_network, save_network
-from xaiseg.models.factory import RESIDUAL_DIRECTIONS
+from xaiseg.models.factory import RESIDUAL_DIRECTIONS, residual_evidence
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import CounterfactualSettings
 from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
@@ -136,20 +136,12 @@ def choose_residual(
     positive = val["label"] == finding
     candidates: dict[str, float] = {}
     for channel, direction in itertools.product(channels, directions):
-        score = image_evidence(_evidence(residuals, channel, direction))
+        score = image_evidence(residual_evidence(residuals, channel, direction))
         auc = classification_metrics(score, positive)["auc"] if positive.any() else float("nan")
         candidates[f"{channel}:{direction}"] = auc if auc == auc else 0.0
     best = max(candidates, key=candidates.get)
     channel, direction = best.split(":")
     return int(channel), direction, candidates
-
-
-def _evidence(residual: torch.Tensor, channel: int, direction: str) -> torch.Tensor:
-    signed = -residual if direction == "dark" else residual
-    evidence = signed.abs() if direction == "abs" else signed.clamp(min=0)
-    if channel >= 0:
-        return evidence[:, channel : channel + 1]
-    return evidence.amax(1, keepdim=True)
 
 
 def image_evidence(maps: torch.Tensor) -> torch.Tensor:

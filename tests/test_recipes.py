@@ -7,7 +7,7 @@ import torch
 from xaiseg.data.artifacts import IGNORE
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.errors import XaisegError
-from xaiseg.masks import RULES
+from xaiseg.masks import REFINERS, RULES
 from xaiseg.masks.recipe import Recipe
 from xaiseg.settings import ConfigError, IgnoreBand, RecipeSettings, RefineStep
 from xaiseg.train.losses import MaskedDiceCELoss
@@ -192,3 +192,13 @@ def test_mask_stage_gates_by_label_then_classifier_and_ignores_what_it_misses(tm
     assert masks[3].eq(IGNORE).all()  # a lesion the map cannot show: nothing is taught
     assert masks[4].eq(1).any()  # test: the classifier's 0.9 opens the gate
     assert counts["unfound"] == 1 and counts["gated_empty"] == 2
+
+
+def test_inside_foreground_drops_the_rim_and_the_background():
+    image = np.zeros((1, 9, 9), np.float32)
+    image[0, 1:8, 1:8] = 0.8  # the body: a 7x7 square
+    image[0, 4, 4] = 0.0  # a dark hole inside it still counts as body
+    mask = np.ones((9, 9), bool)
+    kept = REFINERS["inside_foreground"](margin=1)(mask, image[0], image)
+    assert kept.sum() == 25 and kept[2:7, 2:7].all()  # the 5x5 core, hole included
+    assert REFINERS["inside_foreground"](margin=0)(mask, image[0], image).sum() == 49

@@ -2,11 +2,13 @@
 
 from xaiseg.masks.refine.base import RefineStep
 from xaiseg.masks.refine.fill_holes import FillHoles
+from xaiseg.masks.refine.inside_foreground import InsideForeground
 from xaiseg.masks.refine.keep_largest import KeepLargest
 from xaiseg.masks.refine.remove_small import RemoveSmall
 
 REFINERS: dict[str, type[RefineStep]] = {
     "fill_holes": FillHoles,
+    "inside_foreground": InsideForeground,
     "keep_largest": KeepLargest,
     "remove_small": RemoveSmall,
 }

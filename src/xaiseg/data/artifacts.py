@@ -45,6 +45,14 @@ def read_probabilities(predictions_csv: str | Path, sample_ids: Sequence[str]) -
     return frame.loc[list(sample_ids), "probability"].to_numpy(dtype=np.float64)
 
 
+def read_gate(setting: float | str, classifier_dir: str | Path) -> float:
+    """A gate probability: the number itself, or for "val" the threshold the classifier
+    stage chose on the validation split."""
+    if setting == "val":
+        return read_val_threshold(Path(classifier_dir) / "metrics.json")
+    return float(setting)
+
+
 def read_val_threshold(classifier_metrics: str | Path) -> float:
     metrics = json.loads(Path(classifier_metrics).read_text())
     if "val_threshold" not in metrics:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaiseg.data.artifacts import IGNORE, raw_maps, read_probabilities, read_val_threshold
+from xaiseg.data.artifacts import IGNORE, raw_maps, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.recipe import Recipe
@@ -38,7 +38,7 @@ def build_masks(
     classifier_dir = Path(classifier_dir)
     maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.methods]
     probability = read_probabilities(classifier_dir / "predictions.csv", store.sample_ids)
-    gate = gate_value(job.gate_threshold, classifier_dir / "metrics.json")
+    gate = read_gate(job.gate_threshold, classifier_dir)
     finding = len(store.index["classes"]) - 1
     has_finding = [
         s["label_index"] == finding if s["split"] in LABELLED_SPLITS else probability[i] >= gate
@@ -114,8 +114,3 @@ def _healthy_values(
                 values.append(combined[::step])
             position += 1
     return np.concatenate(values) if values else np.zeros(0)
-
-
-def gate_value(setting: float | str, classifier_metrics: Path) -> float:
-    """A probability, or "val": the classifier stage's threshold chosen on validation."""
-    return read_val_threshold(classifier_metrics) if setting == "val" else float(setting)

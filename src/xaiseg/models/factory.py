@@ -102,42 +102,38 @@ def residual_evidence(residual, channel: int, direction: str):
     return evidence.amax(1, keepdim=True)
 
 
-def _autoencoder(
-    in_channels: int,
-    num_classes: int,
-    spatial_dims: int = 2,
-    residual_channel: int = -1,
-    residual_direction: str = "abs",
-    **options: Any,
-) -> nn.Module:
-    # A 16x narrower bottleneck than the image: too small to copy a lesion through.
-    options = {"channels": (16, 32, 64, 64), "strides": (2, 2, 2, 2), "num_res_units": 1, **options}
-    network = nets.AutoEncoder(
-        spatial_dims=spatial_dims, in_channels=in_channels, out_channels=in_channels, **options
-    )
-    return CounterfactualResidual(network, residual_channel, residual_direction)
+def _reconstructor(network: type[nn.Module], **defaults: Any) -> Callable[..., nn.Module]:
+    """A builder of ``network`` (image in, image out) as a counterfactual."""
 
+    def build(
+        in_channels: int,
+        num_classes: int,
+        spatial_dims: int = 2,
+        residual_channel: int = -1,
+        residual_direction: str = "abs",
+        **options: Any,
+    ) -> nn.Module:
+        net = network(
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            out_channels=in_channels,
+            **{**defaults, **options},
+        )
+        return CounterfactualResidual(net, residual_channel, residual_direction)
 
-def _denoising_unet(
-    in_channels: int,
-    num_classes: int,
-    spatial_dims: int = 2,
-    residual_channel: int = -1,
-    residual_direction: str = "abs",
-    **options: Any,
-) -> nn.Module:
-    # Skip connections keep healthy detail sharp (little residual at edges); training on
-    # coarse noise (train/counterfactual.py) keeps it from copying a lesion through.
-    options = {"channels": (16, 32, 64, 128), "strides": (2, 2, 2), "num_res_units": 1, **options}
-    network = nets.UNet(
-        spatial_dims=spatial_dims, in_channels=in_channels, out_channels=in_channels, **options
-    )
-    return CounterfactualResidual(network, residual_channel, residual_direction)
+    return build
 
 
 RECONSTRUCTORS: dict[str, Callable[..., nn.Module]] = {
-    "autoencoder": _autoencoder,
-    "denoising_unet": _denoising_unet,
+    # A 16x narrower bottleneck than the image: too small to copy a lesion through.
+    "autoencoder": _reconstructor(
+        nets.AutoEncoder, channels=(16, 32, 64, 64), strides=(2, 2, 2, 2), num_res_units=1
+    ),
+    # Skip connections keep healthy detail sharp (little residual at edges); training on
+    # coarse noise (train/counterfactual.py) keeps it from copying a lesion through.
+    "denoising_unet": _reconstructor(
+        nets.UNet, channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=1
+    ),
 }
 
 

@@ -137,7 +137,7 @@ def choose_residual(
     candidates: dict[str, float] = {}
     for channel, direction in itertools.product(channels, directions):
         score = image_evidence(residual_evidence(residuals, channel, direction))
-        auc = classification_metrics(score, positive)["auc"] if positive.any() else float("nan")
+        auc = classification_metrics(score, positive)["auc"]  # NaN: one class only
         candidates[f"{channel}:{direction}"] = auc if auc == auc else 0.0
     best = max(candidates, key=candidates.get)
     channel, direction = best.split(":")

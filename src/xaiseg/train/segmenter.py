@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from xaiseg.data.artifacts import IGNORE, read_probabilities, read_val_threshold
+from xaiseg.data.artifacts import IGNORE, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
@@ -166,10 +166,8 @@ def predicted_positive(
         return None
     if classifier_dir is None:
         raise XaisegError("segmenter.gate_threshold is set: pass the classifier folder")
-    folder = Path(classifier_dir)
-    probability = read_probabilities(folder / "predictions.csv", store.sample_ids)
-    cut = read_val_threshold(folder / "metrics.json") if gate == "val" else float(gate)
-    return probability >= cut
+    probability = read_probabilities(Path(classifier_dir) / "predictions.csv", store.sample_ids)
+    return probability >= read_gate(gate, classifier_dir)
 
 
 def write_predictions(

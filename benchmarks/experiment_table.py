@@ -4,6 +4,8 @@ ratio to the supervised U-Net, and each job's run time. Run by hand after a run:
     python benchmarks/experiment_table.py results/lgg40
 
 Val numbers are shown because recipes are chosen on them; test numbers are read once.
+The ratio's 95% interval resamples test patients (paired: the same patients for the
+weak row and the supervised U-Net), since slices of one patient are not independent.
 ``ungated`` rows score the segmenters' own masks (probability >= 0.5) without the
 classifier gate, from the stored probabilities, so the gate's share is visible.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
@@ -43,6 +46,27 @@ def ungated_scores(run: Path, name: str) -> pd.DataFrame:
     return frame.merge(split, on="sample_id")
 
 
+def ratio_interval(
+    per_image: pd.DataFrame, recipe: str, model: str, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of (mean test Dice of the row) / (of the supervised U-Net)
+    on tumour slices, resampling whole patients with replacement."""
+    test = per_image[(per_image["split"] == "test") & per_image["truth_positive"]]
+    weak = test[(test["recipe"] == recipe) & (test["model"] == model)]
+    strong = test[test["model"] == "supervised"]
+    paired = weak.merge(strong, on=["sample_id", "group"], suffixes=("", "_sup"))
+    if paired.empty:
+        return float("nan"), float("nan")
+    groups = [g[["dice", "dice_sup"]].to_numpy() for _, g in paired.groupby("group")]
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(n_resamples):
+        rows = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        ratios.append(rows[:, 0].mean() / max(rows[:, 1].mean(), 1e-9))
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def table(run: Path) -> pd.DataFrame:
     summary = pd.read_csv(run / "summary.csv", keep_default_na=False)
     rows = []
@@ -61,6 +85,13 @@ def table(run: Path) -> pd.DataFrame:
     supervised = frame.loc[frame["model"] == "supervised", "test_dice"]
     if len(supervised):
         frame["ratio_to_supervised"] = frame["test_dice"] / float(supervised.iloc[0])
+        per_image = pd.read_csv(run / "eval" / "per_image.csv", dtype={"sample_id": str})
+        intervals = [
+            ratio_interval(per_image, r, m) if m != "supervised" else (1.0, 1.0)
+            for r, m in zip(frame["recipe"], frame["model"], strict=True)
+        ]
+        frame["ratio_ci_low"] = [low for low, _ in intervals]
+        frame["ratio_ci_high"] = [high for _, high in intervals]
     return frame
 
 

@@ -4,15 +4,17 @@ residual chosen from image labels, and the stage end to end on tiny data."""
 import json
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from xaiseg.cli import main
+from xaiseg.errors import XaisegError
 from xaiseg.models import load_network
 from xaiseg.models.factory import CounterfactualResidual
 from xaiseg.saliency import METHODS
 from xaiseg.settings import CounterfactualSettings
-from xaiseg.train.counterfactual import choose_residual, image_evidence
+from xaiseg.train.counterfactual import choose_residual, image_evidence, train_counterfactual
 
 
 class Constant(nn.Module):
@@ -99,3 +101,28 @@ def test_counterfactual_stage_writes_a_model_the_saliency_stage_explains(png_dat
     )
     maps = METHODS["counterfactual"](model)(torch.rand(3, 1, 16, 16), 1)
     assert maps.shape == (3, 1, 16, 16) and (maps >= 0).all()
+
+
+def test_the_kept_epoch_is_the_one_whose_residual_best_separates_the_labels(png_dataset, tmp_path):
+    sheet, _ = png_dataset
+    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
+    args += ["--classes", "normal", "lesion", "--image-size", "16"]
+    args += ["--val-fraction", "0.3", "--test-fraction", "0.3"]
+    assert main(args) == 0
+    options = {"channels": [4, 8], "strides": [2, 2], "num_res_units": 0}
+    settings = {"epochs": 4, "batch_size": 2, "network_options": options, "patience": 10}
+    out = tmp_path / "cf"
+    args = ["train-counterfactual", "--data", str(tmp_path / "run" / "data"), "--out", str(out)]
+    assert main([*args, "--settings", json.dumps(settings)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    scores = [h["val_score"] for h in metrics["history"]]
+    assert metrics["select_by"] == "evidence_auc"
+    assert metrics["best_epoch"] == 1 + scores.index(max(scores))
+    # The saved network is that epoch's: its candidates score what the epoch scored.
+    assert max(metrics["candidates_val_auc"].values()) == pytest.approx(max(scores))
+
+
+def test_an_unknown_selection_is_refused_before_training(tmp_path):
+    settings = CounterfactualSettings(select_by="val_loss")
+    with pytest.raises(XaisegError, match="select_by 'val_loss'"):
+        train_counterfactual(tmp_path / "nowhere", tmp_path / "cf", settings)

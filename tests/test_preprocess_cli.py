@@ -107,3 +107,41 @@ def test_scale_percentiles_hand_computed():
     assert out.min() == 0 and out.max() == 1
     flat = np.full((2, 3, 3), 7.0)
     assert (scale_percentiles(flat, 1, 99) == 0).all()  # constant channel: no division by zero
+
+
+def _brightness_sheet(folder):
+    """Two patients whose rows interleave; in each, one slice half as bright as the other."""
+    rows = ["sample_id\timage\tlabel\tgroup\tsplit"]
+    for patient, peak in (("p", 100), ("q", 250)):
+        for k, scale in enumerate((0.5, 1.0)):
+            image = np.tile(np.linspace(0, peak * scale, 16), (16, 1)).round().astype(np.uint8)
+            Image.fromarray(image).save(folder / f"{patient}{k}.png")
+    for k in range(2):
+        for patient in ("p", "q"):
+            label = "lesion" if k else "normal"
+            split = "train" if patient == "p" else "val"
+            rows.append(f"{patient}{k}\t{patient}{k}.png\t{label}\t{patient}\t{split}")
+    sheet = folder / "sheet.tsv"
+    sheet.write_text("\n".join(rows) + "\n")
+    return sheet
+
+
+def _peaks(out):
+    from xaiseg.data.shards import ShardStore
+
+    store = ShardStore(out / "data")
+    images = store.load(["image"])["image"]
+    return {s: round(float(images[i].max()), 3) for i, s in enumerate(store.sample_ids)}
+
+
+def test_percentiles_over_a_group_keep_the_brightness_between_its_slices(tmp_path):
+    sheet = _brightness_sheet(tmp_path)
+    shared = ["--image-size", "16", "--val-fraction", "0", "--test-fraction", "0"]
+    settings = {"percentiles": [0, 100], "percentiles_over": "group"}
+    args = ["preprocess", "--sheet", str(sheet), "--classes", "normal", "lesion", *shared]
+    assert main([*args, "--out", str(tmp_path / "g"), "--settings", json.dumps(settings)]) == 0
+    # One scale per patient: its dimmer slice peaks at half, whatever the other patient.
+    assert _peaks(tmp_path / "g") == {"p0": 0.5, "q0": 0.5, "p1": 1.0, "q1": 1.0}
+    settings["percentiles_over"] = "image"
+    assert main([*args, "--out", str(tmp_path / "i"), "--settings", json.dumps(settings)]) == 0
+    assert set(_peaks(tmp_path / "i").values()) == {1.0}

@@ -14,6 +14,7 @@ from xaiseg.io.layouts import LAYOUTS
 from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES
 from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
 from xaiseg.saliency import METHODS
+from xaiseg.train.counterfactual import SELECTORS as COUNTERFACTUAL_SELECTORS
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
 PROPS = SCHEMA["properties"]
@@ -55,6 +56,8 @@ def test_schema_choices_are_the_registries():
     assert set(PROPS["segmenter"]["properties"]["network"]["enum"]) == set(SEGMENTERS)
     counterfactual = PROPS["counterfactual"]["properties"]["network"]["enum"]
     assert set(counterfactual) == set(RECONSTRUCTORS)
+    select_by = PROPS["counterfactual"]["properties"]["select_by"]["enum"]
+    assert set(select_by) == set(COUNTERFACTUAL_SELECTORS)
 
 
 def test_cli_flags_carry_no_defaults_of_their_own():

@@ -122,7 +122,8 @@ def cmd_train_counterfactual(args: argparse.Namespace) -> None:
     _threads(args)
     metrics = train_counterfactual(args.data, args.out, _settings(args))
     print(
-        f"counterfactual: val L1 {metrics['val_l1']:.4f}; residual channel "
+        f"counterfactual: epoch {metrics['best_epoch']} by {metrics['select_by']}"
+        f" ({metrics['best_score']:.4f}), val L1 {metrics['val_l1']:.4f}; residual channel "
         f"{metrics['residual_channel']}, {metrics['residual_direction']}"
     )
 

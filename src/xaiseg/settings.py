@@ -153,6 +153,10 @@ class PreprocessSettings:
     on_bad_input: str = "fail"
     mask_size_mismatch: str = "error"  # or "resize" (nearest neighbour)
     percentiles: tuple[float, float] = (0.5, 99.5)
+    # Whose intensities the percentiles are of: each image's own, or all images of its
+    # sheet group (a patient's volume when rows are slices: one scale per volume, so a
+    # large bright lesion does not darken the rest of its slice).
+    percentiles_over: str = "image"
     dicom_window: str | list[float] | None = None
     roots: tuple[str, ...] = ()
     privacy: str = "standard"
@@ -204,6 +208,10 @@ class CounterfactualSettings(TrainingSettings):
     # best separates the val split's labels (image labels only, never a mask).
     residual_channel: int | None = None
     residual_direction: str | None = None  # bright | dark | abs
+    # The checkpoint kept: "evidence_auc", the epoch whose residual best separates the
+    # val split's labels (a sharper reconstruction also copies the lesion through, so
+    # the lowest healthy error is not the best map), or "l1" on healthy val images.
+    select_by: str = "evidence_auc"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from xaiseg.data.shards import ShardWriter
 from xaiseg.data.splits import assign_splits
-from xaiseg.errors import InputError
+from xaiseg.errors import InputError, XaisegError
 from xaiseg.io import load_image, load_mask
 from xaiseg.io.sheet import (
     COLUMNS,
@@ -51,9 +51,7 @@ def scale_percentiles(image: np.ndarray, lower: float, upper: float) -> np.ndarr
     dominated preprocessing time.
     """
     low, high = np.percentile(image.reshape(len(image), -1), [lower, upper], axis=1)
-    span = np.where(high > low, high - low, 1.0)
-    shape = (-1,) + (1,) * (image.ndim - 1)
-    return np.clip((image - low.reshape(shape)) / span.reshape(shape), 0.0, 1.0)
+    return scale_between(image, low, high)
 
 
 def _single_threaded_worker() -> None:
@@ -63,28 +61,18 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
+PERCENTILE_SCOPES = ("image", "group")
 MIN_SIDE = 8  # pixels; anything smaller is not an image a network can learn from
 
 
-def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndarray]:
+def prepare_sample(
+    row: dict, settings: PreprocessSettings, bounds: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Decode one checked row (absolute ``image_path``/``mask_path``) into fixed-size
-    tensors; raises InputError naming the file."""
-    frame = int(row["frame"]) if row.get("frame") else None
-    window = settings.dicom_window
-    window = tuple(window) if isinstance(window, list) else window
-    image = load_image(row["image_path"], window, frame, settings.spatial_dims)
-    if min(image.shape[1:]) < MIN_SIDE:
-        shape = "x".join(str(n) for n in image.shape[1:])
-        raise InputError(row["image_path"], f"image is {shape} pixels; need {MIN_SIDE} per side")
-    try:
-        image = match_channels(image, settings.channels)
-    except ValueError as err:
-        raise InputError(row["image_path"], str(err)) from err
+    tensors; raises InputError naming the file. ``bounds`` (2, C): the intensities
+    mapped onto 0 and 1; None: the image's own percentiles."""
+    image = decode_image(row, settings)
     size = (settings.image_size,) * settings.spatial_dims
-    # Resample first: percentiles of the smaller image cost a fraction and barely differ.
-    image_out = scale_percentiles(
-        np.asarray(Resize(size, mode="area")(image)), *settings.percentiles
-    )
     mask_out = np.zeros((1, *size), np.uint8)
     if row["mask_path"]:
         mask = load_mask(row["mask_path"], settings.spatial_dims)
@@ -94,16 +82,89 @@ def prepare_sample(row: dict, settings: PreprocessSettings) -> dict[str, np.ndar
                 f"mask size {mask.shape} differs from image size {image.shape[1:]}",
             )
         mask_out = Resize(size, mode="nearest")(mask[np.newaxis].astype(np.float32))
+    # Resample first: percentiles of the smaller image cost a fraction and barely differ.
+    image = resample(image, settings)
+    if bounds is None:
+        image = scale_percentiles(image, *settings.percentiles)
+    else:
+        image = scale_between(image, bounds[0], bounds[1])
     return {
-        "image": np.asarray(image_out, dtype=np.float32),
+        "image": np.asarray(image, dtype=np.float32),
         "mask": (np.asarray(mask_out) > 0.5).astype(np.uint8),
     }
 
 
-def _prepare_or_error(args) -> tuple[dict | None, InputError | None]:
+def decode_image(row: dict, settings: PreprocessSettings) -> np.ndarray:
+    """The row's image (C, *spatial) with the configured channels, as stored."""
+    frame = int(row["frame"]) if row.get("frame") else None
+    window = settings.dicom_window
+    window = tuple(window) if isinstance(window, list) else window
+    image = load_image(row["image_path"], window, frame, settings.spatial_dims)
+    if min(image.shape[1:]) < MIN_SIDE:
+        shape = "x".join(str(n) for n in image.shape[1:])
+        raise InputError(row["image_path"], f"image is {shape} pixels; need {MIN_SIDE} per side")
+    try:
+        return match_channels(image, settings.channels)
+    except ValueError as err:
+        raise InputError(row["image_path"], str(err)) from err
+
+
+def resample(image: np.ndarray, settings: PreprocessSettings) -> np.ndarray:
+    size = (settings.image_size,) * settings.spatial_dims
+    return np.asarray(Resize(size, mode="area")(image), dtype=np.float32)
+
+
+def scale_between(image: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per channel, map ``low`` onto 0 and ``high`` onto 1, and clip."""
+    span = np.where(high > low, high - low, 1.0)
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return np.clip((image - low.reshape(shape)) / span.reshape(shape), 0.0, 1.0)
+
+
+GROUP_SAMPLE = 4096  # intensities per image and channel that calibrate its group
+
+
+def _intensity_sample(args) -> np.ndarray | None:
+    """An even subsample (C, <=GROUP_SAMPLE) of one image's intensities; None when the
+    image cannot be decoded (the second pass reports it)."""
     row, settings = args
     try:
-        return prepare_sample(row, settings), None
+        flat = resample(decode_image(row, settings), settings).reshape(settings.channels, -1)
+    except InputError:
+        return None
+    return flat[:, :: max(1, flat.shape[1] // GROUP_SAMPLE)]
+
+
+def group_bounds(
+    todo: list[dict], settings: PreprocessSettings, pool: ProcessPoolExecutor
+) -> dict[str, np.ndarray]:
+    """Per group (a patient's volume when rows are its slices), the configured
+    percentiles of all its images' intensities, per channel: (2, C). Rows are visited
+    group by group, so memory holds one group's samples at a time."""
+    ordered = sorted(todo, key=lambda r: r["group"])
+    samples = pool.map(_intensity_sample, [(r, settings) for r in ordered], chunksize=16)
+    bounds: dict[str, np.ndarray] = {}
+    current, values = None, []
+    for row, sample in zip(ordered, samples, strict=True):
+        if row["group"] != current:
+            if values:
+                bounds[current] = _percentiles(values, settings.percentiles)
+            current, values = row["group"], []
+        if sample is not None:
+            values.append(sample)
+    if values:
+        bounds[current] = _percentiles(values, settings.percentiles)
+    return bounds
+
+
+def _percentiles(values: list[np.ndarray], percentiles: Sequence[float]) -> np.ndarray:
+    return np.percentile(np.concatenate(values, axis=1), list(percentiles), axis=1)
+
+
+def _prepare_or_error(args) -> tuple[dict | None, InputError | None]:
+    row, settings, bounds = args
+    try:
+        return prepare_sample(row, settings, bounds), None
     except InputError as err:
         return None, err
 
@@ -129,6 +190,10 @@ def preprocess(
     are quarantined; problems of the sheet itself (labels, ids, paths) always fail.
     """
     out, sheet_path = Path(out_dir), Path(sheet_path)
+    if settings.percentiles_over not in PERCENTILE_SCOPES:
+        raise XaisegError(
+            f"preprocess percentiles_over {settings.percentiles_over!r}: choose {PERCENTILE_SCOPES}"
+        )
     strict = settings.privacy == "strict"
     rows, problems = check_sheet(sheet_path, settings.classes, settings.roots)
     flagged = {p.row for p in problems}
@@ -146,7 +211,9 @@ def preprocess(
     with ProcessPoolExecutor(
         max_workers=max(threads, 1), initializer=_single_threaded_worker
     ) as pool:
-        results = pool.map(_prepare_or_error, [(r, settings) for r in todo], chunksize=16)
+        bounds = group_bounds(todo, settings, pool) if settings.percentiles_over == "group" else {}
+        jobs = [(r, settings, bounds.get(r["group"])) for r in todo]
+        results = pool.map(_prepare_or_error, jobs, chunksize=16)
         for row, (arrays, error) in tqdm(
             zip(todo, results, strict=True), total=len(todo), desc="preprocess"
         ):

@@ -2,7 +2,8 @@
 
 It learns what healthy images look like, so a finding is what it cannot reconstruct.
 It needs image labels only: it trains on the train split's images without the finding
-and is selected by its reconstruction error on the val split's. Which residual signals
+and keeps the epoch whose residual best separates the val split's labels (by default;
+or the lowest reconstruction error on the val split's healthy images). Which residual signals
 the finding (a channel, brighter or darker than healthy) is chosen from labels too:
 the candidate whose strongest evidence best separates the val split's classes.
 """
@@ -30,6 +31,7 @@ from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
+SELECTORS = ("evidence_auc", "l1")
 TOP_FRACTION = 0.003  # an image's evidence: the mean of its strongest 0.3% of pixels
 
 
@@ -37,6 +39,8 @@ def train_counterfactual(
     data_dir: str | Path, out_dir: str | Path, settings: CounterfactualSettings
 ) -> dict:
     data_dir, out = Path(data_dir), Path(out_dir)
+    if settings.select_by not in SELECTORS:
+        raise XaisegError(f"counterfactual select_by {settings.select_by!r}: choose {SELECTORS}")
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
     store = ShardStore(data_dir)
@@ -69,22 +73,39 @@ def train_counterfactual(
         noisy = clean + coarse_noise(clean, settings.noise_std, settings.noise_resolution)
         return F.l1_loss(net.reconstruct(noisy), clean)
 
-    def val_score(net: nn.Module) -> float:
+    def healthy_l1(net: nn.Module) -> float:
         errors = [
             F.l1_loss(net.reconstruct(x.to(device)), x.to(device), reduction="sum").item()
             for x in batches(val_healthy, 64)
         ]
-        return -sum(errors) / val_healthy.numel()
+        return sum(errors) / val_healthy.numel()
 
+    def evidence_auc(net: nn.Module) -> float:
+        return max(choose_residual(net, val, finding, settings, device)[2].values())
+
+    by_auc = settings.select_by == "evidence_auc"
     stamp = fingerprint(settings, "xaiseg.train.counterfactual", data_dir)
-    history = fit(model, loader, loss_fn, val_score, settings, out, stamp, "counterfactual", device)
+    history = fit(
+        model,
+        loader,
+        loss_fn,
+        evidence_auc if by_auc else (lambda net: -healthy_l1(net)),
+        settings,
+        out,
+        stamp,
+        "counterfactual",
+        device,
+        floor=0.5 if by_auc else float("-inf"),  # chance: patience starts above it
+    )
     channel, direction, candidates = choose_residual(model, val, finding, settings, device)
     model.channel, model.direction = channel, direction
     options = {**spec.options, "residual_channel": channel, "residual_direction": direction}
     save_network(model, replace(spec, options=options), out)
     metrics = {
+        "select_by": settings.select_by,
         "best_epoch": history["best_epoch"],
-        "val_l1": -history["best_score"],
+        "best_score": history["best_score"],
+        "val_l1": healthy_l1(model),
         "residual_channel": channel,
         "residual_direction": direction,
         "candidates_val_auc": candidates,

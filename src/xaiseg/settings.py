@@ -175,6 +175,8 @@ class TrainingSettings:
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": autocast on CUDA only
+    # A local safetensors file to start from (models/init_weights.py); null: fresh.
+    init_weights: str | None = None
 
 
 @dataclass(frozen=True)

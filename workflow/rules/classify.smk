@@ -1,6 +1,7 @@
 rule train_classifier:
     input:
         data=f"{RUN}/data",
+        init=init_weights("classifier"),
     output:
         model=f"{RUN}/classifier/model.safetensors",
         spec=f"{RUN}/classifier/model.json",
@@ -27,6 +28,7 @@ rule train_classifier:
 rule train_counterfactual:
     input:
         data=f"{RUN}/data",
+        init=init_weights("counterfactual"),
     output:
         model=f"{RUN}/counterfactual/model.safetensors",
         spec=f"{RUN}/counterfactual/model.json",

@@ -42,6 +42,15 @@ def saliency_json(wildcards):
     return to_json(dataclasses.replace(SETTINGS.saliency, maps=maps))
 
 
+def init_weights(section):
+    """The local weights file a training stage starts from: an input, so a new file
+    retrains it."""
+    path = getattr(SETTINGS, section).init_weights
+    if path and not Path(path).is_file():
+        raise WorkflowError(f"config {section}.init_weights: file {path!r} not found")
+    return [path] if path else []
+
+
 def segmenter_json():
     # `supervised` decides which jobs exist, not how one trains.
     return to_json(dataclasses.replace(SETTINGS.segmenter, supervised=True))

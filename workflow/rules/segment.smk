@@ -1,6 +1,7 @@
 rule train_segmenter_pseudo:
     input:
         data=f"{RUN}/data",
+        init=init_weights("segmenter"),
         masks=f"{RUN}/masks/{{recipe}}",
         gate=segmenter_gate_inputs(),
     output:
@@ -30,6 +31,7 @@ rule train_segmenter_pseudo:
 rule train_segmenter_supervised:
     input:
         data=f"{RUN}/data",
+        init=init_weights("segmenter"),
         gate=segmenter_gate_inputs(),
     output:
         model=f"{RUN}/segmenter/supervised/model.safetensors",

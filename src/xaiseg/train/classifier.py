@@ -16,6 +16,7 @@ from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.metrics import classification_metrics, grouped_bootstrap_auc, youden_threshold
 from xaiseg.models import NetworkSpec, build_network, save_network
+from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
 from xaiseg.settings import ClassifierSettings
 from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
@@ -57,7 +58,9 @@ def train_classifier(
     store = ShardStore(data_dir)
     spec = classifier_spec(store, settings)
     positive = spec.target_class
-    model = build_network(spec).to(device)
+    model = build_network(spec)
+    init_inputs = initialise(model, settings.init_weights, out)
+    model.to(device)
     train = store.load_split(["image", "label"], "train")
     val = store.load_split(["image", "label"], "val")
     if len(train["label"]) == 0 or len(val["label"]) == 0:
@@ -80,7 +83,7 @@ def train_classifier(
         auc = classification_metrics(probs, val["label"] == positive)["auc"]
         return auc if auc == auc else 0.0  # NaN when val holds one class only
 
-    stamp = fingerprint(settings, "xaiseg.train.classifier", data_dir)
+    stamp = fingerprint(settings, "xaiseg.train.classifier", data_dir, *init_inputs)
     history = fit(model, loader, loss_fn, val_auc, settings, out, stamp, "classifier", device)
     metrics = _evaluate_and_predict(model, store, out, positive, device, settings.precision)
     metrics["best_epoch"], metrics["history"] = history["best_epoch"], history["history"]
@@ -94,7 +97,7 @@ def train_classifier(
         out,
         stage="classifier",
         params=asdict(settings),
-        inputs=[data_dir],
+        inputs=[data_dir, *init_inputs],
         seed=settings.seed,
         device=describe(device),
     )

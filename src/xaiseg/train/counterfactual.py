@@ -25,6 +25,7 @@ from xaiseg.errors import XaisegError
 from xaiseg.metrics import classification_metrics
 from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.factory import RESIDUAL_DIRECTIONS, residual_evidence
+from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import CounterfactualSettings
 from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
@@ -60,7 +61,9 @@ def train_counterfactual(
         spatial_dims=len(store.index["image_size"]),
         options=settings.network_options,
     )
-    model = build_network(spec).to(device)
+    model = build_network(spec)
+    init_inputs = initialise(model, settings.init_weights, out)
+    model.to(device)
     loader = DataLoader(
         dict_dataset({"image": healthy}, augmentation(["image"], spec.spatial_dims)),
         batch_size=settings.batch_size,
@@ -84,7 +87,7 @@ def train_counterfactual(
         return max(choose_residual(net, val, finding, settings, device)[2].values())
 
     by_auc = settings.select_by == "evidence_auc"
-    stamp = fingerprint(settings, "xaiseg.train.counterfactual", data_dir)
+    stamp = fingerprint(settings, "xaiseg.train.counterfactual", data_dir, *init_inputs)
     history = fit(
         model,
         loader,
@@ -116,7 +119,7 @@ def train_counterfactual(
         out,
         stage="counterfactual",
         params=asdict(settings),
-        inputs=[data_dir],
+        inputs=[data_dir, *init_inputs],
         seed=settings.seed,
         device=describe(device),
     )

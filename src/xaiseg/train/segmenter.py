@@ -21,6 +21,7 @@ from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.metrics import mean_dice
 from xaiseg.models import NetworkSpec, build_network, save_network
+from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import SegmenterSettings
 from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
@@ -94,7 +95,9 @@ def train_segmenter(
         spatial_dims=len(store.index["image_size"]),
         options=settings.network_options,
     )
-    model = build_network(spec).to(device)
+    model = build_network(spec)
+    init_inputs = initialise(model, settings.init_weights, out)
+    model.to(device)
     criterion = MaskedDiceCELoss()
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
     transform = augmentation(["image", "mask"], spec.spatial_dims, mask_keys=["mask"])
@@ -121,6 +124,7 @@ def train_segmenter(
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
     if settings.gate_threshold is not None:
         inputs.append(Path(classifier_dir or "") / "predictions.csv")
+    inputs = [*inputs, *init_inputs]
     stamp = fingerprint(settings, "xaiseg.train.segmenter", *inputs)
     history = fit(
         model,

@@ -1,0 +1,94 @@
+"""Start a network from weights the user already has: a local safetensors file (for
+example ImageNet or RadImageNet weights converted by the user, or another xaiseg
+model). Nothing is downloaded.
+
+Tensors are matched by name and shape. A first convolution whose input-channel count
+differs is adapted as timm's ``adapt_input_conv`` does: summed to one channel, or
+repeated and rescaled to more, so a grey image meets an RGB filter with the same
+response. Everything else that does not fit keeps its fresh initialisation, and the
+report says so tensor by tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from xaiseg.errors import XaisegError
+from xaiseg.provenance import file_sha256, write_json
+
+
+def adapt_input_channels(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """A convolution weight (out, in, *kernel) for ``channels`` input channels."""
+    source = weight.shape[1]
+    if source == channels:
+        return weight
+    if channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = math.ceil(channels / source)
+    tiled = weight.repeat(1, repeats, *([1] * (weight.ndim - 2)))[:, :channels]
+    return tiled * (source / channels)
+
+
+def load_matching(model: nn.Module, path: str | Path) -> dict:
+    """Copy the tensors of ``path`` that fit ``model`` into it; returns the report:
+    loaded, adapted (first convolution's input channels), skipped (in the file, no
+    fit), new (in the model, not in the file), and the file's sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise XaisegError(f"init_weights {path}: file not found")
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise XaisegError(f"init_weights {path}: not a safetensors file ({err})") from err
+    state = model.state_dict()
+    first_weight = next((n for n, t in state.items() if n.endswith("weight") and t.ndim >= 3), None)
+    report: dict = {"file": str(path), "sha256": file_sha256(path)}
+    report.update(loaded=[], adapted=[], skipped=[], new=[])
+    update = {}
+    for name, tensor in weights.items():
+        target = state.get(name)
+        if target is None:
+            report["skipped"].append(f"{name}: not in the model")
+        elif target.shape == tensor.shape:
+            update[name] = tensor
+            report["loaded"].append(name)
+        elif name == first_weight and _same_but_inputs(target, tensor):
+            update[name] = adapt_input_channels(tensor, target.shape[1])
+            report["adapted"].append(f"{name}: {tensor.shape[1]} -> {target.shape[1]} channels")
+        else:
+            shapes = f"{tuple(tensor.shape)} in the file, {tuple(target.shape)} in the model"
+            report["skipped"].append(f"{name}: {shapes}")
+    report["new"] = [name for name in state if name not in update]
+    if not update:
+        raise XaisegError(f"init_weights {path}: no tensor fits the network by name and shape")
+    model.load_state_dict({**state, **{k: v.to(state[k].dtype) for k, v in update.items()}})
+    return report
+
+
+def _same_but_inputs(target: torch.Tensor, tensor: torch.Tensor) -> bool:
+    return (
+        tensor.ndim == target.ndim
+        and tensor.shape[0] == target.shape[0]
+        and tensor.shape[2:] == target.shape[2:]
+    )
+
+
+def initialise(model: nn.Module, path: str | None, out_dir: Path) -> list[Path]:
+    """Load ``path`` into ``model`` when one is given, write the report beside the
+    model (``init_weights.json``) and return the files to record as inputs."""
+    if not path:
+        return []
+    report = load_matching(model, path)
+    write_json(Path(out_dir) / "init_weights.json", report)
+    print(
+        f"init_weights {path}: {len(report['loaded'])} loaded, {len(report['adapted'])} adapted,"
+        f" {len(report['skipped'])} skipped, {len(report['new'])} newly initialised",
+        flush=True,
+    )
+    return [Path(path)]

@@ -80,20 +80,24 @@ def test_the_residual_that_separates_the_labels_is_chosen():
     )[:2] == (0, "bright")
 
 
-def test_counterfactual_stage_writes_a_model_the_saliency_stage_explains(png_dataset, tmp_path):
+def _train_tiny_counterfactual(png_dataset, tmp_path, **settings) -> dict:
+    """Preprocess the tiny PNG set and train a tiny counterfactual; its metrics."""
     sheet, _ = png_dataset
     args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
     args += ["--classes", "normal", "lesion", "--image-size", "16"]
-    args += ["--val-fraction", "0.3", "--test-fraction", "0.3"]
-    assert main(args) == 0
-    data, out = tmp_path / "run" / "data", tmp_path / "cf"
+    assert main([*args, "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
     options = {"channels": [4, 8], "strides": [2, 2], "num_res_units": 0}
-    settings = {"epochs": 2, "batch_size": 2, "network_options": options}
-    args = ["train-counterfactual", "--data", str(data), "--out", str(out)]
-    assert main([*args, "--settings", json.dumps(settings)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    settings = {"batch_size": 2, "network_options": options, **settings}
+    args = ["train-counterfactual", "--data", str(tmp_path / "run" / "data")]
+    args += ["--out", str(tmp_path / "cf"), "--settings", json.dumps(settings)]
+    assert main(args) == 0
+    return json.loads((tmp_path / "cf" / "metrics.json").read_text())
+
+
+def test_counterfactual_stage_writes_a_model_the_saliency_stage_explains(png_dataset, tmp_path):
+    metrics = _train_tiny_counterfactual(png_dataset, tmp_path, epochs=2)
     assert metrics["residual_direction"] in ("bright", "dark", "abs")
-    model, spec = load_network(out)
+    model, spec = load_network(tmp_path / "cf")
     assert spec.kind == "reconstructor"
     assert (model.channel, model.direction) == (
         metrics["residual_channel"],
@@ -104,17 +108,7 @@ def test_counterfactual_stage_writes_a_model_the_saliency_stage_explains(png_dat
 
 
 def test_the_kept_epoch_is_the_one_whose_residual_best_separates_the_labels(png_dataset, tmp_path):
-    sheet, _ = png_dataset
-    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
-    args += ["--classes", "normal", "lesion", "--image-size", "16"]
-    args += ["--val-fraction", "0.3", "--test-fraction", "0.3"]
-    assert main(args) == 0
-    options = {"channels": [4, 8], "strides": [2, 2], "num_res_units": 0}
-    settings = {"epochs": 4, "batch_size": 2, "network_options": options, "patience": 10}
-    out = tmp_path / "cf"
-    args = ["train-counterfactual", "--data", str(tmp_path / "run" / "data"), "--out", str(out)]
-    assert main([*args, "--settings", json.dumps(settings)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = _train_tiny_counterfactual(png_dataset, tmp_path, epochs=4, patience=10)
     scores = [h["val_score"] for h in metrics["history"]]
     assert metrics["select_by"] == "evidence_auc"
     assert metrics["best_epoch"] == 1 + scores.index(max(scores))

@@ -183,3 +183,28 @@ def test_patience_waits_until_the_trivial_plateau_is_left(tmp_path):
     scores = [0.46, 0.47, 0.46, 0.46, 0.46, 0.9, 0.8, 0.7, 0.6, 0.5]
     meta = _fit_scored(tmp_path, scores, FitSettings(epochs=10, patience=2), floor=0.5)
     assert meta["best_epoch"] == 6 and len(meta["history"]) == 8
+
+
+def test_a_folder_another_live_process_trains_into_is_refused_until_it_ends(tmp_path):
+    """A job left running by a stopped workflow and its rerun must not share a folder."""
+    import socket
+    import subprocess
+    import sys
+
+    from xaiseg.errors import XaisegError
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner = tmp_path / "checkpoint" / "owner.json"
+    owner.parent.mkdir()
+    owner.write_text(json.dumps({"host": socket.gethostname(), "pid": other.pid}))
+    model, loader, loss_fn = _setup()
+    settings = FitSettings(epochs=1)
+    try:
+        with pytest.raises(XaisegError, match=f"process {other.pid} on this machine"):
+            fit(model, loader, loss_fn, lambda net: 1.0, settings, tmp_path, "fp", "t")
+        assert not (tmp_path / "checkpoint" / "last.json").exists()  # nothing written
+    finally:
+        other.kill()
+        other.wait()
+    meta = fit(model, loader, loss_fn, lambda net: 1.0, settings, tmp_path, "fp", "t")
+    assert meta["epoch"] == 1 and not owner.exists()  # the dead claim taken over, then dropped

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +14,52 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from xaiseg.errors import XaisegError
 from xaiseg.provenance import atomic_path, write_json
+
+OWNER = "owner.json"
+
+
+@contextmanager
+def claimed(folder: Path) -> Iterator[None]:
+    """Train into ``folder`` only when no other live process on this machine does.
+
+    A job left running by a stopped workflow manager, and the rerun that manager
+    starts next, would otherwise write one checkpoint folder together. A claim whose
+    process is gone (killed, crashed) is taken over; it is dropped when training ends.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / OWNER
+    host = socket.gethostname()
+    owner = _read_owner(path)
+    pid = owner.get("pid")
+    if owner.get("host") == host and isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        raise XaisegError(
+            f"{folder}: process {pid} on this machine is training into this folder; stop it"
+            f" or wait (delete {path} if no such training runs)"
+        )
+    write_json(path, {"host": host, "pid": os.getpid()})
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _read_owner(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def save_training_state(

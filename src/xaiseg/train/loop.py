@@ -20,7 +20,7 @@ from tqdm import tqdm
 from xaiseg.devices import autocast
 from xaiseg.models.spec import load_weights, save_weights
 from xaiseg.settings import TrainingSettings
-from xaiseg.train.checkpoint import load_training_state, save_training_state
+from xaiseg.train.checkpoint import claimed, load_training_state, save_training_state
 
 ScoreFn = Callable[[nn.Module], float]
 LossFn = Callable[[nn.Module, dict], torch.Tensor]
@@ -58,9 +58,15 @@ def fit(
     Early stopping waits until a score first beats ``floor`` (what a trivial model
     scores): a network still on a trivial plateau is not out of patience yet.
     """
-    device = device or torch.device("cpu")
     ckpt = Path(out_dir) / "checkpoint"
-    ckpt.mkdir(parents=True, exist_ok=True)
+    with claimed(ckpt):
+        return _fit(
+            model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor
+        )
+
+
+def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):
+    device = device or torch.device("cpu")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )

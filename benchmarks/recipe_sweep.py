@@ -21,11 +21,10 @@ import pandas as pd
 
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
+from xaiseg.masks.build import REFERENCE_PIXELS
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.recipe import Recipe
 from xaiseg.settings import RecipeSettings, RefineStep
-
-REFERENCE_PIXELS = 2_000_000
 
 
 def recipe(quantile: float, keep: int, sigma: float, min_size: int) -> Recipe:

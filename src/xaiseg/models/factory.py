@@ -5,10 +5,12 @@ Every builder takes ``spatial_dims`` (2 for slices, 3 for volumes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from monai.networks import nets
+from monai.networks.layers import Conv, Norm, Pool
 from torch import nn
 
 from xaiseg.errors import XaisegError
@@ -40,11 +42,39 @@ def _densenet121(
     )
 
 
+def _vgg(
+    in_channels: int,
+    num_classes: int,
+    spatial_dims: int = 2,
+    channels: Sequence[int] = (32, 64, 128, 256),
+    convs_per_stage: int = 2,
+) -> nn.Module:
+    """A plain VGG-style network (Simonyan & Zisserman 2015): stages of 3x3 convolution,
+    batch norm and ReLU, max-pooled between stages (``stage<i>`` are CAM layers), global
+    average pooling and one linear layer. No residual sums, so LRP explains it as is."""
+    conv, norm = Conv[Conv.CONV, spatial_dims], Norm[Norm.BATCH, spatial_dims]
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    width = in_channels
+    for i, out in enumerate(channels, start=1):
+        stage: list[nn.Module] = []
+        if i > 1:
+            stage.append(Pool[Pool.MAX, spatial_dims](2))
+        for _ in range(convs_per_stage):
+            stage += [conv(width, out, 3, padding=1, bias=False), norm(out), nn.ReLU()]
+            width = out
+        layers[f"stage{i}"] = nn.Sequential(*stage)
+    layers["pool"] = Pool[Pool.ADAPTIVEAVG, spatial_dims](1)
+    layers["flatten"] = nn.Flatten()
+    layers["fc"] = nn.Linear(width, num_classes)
+    return nn.Sequential(layers)
+
+
 CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {
     "resnet10": _resnet(10),
     "resnet18": _resnet(18),
     "resnet34": _resnet(34),
     "densenet121": _densenet121,
+    "vgg": _vgg,
 }
 
 

@@ -7,6 +7,7 @@ from xaiseg.saliency.gradcam_plusplus import GradCAMPlusPlus
 from xaiseg.saliency.hirescam import HiResCAM
 from xaiseg.saliency.integrated_gradients import IntegratedGradients
 from xaiseg.saliency.layercam import LayerCAM
+from xaiseg.saliency.lrp import LRP
 from xaiseg.saliency.smoothgrad import SmoothGrad
 
 METHODS: dict[str, type[SaliencyMethod]] = {
@@ -16,6 +17,7 @@ METHODS: dict[str, type[SaliencyMethod]] = {
     "hirescam": HiResCAM,
     "integrated_gradients": IntegratedGradients,
     "layercam": LayerCAM,
+    "lrp": LRP,
     "smoothgrad": SmoothGrad,
 }
 

@@ -1,0 +1,126 @@
+"""LRP rules (Bach et al. 2015; Montavon et al. 2019): how one layer hands the relevance
+of its outputs to its inputs.
+
+Each rule is the "gradient trick": a (modified) forward z of the layer, s = R / z, and
+the inputs' relevance is input x (dz/dinput)^T s. The layer's own weights are read,
+never changed. Conv layers of any dimension and Linear layers are supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Rule = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def stabilise(z: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """z pushed away from zero by epsilon, keeping its sign (zero counts as positive)."""
+    return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+
+
+def linear_forward(
+    layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``layer``'s affine map with other weights (Conv1d/2d/3d or Linear)."""
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, weight, bias)
+    return layer._conv_forward(x, weight, bias)
+
+
+def _bias(layer: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor]):
+    return None if layer.bias is None else transform(layer.bias)
+
+
+def _relevance(z: torch.Tensor, inputs: list[torch.Tensor], relevance, epsilon) -> list:
+    grads = torch.autograd.grad(z, inputs, relevance / stabilise(z, epsilon))
+    return [x * g for x, g in zip(inputs, grads, strict=True)]
+
+
+def epsilon_rule(epsilon: float = 1e-6) -> Rule:
+    """R_i = sum_j x_i w_ij / (z_j + eps sign z_j) R_j; also for any parameter-free layer."""
+
+    def propagate(layer, x, relevance):
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            return _relevance(layer(x), [x], relevance, epsilon)[0]
+
+    return propagate
+
+
+def gamma_rule(gamma: float = 0.25, epsilon: float = 1e-6) -> Rule:
+    """Epsilon rule on weights w + gamma w+: positive evidence favoured."""
+
+    def propagate(layer, x, relevance):
+        weight = layer.weight + gamma * layer.weight.clamp(min=0)
+        bias = _bias(layer, lambda b: b + gamma * b.clamp(min=0))
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            z = linear_forward(layer, x, weight, bias)
+            return _relevance(z, [x], relevance, epsilon)[0]
+
+    return propagate
+
+
+def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6) -> Rule:
+    """alpha x (share of the positive contributions) - beta x (share of the negative ones).
+
+    Contributions are signed by x_i w_ij, so negative inputs (a first layer on a
+    normalised image) count too: x+ w+ and x- w- are positive, x+ w- and x- w+ negative.
+    """
+
+    def part(layer, x, relevance, positive):
+        def plus(t):
+            return t.clamp(min=0)
+
+        def minus(t):
+            return t.clamp(max=0)
+
+        # Positive contributions: x+ through w+ and x- through w-; negative: the others.
+        for_xp, for_xn = (plus, minus) if positive else (minus, plus)
+        xp = x.clamp(min=0).detach().requires_grad_(True)
+        xn = x.clamp(max=0).detach().requires_grad_(True)
+        with torch.enable_grad():
+            z = linear_forward(layer, xp, for_xp(layer.weight), _bias(layer, for_xp))
+            z = z + linear_forward(layer, xn, for_xn(layer.weight), None)
+            rp, rn = _relevance(z, [xp, xn], relevance, epsilon)
+        # A neuron without contributions of this sign passes none of its relevance.
+        return rp + rn
+
+    def propagate(layer, x, relevance):
+        positive = part(layer, x, relevance, positive=True)
+        if beta == 0:
+            return alpha * positive
+        return alpha * positive - beta * part(layer, x, relevance, positive=False)
+
+    return propagate
+
+
+def zplus_rule(epsilon: float = 1e-6) -> Rule:
+    """Positive contributions only (alpha 1, beta 0)."""
+    return alpha_beta_rule(1.0, 0.0, epsilon)
+
+
+def flat_rule(epsilon: float = 1e-6) -> Rule:
+    """Relevance spread evenly over each output's receptive field (weights and inputs
+    read as 1): the usual choice for the first layer, where pixel values mean little."""
+
+    def propagate(layer, x, relevance):
+        ones = torch.ones_like(x).requires_grad_(True)
+        with torch.enable_grad():
+            z = linear_forward(layer, ones, torch.ones_like(layer.weight), None)
+            return _relevance(z, [ones], relevance, epsilon)[0]
+
+    return propagate
+
+
+RULES: dict[str, Callable[..., Rule]] = {
+    "epsilon": epsilon_rule,
+    "gamma": gamma_rule,
+    "alpha_beta": alpha_beta_rule,
+    "zplus": zplus_rule,
+    "flat": flat_rule,
+}

@@ -157,3 +157,24 @@ def test_defaults_are_written_once():
     for cls in (S.ClassifierSettings, S.SegmenterSettings, S.PreprocessSettings):
         assert f"class {cls.__name__}" not in sources
     assert Path(ROOT / "src/xaiseg/settings.py").is_file()
+
+
+def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
+    maps = {
+        "gradcam": {},
+        "seg": {"method": "gradcam", "model": "segmenter/pseudo-nope"},
+        "seg_ok": {"method": "hirescam", "model": "segmenter/supervised"},
+        "cls": {"region": "all"},
+    }
+    recipes = [{"name": "a", "methods": ["gradcam", "seg_ok"]}]
+    with pytest.raises(S.ConfigError) as caught:
+        S.workflow_settings(_config(saliency__maps=maps, masks__recipes=recipes))
+    text = str(caught.value)
+    assert "saliency.maps.seg: model 'segmenter/pseudo-nope' names no trained segmenter" in text
+    assert "map 'seg_ok' explains a segmenter, which is trained on pseudo-masks" in text
+    assert "saliency.maps.cls: region is for segmenter models only" in text
+    fixed = maps | {"seg": {"model": "classifier"}, "cls": {}}
+    good = S.workflow_settings(
+        _config(saliency__maps=fixed, masks__recipes=[{"name": "a", "methods": ["gradcam"]}])
+    )
+    assert good.saliency.map("seg_ok").segmenter == "supervised"

@@ -86,3 +86,47 @@ def test_3d_maps_come_back_at_input_size():
     for name in ("gradcam", "hirescam", "layercam", "gradcam_plusplus"):
         assert METHODS[name](model, "layer2")(x, 1).shape == (2, 1, 16, 16, 16)
     assert METHODS["integrated_gradients"](model, n_steps=2)(x, 1).shape == (2, 1, 16, 16, 16)
+
+
+class LinearHead(torch.nn.Module):
+    """features = conv(x) (3 channels); logits = 1x1 conv of features + bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = torch.nn.Conv2d(1, 3, 3, padding=1)
+        self.head = torch.nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_seg_hirescam_sums_to_the_target_minus_the_bias_over_the_pixel_set():
+    """A head linear in the layer: logit_p = sum_c w_c A_cp + b, so gradient x activation
+    summed over channels and the pixel set S is sum_S logit_p - |S| b."""
+    model, x = LinearHead().eval(), torch.randn(3, 1, 6, 6)
+    for region in ("predicted", "all", (2, 3)):
+        target = PixelSetTarget(1, region)
+        maps = METHODS["hirescam"](model, "features")(x, target)
+        with torch.no_grad():
+            out = model(x)
+        if region == "predicted":
+            pixels = (out.argmax(1) == 1).flatten(1).sum(1).float()
+        else:  # the pixel count: the target of an all-ones output
+            pixels = target(torch.ones_like(out))
+        expected = target(out) - pixels * model.head.bias[1]
+        torch.testing.assert_close(maps.flatten(1).sum(1), expected.detach())
+
+
+def test_segmenter_bottleneck_is_the_default_layer():
+    from xaiseg.models import build_segmenter
+    from xaiseg.models.layers import bottleneck
+
+    deep = build_segmenter("unet", 1, 2)  # channels (16, 32, 64, 128), strides (2, 2, 2)
+    assert bottleneck(deep) == "model.1.submodule.1.submodule.1.submodule"
+    shallow = build_segmenter("unet", 1, 2, channels=(4, 8), strides=(2,), spatial_dims=3)
+    assert bottleneck(shallow) == "model.1.submodule"
+    assert dict(shallow.named_modules())["model.1.submodule"].conv  # the bottom unit
+    assert bottleneck(build_segmenter("basic_unet", 1, 2)) == "down_4"
+    with pytest.raises(XaisegError, match="no default layer"):
+        bottleneck(torch.nn.Conv2d(1, 1, 1))

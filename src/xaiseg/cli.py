@@ -179,6 +179,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_explain(args: argparse.Namespace) -> None:
+    from xaiseg.evaluate.explain import explanation_figure
+
+    settings = _settings(args)
+    ids = explanation_figure(
+        args.data, args.predictions, _named_folders(args.saliency), args.out,
+        settings.n_figure, settings.seed,
+    )  # fmt: skip
+    print(f"explain: {len(ids)} images -> {args.out / 'figure.png'}")
+
+
 TRAINING_FLAGS = ("network", "epochs", "learning_rate", "batch_size", "patience", "seed", "device")
 
 
@@ -258,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier-metrics", type=Path, default=None, help="for the report")
     _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
     p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("explain", help="a segmenter's explanations beside its predictions")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--predictions", type=Path, required=True, help="the segmenter's predictions")
+    p.add_argument("--saliency", nargs="+", required=True, metavar="MAP=FOLDER")
+    p.add_argument("--out", type=Path, required=True, help="folder for figure.png")
+    _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
+    p.set_defaults(handler=cmd_explain)
     return parser
 
 

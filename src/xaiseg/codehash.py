@@ -30,6 +30,7 @@ STAGE_MODULES = {
     "masks": "xaiseg.masks.build",
     "segmenter": "xaiseg.train.segmenter",
     "evaluate": "xaiseg.evaluate.run",
+    "explain": "xaiseg.evaluate.explain",
 }
 
 

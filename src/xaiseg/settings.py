@@ -224,7 +224,18 @@ class MapSettings:
     target_layer: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     target: str = "finding"  # "finding" (the last class), "predicted", or a class name
-    model: str = "classifier"  # the model explained: classifier, or counterfactual
+    # The model explained: classifier, counterfactual, or a trained segmenter as
+    # "segmenter/<name>" (pseudo-<recipe> or supervised): Seg-Grad-CAM and kin.
+    model: str = "classifier"
+    # A segmenter's pixel set whose logits are explained: "predicted" (its own mask),
+    # "all", "ground_truth", or one point [row, column(, slice)].
+    region: str | tuple[int, ...] = "predicted"
+
+    @property
+    def segmenter(self) -> str | None:
+        """The explained segmenter's name, or None for a classifier or counterfactual."""
+        kind, _, name = self.model.partition("/")
+        return name if kind == "segmenter" else None
 
 
 @dataclass(frozen=True)
@@ -394,6 +405,17 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
                 f"go together (method {spec.method!r}, model {spec.model!r})"
             )
     names = [r.name for r in settings.masks.recipes]
+    segmenters = {f"pseudo-{n}" for n in names}
+    segmenters |= {"supervised"} if settings.segmenter.supervised else set()
+    for name in sorted(maps):
+        spec = settings.saliency.map(name)
+        if spec.segmenter is not None and spec.segmenter not in segmenters:
+            problems.append(
+                f"saliency.maps.{name}: model {spec.model!r} names no trained segmenter "
+                f"(choose segmenter/ and one of {sorted(segmenters)})"
+            )
+        if spec.segmenter is None and spec.region != "predicted":
+            problems.append(f"saliency.maps.{name}: region is for segmenter models only")
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
     for dup in sorted({n for n in names if names.count(n) > 1}):
@@ -406,6 +428,11 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
                 problems.append(
                     f"masks.recipes[{recipe.name}]: map {method!r} is not in saliency.maps "
                     f"({sorted(maps)})"
+                )
+            elif settings.saliency.map(method).segmenter is not None:
+                problems.append(
+                    f"masks.recipes[{recipe.name}]: map {method!r} explains a segmenter, "
+                    "which is trained on pseudo-masks (a cycle)"
                 )
         band = recipe.ignore
         if band is not None and not 0 <= band.low <= band.high <= 1:

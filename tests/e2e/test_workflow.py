@@ -42,6 +42,9 @@ TINY = {
             "gradcam": {"target_layer": "layer2"},
             "integrated_gradients": {"options": {"n_steps": 4}},
             "counterfactual": {"model": "counterfactual"},
+            "lrp": {"options": {"composite": "epsilon_plus_flat"}},
+            # Merged with config.yaml's seg_gradcam: both explain the supervised U-Net.
+            "seg_hirescam": {"method": "hirescam", "model": "segmenter/supervised"},
         }
     },
     "masks": {
@@ -54,6 +57,7 @@ TINY = {
                 "rule": "otsu",
                 "ignore": {"low": 0.3, "high": 0.5},
             },
+            {"name": "lrp-otsu", "methods": ["lrp"], "rule": "otsu"},
             {
                 "name": "cf-healthy",
                 "methods": ["counterfactual"],
@@ -150,6 +154,10 @@ def test_every_artifact_written(workdir):
         "eval/summary.md",
         "eval/report.md",
         "eval/figures/overlays.png",
+        "saliency/lrp/index.json",
+        "masks/lrp-otsu/index.json",
+        "saliency/seg_hirescam/index.json",
+        "eval/explain/supervised/figure.png",
         "summary.csv",
     ]:
         assert (run / path).is_file(), path
@@ -196,7 +204,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 15
+        == 21
     )
 
 
@@ -207,8 +215,8 @@ def test_second_run_does_nothing(workdir):
 def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
     assert planned_jobs(workdir, "--configfile", name) == {
-        "pseudo_masks": 3,
-        "train_segmenter_pseudo": 3,
+        "pseudo_masks": 4,
+        "train_segmenter_pseudo": 4,
         "evaluate": 1,
         "all": 1,
     }
@@ -219,8 +227,10 @@ def test_classifier_parameter_keeps_preprocessing(workdir):
     jobs = planned_jobs(workdir, "--configfile", name)
     assert "preprocess" not in jobs and "demo_data" not in jobs
     assert "train_segmenter_supervised" not in jobs
-    # The counterfactual map does not depend on the classifier: only its two maps rerun.
-    assert jobs["train_classifier"] == 1 and jobs["saliency"] == 2
+    # The counterfactual map and the supervised segmenter's maps do not depend on the
+    # classifier: only its three maps rerun.
+    assert jobs["train_classifier"] == 1 and jobs["saliency"] == 3
+    assert "explain" not in jobs
     assert "train_counterfactual" not in jobs
 
 
@@ -230,7 +240,7 @@ def test_stage_code_change_reruns_that_stage(workdir):
     try:
         rule_file.write_text(original + "\n# changed\n")
         jobs = planned_jobs(workdir, "--configfile", "tiny.yaml")
-        assert jobs == {"pseudo_masks": 3, "train_segmenter_pseudo": 3, "evaluate": 1, "all": 1}
+        assert jobs == {"pseudo_masks": 4, "train_segmenter_pseudo": 4, "evaluate": 1, "all": 1}
     finally:
         rule_file.write_text(original)
 
@@ -315,13 +325,13 @@ def test_bad_recipe_fails_before_any_job(workdir):
     name = write_config(
         workdir,
         "badrecipe.yaml",
-        masks__recipes=[{"name": "x", "methods": ["gradcam", "lrp"], "rule": "otsu"}],
+        masks__recipes=[{"name": "x", "methods": ["gradcam", "nope"], "rule": "otsu"}],
         preprocess__test_fraction=0.8,
     )
     result = snakemake(workdir, "--dry-run", "--configfile", name, check=False)
     text = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "map 'lrp' is not in saliency.maps" in text
+    assert "map 'nope' is not in saliency.maps" in text
     assert "val_fraction + test_fraction" in text
 
 
@@ -440,3 +450,15 @@ def test_sheet_problems_fail_before_any_job(workdir):
     assert "row 2 (a): nope.png: image file not found" in text
     assert "row 3 (b): ../../../etc/passwd: image path leaves the sheet's folder" in text
     assert "row 4 (c): label 'tumour' is not one of the classes" in text
+
+
+def test_the_workflow_explains_its_segmenter(workdir):
+    """Seg-Grad-CAM and Seg-HiRes-Grad-CAM of the supervised U-Net at its bottleneck,
+    over its predicted mask, beside its predictions."""
+    run = workdir / "results" / "tiny"
+    for name in ("seg_gradcam", "seg_hirescam"):
+        index = json.loads((run / "saliency" / name / "index.json").read_text())
+        assert index["target_layer"] == "model.1.submodule.1.submodule", name
+    record = json.loads((run / "eval/explain/supervised/provenance.json").read_text())
+    assert record["params"]["maps"] == ["seg_gradcam", "seg_hirescam"]
+    assert (run / "eval/explain/supervised/figure.png").read_bytes()[:4] == b"\x89PNG"

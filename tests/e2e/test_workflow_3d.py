@@ -75,6 +75,8 @@ def test_3d_volumes_through_every_stage(tmp_path):
         "saliency/gradcam": "map",
         "masks/fused": "mask",
         "segmenter/supervised/predictions": "probability",
+        "saliency/seg_gradcam": "map",  # config.yaml's maps of the supervised U-Net
+        "saliency/seg_hirescam": "map",
     }
     for artifact, key in artifacts.items():
         shard = next((run / artifact).glob("shard-*.safetensors"))
@@ -86,3 +88,4 @@ def test_3d_volumes_through_every_stage(tmp_path):
     assert set(summary["model"]) == {"pseudo_mask", "segmenter", "supervised"}
     assert summary["dice_all"].between(0, 1).all()
     assert (run / "eval" / "figures" / "overlays.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "eval/explain/supervised/figure.png").read_bytes()[:4] == b"\x89PNG"

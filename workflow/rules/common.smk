@@ -85,6 +85,16 @@ def map_names():
     return sorted({m for r in SETTINGS.masks.recipes for m in r.methods})
 
 
+def explained_segmenters():
+    """Segmenter name -> the maps that explain it (Seg-Grad-CAM and kin)."""
+    found = {}
+    for name in sorted(SETTINGS.saliency.maps):
+        segmenter = SETTINGS.saliency.maps[name].segmenter
+        if segmenter is not None:
+            found.setdefault(segmenter, []).append(name)
+    return found
+
+
 def sheet_path():
     data = SETTINGS.data
     if data.source == "demo":
@@ -157,4 +167,5 @@ def final_outputs():
         # when its predictions folder survived.
         f"{RUN}/classifier/model.safetensors",
         *[f"{RUN}/segmenter/{name}/model.safetensors" for name in segmenter_names()],
+        *[f"{RUN}/eval/explain/{name}/figure.png" for name in explained_segmenters()],
     ]

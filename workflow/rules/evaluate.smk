@@ -31,3 +31,31 @@ rule evaluate:
         " --saliency {params.maps:q} --out {params.out}"
         " --classifier-metrics {input.classifier} --settings {params.settings:q}"
         " && cp {output.summary} {output.run_summary}) > {log} 2>&1"
+
+
+rule explain:
+    input:
+        data=f"{RUN}/data",
+        predictions=f"{RUN}/segmenter/{{name}}/predictions",
+        saliency=lambda wc: expand(
+            f"{RUN}/saliency/{{map}}", map=explained_segmenters()[wc.name]
+        ),
+    output:
+        figure=f"{RUN}/eval/explain/{{name}}/figure.png",
+    log:
+        f"{RUN}/logs/explain_{{name}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/explain_{{name}}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    params:
+        out=lambda wc, output: os.path.dirname(output.figure),
+        maps=lambda wc: [
+            f"{m}={RUN}/saliency/{m}" for m in explained_segmenters()[wc.name]
+        ],
+        settings=settings_json("evaluate"),
+        code=code("explain"),
+    shell:
+        f"{XAISEG} explain --data {{input.data}} --predictions {{input.predictions}}"
+        " --saliency {params.maps:q} --out {params.out} --settings {params.settings:q}"
+        " > {log} 2>&1"

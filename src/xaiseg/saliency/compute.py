@@ -7,6 +7,7 @@ predicted mask -- Seg-Grad-CAM when the method is Grad-CAM).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,17 +18,27 @@ from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.models import NetworkSpec, load_network
+from xaiseg.models.layers import bottleneck
 from xaiseg.provenance import seed_everything, write_provenance
 from xaiseg.saliency import METHODS
 from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
 from xaiseg.settings import SaliencySettings
 
 
-def make_target(spec: NetworkSpec, name: str) -> Target:
+def make_target(spec: NetworkSpec, name: str, region: str | Sequence[int] = "predicted") -> Target:
     if name == "predicted":
         return PredictedClass()
     index = spec.target_class if name == "finding" else _class_index(spec, name)
-    return PixelSetTarget(index) if spec.kind == "segmenter" else ClassTarget(index)
+    if spec.kind != "segmenter":
+        return ClassTarget(index)
+    return PixelSetTarget(index, "given" if region == "ground_truth" else region)
+
+
+def default_layer(model, spec: NetworkSpec, method: type) -> str | None:
+    """A segmenter's layer methods that need one default to: its bottleneck."""
+    if method.needs_layer and spec.kind == "segmenter":
+        return bottleneck(model)
+    return None
 
 
 def _class_index(spec: NetworkSpec, name: str) -> int:
@@ -51,14 +62,24 @@ def compute_saliency(
     store = ShardStore(data_dir)
     model, spec = load_network(model_dir)
     model.to(device)
-    explainer = METHODS[config.method](model, config.target_layer, **config.options)
-    target = make_target(spec, config.target)
+    method = METHODS[config.method]
+    layer = config.target_layer or default_layer(model, spec, method)
+    explainer = method(model, layer, **config.options)
+    target = make_target(spec, config.target, config.region)
+    # The ground truth as the explained pixel set: each image's mask rides along.
+    keys = ["image", "mask"] if config.region == "ground_truth" else ["image"]
     writer = ShardWriter(out_dir, store.index["shard_size"])
     with tqdm(total=len(store.samples), desc=f"saliency {map_name}", mininterval=5) as bar:
         for shard in store.iter_shards():
-            for images in batches(shard["image"], settings.batch_size):
+            if "mask" in keys and "mask" not in shard:
+                raise XaisegError(
+                    f"saliency map {map_name!r}: region ground_truth, but {data_dir} holds no masks"
+                )
+            streams = [batches(shard[k], settings.batch_size) for k in keys]
+            for images, *extra in zip(*streams, strict=True):
+                extra = [(e == 1).float().to(device) for e in extra]
                 with autocast(device, settings.precision):
-                    maps = explainer(images.to(device), target)
+                    maps = explainer(images.to(device), target, extra)
                 for raw in maps.float().cpu():
                     writer.add(pack_map(raw))
                 bar.update(len(images))
@@ -66,7 +87,7 @@ def compute_saliency(
         {
             "map": map_name,
             "method": config.method,
-            "target_layer": config.target_layer,
+            "target_layer": layer,
             "target": config.target,
             "samples": [{"sample_id": s} for s in store.sample_ids],
         }

@@ -15,6 +15,9 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     map="[A-Za-z0-9_]+",
     recipe="[A-Za-z0-9_.-]+",
+    arm="finetune|scratch",
+    fraction="[0-9.]+",
+    seed="[0-9]+",
 
 
 include: "workflow/rules/data.smk"

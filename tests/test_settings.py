@@ -167,14 +167,24 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
         "cls": {"region": "all"},
     }
     recipes = [{"name": "a", "methods": ["gradcam", "seg_ok"]}]
+    config = _config(saliency__maps=maps, masks__recipes=recipes, finetune__pretrained="a")
     with pytest.raises(S.ConfigError) as caught:
-        S.workflow_settings(_config(saliency__maps=maps, masks__recipes=recipes))
+        S.workflow_settings(config)
     text = str(caught.value)
     assert "saliency.maps.seg: model 'segmenter/pseudo-nope' names no trained segmenter" in text
     assert "map 'seg_ok' explains a segmenter, which is trained on pseudo-masks" in text
     assert "saliency.maps.cls: region is for segmenter models only" in text
     fixed = maps | {"seg": {"model": "classifier"}, "cls": {}}
+    recipes = [{"name": "a", "methods": ["gradcam"]}]
     good = S.workflow_settings(
-        _config(saliency__maps=fixed, masks__recipes=[{"name": "a", "methods": ["gradcam"]}])
+        _config(saliency__maps=fixed, masks__recipes=recipes, finetune__pretrained="a")
     )
     assert good.saliency.map("seg_ok").segmenter == "supervised"
+
+
+def test_finetune_names_a_recipe_and_fractions_in_range():
+    config = _config(finetune__pretrained="nope", finetune__fractions=[0.0, 0.5, 1.5])
+    with pytest.raises(S.ConfigError) as caught:
+        S.workflow_settings(config)
+    assert "finetune.pretrained: 'nope' is not a recipe" in str(caught.value)
+    assert "finetune.fractions: each in (0, 1]" in str(caught.value)

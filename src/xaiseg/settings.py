@@ -193,6 +193,25 @@ class SegmenterSettings(TrainingSettings):
     # Empty every predicted mask of an image the classifier calls negative (below this
     # probability; "val": its val-chosen threshold). null: the segmenter alone decides.
     gate_threshold: float | str | None = None
+    # Trained on ground truth, only this share of the train split's masks is used: a
+    # seeded draw (mask_seed), positives and negatives alike (few-masks experiments).
+    mask_fraction: float = 1.0
+    mask_seed: int = 0
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """DoLL ("Explanations of Classifiers Enhance Medical Image Segmentation"): the
+    segmenter trained on a recipe's pseudo-masks is fine-tuned on a few ground-truth
+    masks, beside the same segmenter trained from scratch on the same masks."""
+
+    pretrained: str | None = None  # the recipe whose segmenter is pretrained; null: off
+    fractions: tuple[float, ...] = (0.05, 0.1, 0.25, 1.0)  # of the train split's masks
+    seeds: tuple[int, ...] = (0, 1, 2)  # a fraction below 1 runs once per seed
+
+    def runs(self) -> list[tuple[float, int]]:
+        """(fraction, seed) pairs: all masks need no repeat, their draw is all of them."""
+        return [(f, s) for f in self.fractions for s in (self.seeds if f < 1 else self.seeds[:1])]
 
 
 @dataclass(frozen=True)
@@ -321,6 +340,7 @@ STAGE_SECTIONS = {
     "saliency": SaliencySettings,
     "masks": MaskSettings,
     "segmenter": SegmenterSettings,
+    "finetune": FinetuneSettings,
     "evaluate": EvaluateSettings,
 }
 # Top-level config keys copied into every stage section that has the field.
@@ -339,6 +359,7 @@ class WorkflowSettings:
     saliency: SaliencySettings
     masks: MaskSettings
     segmenter: SegmenterSettings
+    finetune: FinetuneSettings
     evaluate: EvaluateSettings
 
 
@@ -418,6 +439,15 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             problems.append(f"saliency.maps.{name}: region is for segmenter models only")
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
+    finetune = settings.finetune
+    if finetune.pretrained is not None and finetune.pretrained not in names:
+        problems.append(
+            f"finetune.pretrained: {finetune.pretrained!r} is not a recipe ({sorted(names)})"
+        )
+    if finetune.pretrained is not None and not (finetune.fractions and finetune.seeds):
+        problems.append("finetune: name at least one fraction and one seed")
+    if any(not 0 < f <= 1 for f in finetune.fractions):
+        problems.append(f"finetune.fractions: each in (0, 1], got {list(finetune.fractions)}")
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"masks.recipes: the name {dup!r} is used more than once")
     for recipe in settings.masks.recipes:

@@ -71,6 +71,7 @@ TINY = {
         "batch_size": 8,
         "network_options": {"channels": [8, 16, 32], "strides": [2, 2]},
     },
+    "finetune": {"pretrained": "gradcam-otsu", "fractions": [0.25, 1.0], "seeds": [0, 1]},
     "evaluate": {"n_figure": 2},
 }
 
@@ -158,6 +159,10 @@ def test_every_artifact_written(workdir):
         "masks/lrp-otsu/index.json",
         "saliency/seg_hirescam/index.json",
         "eval/explain/supervised/figure.png",
+        "segmenter/finetune-0.25-s1/init_weights.json",
+        "segmenter/scratch-1-s0/predictions/index.json",
+        "eval/dice_vs_fraction.csv",
+        "eval/figures/dice_vs_fraction.png",
         "summary.csv",
     ]:
         assert (run / path).is_file(), path
@@ -204,7 +209,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 21
+        == 27
     )
 
 
@@ -217,6 +222,7 @@ def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     assert planned_jobs(workdir, "--configfile", name) == {
         "pseudo_masks": 4,
         "train_segmenter_pseudo": 4,
+        "train_segmenter_finetune": 3,  # fine-tuned from a retrained segmenter
         "evaluate": 1,
         "all": 1,
     }
@@ -240,7 +246,13 @@ def test_stage_code_change_reruns_that_stage(workdir):
     try:
         rule_file.write_text(original + "\n# changed\n")
         jobs = planned_jobs(workdir, "--configfile", "tiny.yaml")
-        assert jobs == {"pseudo_masks": 4, "train_segmenter_pseudo": 4, "evaluate": 1, "all": 1}
+        assert jobs == {
+            "pseudo_masks": 4,
+            "train_segmenter_pseudo": 4,
+            "train_segmenter_finetune": 3,
+            "evaluate": 1,
+            "all": 1,
+        }
     finally:
         rule_file.write_text(original)
 
@@ -462,3 +474,21 @@ def test_the_workflow_explains_its_segmenter(workdir):
     record = json.loads((run / "eval/explain/supervised/provenance.json").read_text())
     assert record["params"]["maps"] == ["seg_gradcam", "seg_hirescam"]
     assert (run / "eval/explain/supervised/figure.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
+    """DoLL: each (fraction, seed) trains a fine-tuned and a scratch U-Net on the same
+    drawn masks; a share below 1 repeats over the seeds."""
+    run = workdir / "results" / "tiny"
+    summary = pd.read_csv(run / "summary.csv")
+    few = summary[summary["model"].isin(["finetune", "scratch"]) & (summary["split"] == "test")]
+    assert len(few) == 6 and set(few["setting"]) == {"25% of train masks", "100% of train masks"}
+    assert set(few.loc[few["model"] == "finetune", "recipe"]) == {"gradcam-otsu"}
+    table = pd.read_csv(run / "eval" / "dice_vs_fraction.csv")
+    assert sorted(table.loc[table["split"] == "test", "runs"]) == [1, 1, 2, 2]
+    for arm in ("finetune", "scratch"):
+        metrics = json.loads((run / f"segmenter/{arm}-0.25-s1/metrics.json").read_text())
+        full = json.loads((run / f"segmenter/{arm}-1-s0/metrics.json").read_text())
+        assert metrics["mask_fraction"] == 0.25 and metrics["n_train"] < full["n_train"]
+    report = json.loads((run / "segmenter/finetune-0.25-s1/init_weights.json").read_text())
+    assert report["loaded"] and not report["new"] and not report["skipped"]

@@ -53,6 +53,7 @@ TINY_3D = {
         "batch_size": 4,
         "network_options": {"channels": [4, 8], "strides": [2], "num_res_units": 1},
     },
+    "finetune": {"pretrained": None},  # config.yaml's DoLL runs are 2D-demo sized
     "evaluate": {"n_figure": 2},
 }
 

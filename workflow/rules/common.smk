@@ -143,7 +143,50 @@ def layout_root():
 
 def segmenter_names():
     names = [f"pseudo-{name}" for name in recipe_names()]
-    return names + (["supervised"] if SETTINGS.segmenter.supervised else [])
+    names += ["supervised"] if SETTINGS.segmenter.supervised else []
+    return names + list(finetune_runs())
+
+
+def finetune_runs():
+    """Folder name -> (arm, fraction, seed) of every DoLL segmenter."""
+    ft = SETTINGS.finetune
+    if ft.pretrained is None:
+        return {}
+    return {
+        f"{arm}-{fraction:g}-s{seed}": (arm, fraction, seed)
+        for arm in ("finetune", "scratch")
+        for fraction, seed in ft.runs()
+    }
+
+
+def finetune_outputs():
+    """The evaluation's Dice-against-masks table and plot, when DoLL runs."""
+    if not finetune_runs():
+        return {}
+    return {
+        "few_table": f"{RUN}/eval/dice_vs_fraction.csv",
+        "few_figure": f"{RUN}/eval/figures/dice_vs_fraction.png",
+    }
+
+
+def pretrained_weights(wildcards):
+    if wildcards.arm == "finetune":
+        return [f"{RUN}/segmenter/pseudo-{SETTINGS.finetune.pretrained}/model.safetensors"]
+    return init_weights("segmenter")
+
+
+def finetune_json(wildcards, input):
+    """The segmenter's settings with this run's mask share, seeds and start."""
+    start = input.init[0] if input.init else None
+    value = dataclasses.replace(
+        SETTINGS.segmenter,
+        supervised=True,
+        mask_fraction=float(wildcards.fraction),
+        mask_seed=int(wildcards.seed),
+        seed=int(wildcards.seed),
+        init_weights=start,
+    )
+    return to_json(value)
 
 
 def evaluated_things():
@@ -153,6 +196,10 @@ def evaluated_things():
         things.append(f"{name}:segmenter:{RUN}/segmenter/pseudo-{name}/predictions")
     if SETTINGS.segmenter.supervised:
         things.append(f"ground_truth:supervised:{RUN}/segmenter/supervised/predictions")
+    for name, (arm, fraction, seed) in finetune_runs().items():
+        source = SETTINGS.finetune.pretrained if arm == "finetune" else "ground_truth"
+        folder = f"{RUN}/segmenter/{name}/predictions"
+        things.append(f"{source}:{arm}/{fraction:g}/{seed}:{folder}")
     return things
 
 

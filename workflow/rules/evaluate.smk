@@ -14,6 +14,7 @@ rule evaluate:
         report=f"{RUN}/eval/report.md",
         figure=f"{RUN}/eval/figures/overlays.png",
         run_summary=f"{RUN}/summary.csv",
+        **finetune_outputs(),
     log:
         f"{RUN}/logs/evaluate.log",
     benchmark:

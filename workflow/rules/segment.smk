@@ -54,3 +54,31 @@ rule train_segmenter_supervised:
     shell:
         f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+
+
+rule train_segmenter_finetune:
+    input:
+        data=f"{RUN}/data",
+        init=pretrained_weights,
+        gate=segmenter_gate_inputs(),
+    output:
+        model=f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/model.safetensors",
+        metrics=f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/metrics.json",
+        predictions=directory(f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/predictions"),
+    log:
+        f"{RUN}/logs/segmenter_{{arm}}-{{fraction}}-s{{seed}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/segmenter_{{arm}}-{{fraction}}-s{{seed}}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        out=lambda wc, output: os.path.dirname(output.model),
+        settings=finetune_json,
+        gate=segmenter_gate_flag(),
+        code=code("segmenter"),
+    shell:
+        f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -67,3 +67,33 @@ def overlay_grid(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def dice_against_fraction_plot(
+    path: str | Path, table, references: Mapping[str, float], split: str = "test"
+) -> None:
+    """Dice against the share of train masks, one line per model (mean over seeds,
+    bars: standard deviation), with horizontal references (no masks, all masks)."""
+    rows = table[table["split"] == split]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for (model, recipe), group in rows.groupby(["model", "recipe"], sort=True):
+        label = f"fine-tuned from {recipe} pseudo-masks" if model == "finetune" else "from scratch"
+        ax.errorbar(
+            group["fraction"] * 100,
+            group["dice_mean"],
+            yerr=group["dice_sd"].fillna(0),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+    for (label, value), style in zip(references.items(), ("--", ":"), strict=False):
+        ax.axhline(value, linestyle=style, color="grey", linewidth=1, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("ground-truth masks used (% of the train split)")
+    ax.set_ylabel(f"Dice, {split} images with a lesion")
+    ax.set_title("Pseudo-mask pretraining against scratch, by masks used")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

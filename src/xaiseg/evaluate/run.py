@@ -12,11 +12,12 @@ import pandas as pd
 
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
-from xaiseg.evaluate.figures import overlay_grid, to_2d
+from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.report import render_report
 from xaiseg.evaluate.tables import (
     ALL_MASKS,
     Evaluated,
+    dice_against_fraction,
     few_masks_rows,
     per_image_table,
     summary_table,
@@ -49,6 +50,12 @@ def evaluate(
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
     write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
+    few = dice_against_fraction(summary)
+    if len(few):
+        write_text(out / "dice_vs_fraction.csv", few.to_csv(index=False))
+        dice_against_fraction_plot(
+            out / "figures" / "dice_vs_fraction.png", few, _references(summary, few)
+        )
     rows = figure_rows(per_image, settings)
     _figure(Path(data_dir), things, saliency_dirs, out / "figures" / "overlays.png", rows)
     write_provenance(
@@ -59,6 +66,21 @@ def evaluate(
         seed=settings.seed,
     )
     return summary
+
+
+def _references(summary: pd.DataFrame, few: pd.DataFrame) -> dict[str, float]:
+    """Test Dice of the pretrained recipe's segmenter (no masks) and of the supervised one."""
+    test = summary[(summary["split"] == "test") & ~summary["setting"].str.startswith("few")]
+    pretrained = few.loc[few["model"] == "finetune", "recipe"]
+    found = {}
+    for label, model, recipe in (
+        ("no masks (pretrained alone)", "segmenter", pretrained.iloc[0] if len(pretrained) else ""),
+        ("all masks (supervised)", "supervised", "ground_truth"),
+    ):
+        row = test[(test["model"] == model) & (test["recipe"] == recipe)]
+        if len(row):
+            found[label] = float(row["dice"].iloc[0])
+    return found
 
 
 def classifier_warning(classifier_metrics: Path | None) -> str:

@@ -25,6 +25,8 @@ SUMMARY_COLUMNS = [
     "recipe",
     "model",
     "setting",
+    "fraction",
+    "seed",
     "split",
     "n",
     "n_positive",
@@ -38,16 +40,27 @@ SUMMARY_COLUMNS = [
 NO_MASKS, ALL_MASKS = "no masks", "all masks"
 
 
+# Few ground-truth masks (DoLL): fine-tuned from a recipe's segmenter, or from scratch.
+FEW_MASK_MODELS = ("finetune", "scratch")
+MODEL_ORDER = {"pseudo_mask": 0, "segmenter": 1, "supervised": 2, "finetune": 3, "scratch": 4}
+
+
 @dataclass(frozen=True)
 class Evaluated:
     recipe: str
     model: str
     masks_dir: Path
+    fraction: float | None = None  # share of the train masks (few-masks models)
+    seed: int | None = None
 
 
 def parse_evaluated(spec: str) -> Evaluated:
-    """``recipe:model:folder`` as passed on the command line."""
+    """``recipe:model:folder`` as passed on the command line; a few-masks model reads
+    ``finetune/<fraction>/<seed>`` or ``scratch/<fraction>/<seed>``."""
     recipe, model, folder = spec.split(":", 2)
+    model, *run = model.split("/")
+    if run:
+        return Evaluated(recipe, model, Path(folder), float(run[0]), int(run[1]))
     return Evaluated(recipe, model, Path(folder))
 
 
@@ -70,6 +83,8 @@ def per_image_table(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.Dat
                         "sample_id": kept,
                         "recipe": thing.recipe,
                         "model": thing.model,
+                        "fraction": np.nan if thing.fraction is None else thing.fraction,
+                        "seed": np.nan if thing.seed is None else thing.seed,
                         "truth_positive": (truth.flatten(1) > 0).any(1).numpy(),
                         "pred_positive": predicted.flatten(1).any(1).numpy(),
                         **scores,
@@ -83,8 +98,10 @@ def per_image_table(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.Dat
 
 def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for (recipe, model, split), group in per_image.groupby(
-        ["recipe", "model", "split"], sort=False
+    keys = ["recipe", "model", "fraction", "seed", "split"]
+    per_image = per_image.assign(**{k: per_image.get(k, np.nan) for k in ("fraction", "seed")})
+    for (recipe, model, fraction, seed, split), group in per_image.groupby(
+        keys, sort=False, dropna=False
     ):
         positive = group[group["truth_positive"]]
         negative = group[~group["truth_positive"]]
@@ -92,7 +109,9 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
             {
                 "recipe": recipe,
                 "model": model,
-                "setting": ALL_MASKS if model == "supervised" else NO_MASKS,
+                "setting": _setting(model, fraction),
+                "fraction": fraction,
+                "seed": seed,
                 "split": split,
                 "n": len(group),
                 "n_positive": len(positive),
@@ -105,14 +124,28 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
                 else np.nan,
             }
         )
-    order = {"pseudo_mask": 0, "segmenter": 1, "supervised": 2}
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    frame["_order"] = frame["model"].map(order)
+    frame["_order"] = frame["model"].map(MODEL_ORDER)
     return (
-        frame.sort_values(["split", "_order", "recipe"])
+        frame.sort_values(["split", "_order", "recipe", "fraction", "seed"])
         .drop(columns="_order")
         .reset_index(drop=True)
     )
+
+
+def _setting(model: str, fraction: float) -> str:
+    if model in FEW_MASK_MODELS:
+        return f"{fraction:.0%} of train masks"
+    return ALL_MASKS if model == "supervised" else NO_MASKS
+
+
+def dice_against_fraction(summary: pd.DataFrame) -> pd.DataFrame:
+    """Few-masks rows averaged over seeds: mean and standard deviation of the Dice per
+    model, fraction and split (the standard deviation is empty for a single run)."""
+    few = summary[summary["model"].isin(FEW_MASK_MODELS)]
+    grouped = few.groupby(["split", "model", "recipe", "fraction"], sort=True)["dice"]
+    table = grouped.agg(runs="count", dice_mean="mean", dice_sd="std").reset_index()
+    return table
 
 
 def few_masks_rows(

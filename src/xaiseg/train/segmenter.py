@@ -46,6 +46,28 @@ def _training_data(
     return images_t, torch.cat(targets), torch.ones(len(images_t), dtype=torch.bool)
 
 
+def _positive(targets: torch.Tensor) -> np.ndarray:
+    return (targets.flatten(1) == 1).any(1).numpy()
+
+
+def mask_subset(
+    train: np.ndarray, usable: np.ndarray, positive: np.ndarray, settings: SegmenterSettings
+) -> np.ndarray:
+    """Which train images keep their mask: ``mask_fraction`` of the usable ones, drawn
+    with ``mask_seed`` among images with and without the finding separately (at least
+    one of each that exists), so a small draw keeps the split's share of lesions. Other
+    splits are untouched. Its own generator: the network's initialisation, drawn from
+    ``settings.seed``, is the same at every fraction."""
+    rng = np.random.default_rng(settings.mask_seed)
+    keep = ~train
+    for stratum in (positive, ~positive):
+        pool = np.flatnonzero(train & usable & stratum)
+        if len(pool):
+            n = max(1, round(settings.mask_fraction * len(pool)))
+            keep[rng.choice(pool, size=n, replace=False)] = True
+    return keep
+
+
 @torch.no_grad()
 def predict_masks(
     model: nn.Module, images: torch.Tensor, device: torch.device, precision: str = "fp32"
@@ -81,6 +103,12 @@ def train_segmenter(
     store = ShardStore(data_dir)
     images, targets, usable = _training_data(store, masks_dir)
     split = np.array([s["split"] for s in store.samples])
+    if settings.mask_fraction < 1:
+        if masks_dir is not None:
+            raise XaisegError("segmenter.mask_fraction is for ground truth, not pseudo-masks")
+        usable = usable & torch.from_numpy(
+            mask_subset(split == "train", usable.numpy(), _positive(targets), settings)
+        )
     pick = {
         name: torch.from_numpy(np.flatnonzero((split == name) & usable.numpy()))
         for name in ("train", "val")
@@ -147,6 +175,7 @@ def train_segmenter(
         "history": history["history"],
         "trained_on": "ground_truth" if masks_dir is None else masks_dir.name,
         "n_train": len(pick["train"]),
+        "mask_fraction": settings.mask_fraction,
         "n_val": len(pick["val"]),
         "gated_empty": int((~keep).sum()) if keep is not None else 0,
     }

@@ -1,0 +1,99 @@
+"""DoLL: pseudo-mask pretraining fine-tuned on a few masks, against scratch."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xaiseg.cli import main
+from xaiseg.evaluate.tables import dice_against_fraction, parse_evaluated, summary_table
+from xaiseg.models import NetworkSpec, build_network
+from xaiseg.provenance import seed_everything
+from xaiseg.settings import FinetuneSettings, SegmenterSettings
+from xaiseg.train.segmenter import mask_subset, train_segmenter
+
+TINY_UNET = {"channels": [4, 8], "strides": [2], "num_res_units": 1}
+
+
+def test_the_mask_draw_keeps_the_share_of_lesions_and_the_other_splits():
+    train = np.array([True] * 10 + [False] * 4)
+    usable = np.ones(14, bool)
+    positive = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0], bool)
+    settings = SegmenterSettings(mask_fraction=0.5, mask_seed=7)
+    keep = mask_subset(train, usable, positive, settings)
+    assert keep[~train].all()  # val and test keep their masks
+    assert keep[train & positive].sum() == 2 and keep[train & ~positive].sum() == 3
+    assert np.array_equal(keep, mask_subset(train, usable, positive, settings))  # seeded
+    other = mask_subset(train, usable, positive, SegmenterSettings(mask_fraction=0.5, mask_seed=8))
+    assert not np.array_equal(keep, other)
+    tiny = mask_subset(train, usable, positive, SegmenterSettings(mask_fraction=0.01))
+    assert keep.sum() > tiny.sum() and tiny[train & positive].sum() == 1  # one of each
+
+
+def test_runs_repeat_small_fractions_over_seeds_only():
+    runs = FinetuneSettings("ig", fractions=(0.1, 1.0), seeds=(0, 4)).runs()
+    assert runs == [(0.1, 0), (0.1, 4), (1.0, 0)]
+
+
+@pytest.fixture
+def data_dir(png_dataset, tmp_path):
+    sheet, _ = png_dataset
+    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
+    args += ["--classes", "normal", "lesion", "--image-size", "16"]
+    assert main([*args, "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
+    return tmp_path / "run" / "data"
+
+
+def _frozen(seed: int, init: Path | None = None, **changes) -> SegmenterSettings:
+    """One epoch at learning rate 0: the saved weights are the starting weights."""
+    return SegmenterSettings(
+        epochs=1, batch_size=2, seed=seed, learning_rate=0.0, weight_decay=0.0,
+        network_options=TINY_UNET, init_weights=str(init) if init else None, **changes,
+    )  # fmt: skip
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights_and_scratch_from_its_seed(
+    data_dir, tmp_path
+):
+    pretrained = tmp_path / "pretrained"
+    train_segmenter(data_dir, pretrained, SegmenterSettings(epochs=1, batch_size=2, seed=5,
+                                                            network_options=TINY_UNET))  # fmt: skip
+    start = pretrained / "model.safetensors"
+    train_segmenter(data_dir, tmp_path / "ft", _frozen(2, start, mask_fraction=0.5))
+    tuned, original = load_file(str(tmp_path / "ft" / "model.safetensors")), load_file(str(start))
+    assert tuned.keys() == original.keys()
+    assert all(torch.equal(tuned[k], original[k]) for k in original)
+
+    train_segmenter(data_dir, tmp_path / "scratch", _frozen(2, mask_fraction=0.5))
+    spec = NetworkSpec("segmenter", "unet", 1, ("normal", "lesion"), options=TINY_UNET)
+    seed_everything(2)
+    fresh = build_network(spec).state_dict()
+    scratch = load_file(str(tmp_path / "scratch" / "model.safetensors"))
+    assert all(torch.equal(scratch[k], fresh[k]) for k in fresh)
+    assert not all(torch.equal(scratch[k], original[k]) for k in original)
+
+
+def test_dice_against_fraction_averages_seeds_per_model():
+    things = [parse_evaluated(f"ig:finetune/0.05/{s}:x") for s in (0, 1)]
+    things += [parse_evaluated("ground_truth:scratch/1/0:y")]
+    assert (things[1].model, things[1].fraction, things[1].seed) == ("finetune", 0.05, 1)
+    rows = []
+    for thing, dices in zip(things, ([0.2, 0.4], [0.6, 0.8], [0.9, 0.7]), strict=True):
+        for i, dice in enumerate(dices):
+            rows.append({
+                "sample_id": f"s{i}", "recipe": thing.recipe, "model": thing.model,
+                "fraction": thing.fraction, "seed": thing.seed, "truth_positive": True,
+                "pred_positive": True, "dice": dice, "iou": dice, "hd95": 1.0,
+                "split": "test", "group": "g",
+            })  # fmt: skip
+    summary = summary_table(pd.DataFrame(rows))
+    assert list(summary["setting"]) == ["5% of train masks"] * 2 + ["100% of train masks"]
+    table = dice_against_fraction(summary)
+    finetune = table[table["model"] == "finetune"].iloc[0]
+    # seed means 0.3 and 0.7: mean 0.5, sample standard deviation sqrt(0.08)
+    assert finetune["runs"] == 2 and finetune["dice_mean"] == pytest.approx(0.5)
+    assert finetune["dice_sd"] == pytest.approx(np.sqrt(0.08))
+    assert table[table["model"] == "scratch"]["dice_sd"].isna().all()

@@ -171,7 +171,9 @@ def finetune_outputs():
 
 def pretrained_weights(wildcards):
     if wildcards.arm == "finetune":
-        return [f"{RUN}/segmenter/pseudo-{SETTINGS.finetune.pretrained}/model.safetensors"]
+        return [
+            f"{RUN}/segmenter/pseudo-{SETTINGS.finetune.pretrained}/model.safetensors"
+        ]
     return init_weights("segmenter")
 
 

@@ -8,13 +8,13 @@ rule evaluate:
         ),
         saliency=expand(f"{RUN}/saliency/{{map}}", map=map_names()),
     output:
+        **finetune_outputs(),
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
         markdown=f"{RUN}/eval/summary.md",
         report=f"{RUN}/eval/report.md",
         figure=f"{RUN}/eval/figures/overlays.png",
         run_summary=f"{RUN}/summary.csv",
-        **finetune_outputs(),
     log:
         f"{RUN}/logs/evaluate.log",
     benchmark:

@@ -64,7 +64,9 @@ rule train_segmenter_finetune:
     output:
         model=f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/model.safetensors",
         metrics=f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/metrics.json",
-        predictions=directory(f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/predictions"),
+        predictions=directory(
+            f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/predictions"
+        ),
     log:
         f"{RUN}/logs/segmenter_{{arm}}-{{fraction}}-s{{seed}}.log",
     benchmark:

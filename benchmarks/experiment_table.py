@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.evaluate.tables import FEW_MASK_MODELS
 from xaiseg.metrics import segmentation_scores
 
 
@@ -69,6 +70,8 @@ def ratio_interval(
 
 def table(run: Path) -> pd.DataFrame:
     summary = pd.read_csv(run / "summary.csv", keep_default_na=False)
+    # Few-masks runs (one row per seed) have their own table: eval/dice_vs_fraction.csv.
+    summary = summary[~summary["model"].isin(FEW_MASK_MODELS)]
     rows = []
     for (recipe, model, setting), group in summary.groupby(
         ["recipe", "model", "setting"], sort=False
@@ -101,6 +104,10 @@ def main() -> None:
     run = parser.parse_args().run
     pd.set_option("display.width", 200)
     print(table(run).round(3).to_string(index=False))
+    few = run / "eval" / "dice_vs_fraction.csv"
+    if few.is_file():
+        print("\nfew masks (DoLL), mean and standard deviation over seeds:")
+        print(pd.read_csv(few).round(3).to_string(index=False))
     print("\nungated segmenters (their own masks, no classifier gate):")
     for folder in sorted((run / "segmenter").iterdir()):
         scores = ungated_scores(run, folder.name)

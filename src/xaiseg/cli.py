@@ -176,6 +176,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.out,
         _settings(args),
         args.classifier_metrics,
+        _named_folders(args.faithfulness),
     )
 
 
@@ -188,6 +189,20 @@ def cmd_explain(args: argparse.Namespace) -> None:
         settings.n_figure, settings.seed,
     )  # fmt: skip
     print(f"explain: {len(ids)} images -> {args.out / 'figure.png'}")
+
+
+def cmd_faithfulness(args: argparse.Namespace) -> None:
+    from xaiseg.evaluate.map_checks import check_map
+
+    _threads(args)
+    saliency = S.from_json(S.SaliencySettings, args.saliency_settings, "--saliency-settings")
+    if args.map not in saliency.maps:
+        raise XaisegError(f"faithfulness: map {args.map!r} is not in --saliency-settings")
+    summary = check_map(
+        args.data, args.classifier, args.model, args.saliency, args.out, args.map,
+        saliency.map(args.map), _settings(args),
+    )  # fmt: skip
+    print(f"faithfulness: {summary}")
 
 
 TRAINING_FLAGS = ("network", "epochs", "learning_rate", "batch_size", "patience", "seed", "device")
@@ -267,8 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--saliency", nargs="*", default=[], metavar="MAP=FOLDER")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--classifier-metrics", type=Path, default=None, help="for the report")
+    p.add_argument("--faithfulness", nargs="*", default=[], metavar="MAP=FOLDER")
     _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
     p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("faithfulness", help="deletion, insertion and randomisation of a map")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--classifier", type=Path, required=True, help="scores deletion, insertion")
+    p.add_argument("--model", type=Path, required=True, help="the model the map explains")
+    p.add_argument("--saliency", type=Path, required=True, help="the stored map")
+    p.add_argument("--map", required=True)
+    p.add_argument("--saliency-settings", required=True, help="saliency settings JSON")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, S.FaithfulnessSettings, ("n_images", "steps", "seed", "device"))
+    p.set_defaults(handler=cmd_faithfulness)
 
     p = sub.add_parser("explain", help="a segmenter's explanations beside its predictions")
     p.add_argument("--data", type=Path, required=True)

@@ -31,6 +31,7 @@ STAGE_MODULES = {
     "segmenter": "xaiseg.train.segmenter",
     "evaluate": "xaiseg.evaluate.run",
     "explain": "xaiseg.evaluate.explain",
+    "faithfulness": "xaiseg.evaluate.map_checks",
 }
 
 

@@ -324,6 +324,20 @@ class RecipeJob:
 
 
 @dataclass(frozen=True)
+class FaithfulnessSettings:
+    """Deletion, insertion and the randomisation sanity check of each recipe map."""
+
+    n_images: int = 32  # a seeded draw of test images with a lesion
+    steps: int = 20  # shares of pixels removed or revealed: 0, 1/steps, ..., 1
+    baseline: float = 0.0  # the value a removed pixel takes
+    # A method fails the sanity check when its maps keep this rank correlation (or
+    # more) with the originals once every block of the model is random.
+    max_spearman: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
 class EvaluateSettings:
     n_figure: int = 6
     # The few-masks setting: this many val images with masks choose the recipe (0: off).
@@ -341,6 +355,7 @@ STAGE_SECTIONS = {
     "masks": MaskSettings,
     "segmenter": SegmenterSettings,
     "finetune": FinetuneSettings,
+    "faithfulness": FaithfulnessSettings,
     "evaluate": EvaluateSettings,
 }
 # Top-level config keys copied into every stage section that has the field.
@@ -360,6 +375,7 @@ class WorkflowSettings:
     masks: MaskSettings
     segmenter: SegmenterSettings
     finetune: FinetuneSettings
+    faithfulness: FaithfulnessSettings
     evaluate: EvaluateSettings
 
 

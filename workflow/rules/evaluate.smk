@@ -7,12 +7,17 @@ rule evaluate:
             f"{RUN}/segmenter/{{name}}/predictions", name=segmenter_names()
         ),
         saliency=expand(f"{RUN}/saliency/{{map}}", map=map_names()),
+        faithfulness=expand(
+            f"{RUN}/eval/faithfulness/{{map}}/faithfulness.json", map=map_names()
+        ),
     output:
         **finetune_outputs(),
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
         markdown=f"{RUN}/eval/summary.md",
         report=f"{RUN}/eval/report.md",
+        comparisons=f"{RUN}/eval/comparisons.csv",
+        saliency_metrics=f"{RUN}/eval/saliency_metrics.csv",
         figure=f"{RUN}/eval/figures/overlays.png",
         run_summary=f"{RUN}/summary.csv",
     log:
@@ -25,12 +30,14 @@ rule evaluate:
         out=lambda wc, output: os.path.dirname(output.summary),
         things=evaluated_things(),
         maps=[f"{m}={RUN}/saliency/{m}" for m in map_names()],
+        faithfulness=[f"{m}={RUN}/eval/faithfulness/{m}" for m in map_names()],
         settings=settings_json("evaluate"),
         code=code("evaluate"),
     shell:
         f"({XAISEG} evaluate --data {{input.data}} --evaluate {{params.things:q}}"
         " --saliency {params.maps:q} --out {params.out}"
         " --classifier-metrics {input.classifier} --settings {params.settings:q}"
+        " --faithfulness {params.faithfulness:q}"
         " && cp {output.summary} {output.run_summary}) > {log} 2>&1"
 
 
@@ -43,6 +50,7 @@ rule explain:
         ),
     output:
         figure=f"{RUN}/eval/explain/{{name}}/figure.png",
+        saliency_metrics=f"{RUN}/eval/explain/{{name}}/saliency_metrics.csv",
     log:
         f"{RUN}/logs/explain_{{name}}.log",
     benchmark:
@@ -60,3 +68,34 @@ rule explain:
         f"{XAISEG} explain --data {{input.data}} --predictions {{input.predictions}}"
         " --saliency {params.maps:q} --out {params.out} --settings {params.settings:q}"
         " > {log} 2>&1"
+
+
+rule faithfulness:
+    input:
+        data=f"{RUN}/data",
+        classifier=f"{RUN}/classifier/model.safetensors",
+        model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
+        saliency=f"{RUN}/saliency/{{map}}",
+    output:
+        summary=f"{RUN}/eval/faithfulness/{{map}}/faithfulness.json",
+    log:
+        f"{RUN}/logs/faithfulness_{{map}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/faithfulness_{{map}}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        classifier=lambda wc, input: os.path.dirname(input.classifier),
+        model=lambda wc, input: os.path.dirname(input.model),
+        out=lambda wc, output: os.path.dirname(output.summary),
+        saliency=saliency_json,
+        settings=settings_json("faithfulness"),
+        code=code("faithfulness"),
+    shell:
+        f"{XAISEG} faithfulness --data {{input.data}} --classifier {{params.classifier}}"
+        " --model {params.model} --saliency {input.saliency} --map {wildcards.map}"
+        " --saliency-settings {params.saliency:q} --out {params.out}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -2,7 +2,8 @@
 
 One row per test image with a finding (a seeded draw); columns: the image with the
 ground truth, the segmenter's prediction, and each map that explains it (Seg-Grad-CAM,
-Seg-HiRes-Grad-CAM, ...), normalised to its own peak.
+Seg-HiRes-Grad-CAM, ...), normalised to its own peak. Beside it, ``saliency_metrics.csv``:
+how well each map localises the lesion (``evaluate/localisation.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore, check_same_samples
 from xaiseg.evaluate.figures import overlay_grid, to_2d
+from xaiseg.evaluate.saliency_metrics import saliency_metrics_table
 from xaiseg.masks.normalize import normalize_maps
-from xaiseg.provenance import write_provenance
+from xaiseg.provenance import write_provenance, write_text
 
 
 def explanation_figure(
@@ -43,6 +45,8 @@ def explanation_figure(
         columns[name] = to_2d(values, truth, picks)[0]
     ids = [store.sample_ids[r] for r in rows]
     overlay_grid(Path(out_dir) / "figure.png", images, to_2d(truth, truth, picks)[0], columns, ids)
+    localisation = saliency_metrics_table(data_dir, map_dirs)
+    write_text(Path(out_dir) / "saliency_metrics.csv", localisation.to_csv(index=False))
     indexes = [Path(f) / "index.json" for f in (predictions_dir, *map_dirs.values())]
     write_provenance(
         out_dir,

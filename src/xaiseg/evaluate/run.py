@@ -14,9 +14,11 @@ from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.report import render_report
+from xaiseg.evaluate.saliency_metrics import saliency_metrics_table
 from xaiseg.evaluate.tables import (
     ALL_MASKS,
     Evaluated,
+    comparisons,
     dice_against_fraction,
     few_masks_rows,
     per_image_table,
@@ -35,6 +37,7 @@ def evaluate(
     out_dir: str | Path,
     settings: EvaluateSettings,
     classifier_metrics: Path | None = None,
+    faithfulness_dirs: dict[str, Path] | None = None,
 ) -> pd.DataFrame:
     out = Path(out_dir)
     per_image = per_image_table(data_dir, things)
@@ -47,6 +50,11 @@ def evaluate(
         print(f"WARNING: {warning}", flush=True)
         summary.loc[summary["setting"] != ALL_MASKS, "warning"] = warning
     write_text(out / "per_image.csv", per_image.to_csv(index=False))
+    write_text(out / "comparisons.csv", comparisons(per_image).to_csv(index=False))
+    localisation = with_faithfulness(
+        saliency_metrics_table(data_dir, saliency_dirs), faithfulness_dirs or {}
+    )
+    write_text(out / "saliency_metrics.csv", localisation.to_csv(index=False))
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
     write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
@@ -66,6 +74,25 @@ def evaluate(
         seed=settings.seed,
     )
     return summary
+
+
+FAITHFULNESS_COLUMNS = (
+    "deletion_auc", "insertion_auc", "sanity_spearman", "sanity_spearman_abs", "sanity_passed",
+)  # fmt: skip
+
+
+def with_faithfulness(table: pd.DataFrame, folders: dict[str, Path]) -> pd.DataFrame:
+    """The faithfulness stage's numbers beside each map's test row (they are measured
+    on test images); other rows leave them empty."""
+    table = table.copy()
+    for column in FAITHFULNESS_COLUMNS:
+        table[column] = pd.Series(dtype=object if column == "sanity_passed" else float)
+    for name, folder in folders.items():
+        checks = json.loads((Path(folder) / "faithfulness.json").read_text())
+        where = (table["map"] == name) & (table["split"] == "test")
+        for column in FAITHFULNESS_COLUMNS:
+            table.loc[where, column] = checks[column]
+    return table
 
 
 def _references(summary: pd.DataFrame, few: pd.DataFrame) -> dict[str, float]:

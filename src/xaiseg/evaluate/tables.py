@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.evaluate.uncertainty import bootstrap_mean, paired_difference
 from xaiseg.metrics import segmentation_scores
 
 SUMMARY_COLUMNS = [
@@ -31,6 +32,8 @@ SUMMARY_COLUMNS = [
     "n",
     "n_positive",
     "dice",
+    "dice_ci_low",
+    "dice_ci_high",
     "iou",
     "hd95",
     "dice_all",
@@ -116,6 +119,7 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
                 "n": len(group),
                 "n_positive": len(positive),
                 "dice": positive["dice"].mean(),
+                **dict(zip(("dice_ci_low", "dice_ci_high"), _interval(positive), strict=True)),
                 "iou": positive["iou"].mean(),
                 "hd95": positive["hd95"].mean(),
                 "dice_all": group["dice"].mean(),
@@ -131,6 +135,46 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
         .drop(columns="_order")
         .reset_index(drop=True)
     )
+
+
+def _interval(positive: pd.DataFrame) -> tuple[float, float]:
+    """95% interval of the mean Dice over lesion images, resampling patients (groups)."""
+    groups = positive["group"] if "group" in positive else positive["sample_id"]
+    return bootstrap_mean(positive["dice"].to_numpy(), groups.to_numpy())
+
+
+def comparisons(per_image: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Paired differences in Dice between every two weak or supervised rows (and each
+    fine-tuned run against scratch on the same masks), on the same lesion images, with
+    patient-bootstrap intervals: "A beats B" only when the interval excludes zero."""
+    rows = per_image[(per_image["split"] == split) & per_image["truth_positive"]]
+    rows = rows.assign(**{k: rows.get(k, np.nan) for k in ("fraction", "seed")})
+    key = rows["recipe"] + ":" + rows["model"]
+    few = rows["model"].isin(FEW_MASK_MODELS)
+    key[few] = key[few] + rows.loc[few, "fraction"].map("@{:g}".format)
+    key[few] = key[few] + rows.loc[few, "seed"].map("/s{:.0f}".format)
+    table = rows.assign(key=key).pivot_table("dice", index=["sample_id", "group"], columns="key")
+    names = list(table.columns)
+    plain = [n for n in names if "@" not in n]
+    pairs = [(a, b) for i, a in enumerate(plain) for b in plain[i + 1 :]]
+    for name in names:  # a fine-tuned run against scratch on the same draw of masks
+        _, _, run = name.partition(":finetune@")
+        if run:
+            pairs.append((name, f"ground_truth:scratch@{run}"))
+    out = []
+    groups = table.index.get_level_values("group").to_numpy()
+    for a, b in pairs:
+        if b not in table:
+            continue
+        both = table[[a, b]].notna().all(1).to_numpy()
+        diff, low, high = paired_difference(table[a][both], table[b][both], groups[both])
+        verdict = "no clear difference"
+        if low > 0 or high < 0:
+            verdict = f"{a if low > 0 else b} better"
+        out.append({"a": a, "b": b, "n": int(both.sum()), "dice_a": table[a][both].mean(),
+                    "dice_b": table[b][both].mean(), "difference": diff, "ci_low": low,
+                    "ci_high": high, "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(out)
 
 
 def _setting(model: str, fraction: float) -> str:

@@ -1,0 +1,70 @@
+"""Deletion, insertion and the randomisation sanity check, by hand and on real networks."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xaiseg.evaluate.faithfulness import (
+    deletion_insertion,
+    parameter_blocks,
+    passes_sanity,
+    randomisation_test,
+)
+from xaiseg.models import build_classifier
+from xaiseg.saliency import METHODS
+
+
+class SumOfPixels(nn.Module):
+    """logits [0, sum of pixels]: the finding's probability is sigmoid(sum)."""
+
+    def forward(self, x):
+        s = x.flatten(1).sum(1)
+        return torch.stack([torch.zeros_like(s), s], dim=1)
+
+
+def test_deletion_and_insertion_by_hand():
+    image = torch.tensor([[[[4.0, 0.0], [0.0, 0.0]]]])
+    saliency = torch.tensor([[[[9.0, 1.0], [0.0, -1.0]]]])  # the bright pixel first
+    deletion, insertion = deletion_insertion(SumOfPixels(), image, saliency, 1, steps=2)
+    s4 = 1 / (1 + math.exp(-4))
+    # shares 0, .5, 1 (0, 2, 4 pixels): deletion sigmoid(4), .5, .5; insertion .5, s4, s4
+    assert deletion[0] == pytest.approx(0.5 * (s4 + 0.5) / 2 + 0.5 * (0.5 + 0.5) / 2)
+    assert insertion[0] == pytest.approx(0.5 * (0.5 + s4) / 2 + 0.5 * (s4 + s4) / 2)
+    # the reverse order deletes the bright pixel last: a worse (higher) deletion area
+    worse, _ = deletion_insertion(SumOfPixels(), image, -saliency, 1, steps=2)
+    assert worse[0] > deletion[0]
+
+
+def test_blocks_are_randomised_from_the_output_backwards():
+    assert parameter_blocks(build_classifier("resnet10", 1, 2)) == [
+        "fc", "layer4", "layer3", "layer2", "layer1", "bn1", "conv1",
+    ]  # fmt: skip
+    vgg = build_classifier("vgg", 1, 2, channels=(4, 8), convs_per_stage=1)
+    assert parameter_blocks(vgg) == ["fc", "stage2", "stage1"]
+
+
+def _sobel(images):
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3)
+    gx, gy = F.conv2d(images, kx, padding=1), F.conv2d(images, kx.transpose(2, 3), padding=1)
+    return (gx**2 + gy**2).sqrt()
+
+
+def test_a_map_that_ignores_the_weights_fails_and_grad_cam_passes():
+    torch.manual_seed(0)
+    net = build_classifier("vgg", 1, 2, channels=(4, 8), convs_per_stage=1).eval()
+    images = torch.rand(6, 1, 16, 16)
+    edges = randomisation_test(net, lambda model, x: _sobel(x), images)
+    assert list(edges["randomised_through"]) == ["fc", "stage2", "stage1"]
+    assert edges["spearman_abs"].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert not passes_sanity(edges, 0.5)
+
+    def gradcam(model, x):
+        return METHODS["gradcam"](model, "stage2")(x, 1)
+
+    original = gradcam(net, images)
+    cascade = randomisation_test(net, gradcam, images)
+    assert cascade["spearman_abs"].iloc[-1] < 0.5 and passes_sanity(cascade, 0.5)
+    assert torch.equal(original, gradcam(net, images))  # a copy was randomised

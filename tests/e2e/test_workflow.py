@@ -162,6 +162,11 @@ def test_every_artifact_written(workdir):
         "segmenter/finetune-0.25-s1/init_weights.json",
         "segmenter/scratch-1-s0/predictions/index.json",
         "eval/dice_vs_fraction.csv",
+        "eval/saliency_metrics.csv",
+        "eval/comparisons.csv",
+        "eval/faithfulness/gradcam/faithfulness.json",
+        "eval/faithfulness/counterfactual/randomisation.csv",
+        "eval/explain/supervised/saliency_metrics.csv",
         "eval/figures/dice_vs_fraction.png",
         "summary.csv",
     ]:
@@ -218,7 +223,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 27
+        == 31
     )
 
 
@@ -504,3 +509,19 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
         assert metrics["mask_fraction"] == 0.25 and metrics["n_train"] < full["n_train"]
     report = json.loads((run / "segmenter/finetune-0.25-s1/init_weights.json").read_text())
     assert report["loaded"] and not report["new"] and not report["skipped"]
+
+
+def test_saliency_metrics_with_faithfulness_and_intervals(workdir):
+    run = workdir / "results" / "tiny"
+    metrics = pd.read_csv(run / "eval" / "saliency_metrics.csv")
+    assert set(metrics["map"]) == {"gradcam", "integrated_gradients", "lrp", "counterfactual"}
+    scores = ["pointing_game", "relevance_mass_accuracy", "auroc", "dice_otsu", "dice_best"]
+    assert metrics[scores].notna().all().all() and (metrics["n_images"] > 0).all()
+    test = metrics[metrics["split"] == "test"]
+    assert test[["deletion_auc", "insertion_auc", "sanity_spearman_abs"]].notna().all().all()
+    summary = pd.read_csv(run / "summary.csv")
+    scored = summary[summary["n_positive"] > 0]
+    assert (scored["dice_ci_low"] <= scored["dice"] + 1e-9).all()
+    assert (scored["dice"] <= scored["dice_ci_high"] + 1e-9).all()
+    pairs = pd.read_csv(run / "eval" / "comparisons.csv")
+    assert {"a", "b", "difference", "ci_low", "ci_high", "verdict"} <= set(pairs.columns)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 CONFIG ?= config.yaml
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean browser
 
 # Reinstall only when the dependency pins change.
 $(STAMP): pyproject.toml
@@ -17,10 +17,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+RUN_NAME = $(shell $(PYTHON) -c "import re,sys; m = re.search(r'^run: *([^ #]+)', open('$(CONFIG)').read(), re.M); print(m.group(1) if m else 'demo')")
+
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile $(CONFIG) \
+		--report results/$(RUN_NAME)/report.html
+	@echo "report: results/$(RUN_NAME)/report.html (open it in a browser)"
 
-test: $(STAMP)
+# The report's browser test needs Debian's chromium; install it when apt can (best
+# effort: without it that one test says it skipped and why).
+browser:
+	@command -v chromium >/dev/null || ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		>/dev/null 2>&1 ) || echo "chromium not installed: the report's browser test will skip"
+
+test: $(STAMP) browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

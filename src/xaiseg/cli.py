@@ -177,6 +177,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _settings(args),
         args.classifier_metrics,
         _named_folders(args.faithfulness),
+        args.classifier_predictions,
     )
 
 
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--classifier-metrics", type=Path, default=None, help="for the report")
     p.add_argument("--faithfulness", nargs="*", default=[], metavar="MAP=FOLDER")
+    p.add_argument("--classifier-predictions", type=Path, default=None, help="for the ROC")
     _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
     p.set_defaults(handler=cmd_evaluate)
 

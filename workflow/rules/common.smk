@@ -159,13 +159,22 @@ def finetune_runs():
     }
 
 
+def shown(caption, category, subcategory=None):
+    """Where an output sits in the HTML report, and its caption (workflow/report/)."""
+    where = {"caption": f"../report/{caption}.rst", "category": category}
+    return where | ({"subcategory": subcategory} if subcategory else {})
+
+
 def finetune_outputs():
     """The evaluation's Dice-against-masks table and plot, when DoLL runs."""
     if not finetune_runs():
         return {}
     return {
         "few_table": f"{RUN}/eval/dice_vs_fraction.csv",
-        "few_figure": f"{RUN}/eval/figures/dice_vs_fraction.png",
+        "few_figure": report(
+            f"{RUN}/eval/figures/dice_vs_fraction.png",
+            **shown("dice_vs_fraction", "Few masks"),
+        ),
     }
 
 
@@ -218,3 +227,50 @@ def final_outputs():
         *[f"{RUN}/segmenter/{name}/model.safetensors" for name in segmenter_names()],
         *[f"{RUN}/eval/explain/{name}/figure.png" for name in explained_segmenters()],
     ]
+
+
+def headline():
+    """What a person wants at the end of a run: the weak segmenter chosen on val, its
+    test Dice with the patient interval, the supervised bound, and the report command.
+    """
+    import csv
+
+    path = Path(f"{RUN}/summary.csv")
+    if not path.is_file():
+        return ""
+    rows = list(csv.DictReader(path.open()))
+
+    def pick(split, model, setting):
+        found = [
+            r
+            for r in rows
+            if r["split"] == split and r["model"] == model and r["setting"] == setting
+        ]
+        return max(found, key=lambda r: float(r["dice"] or 0)) if found else None
+
+    lines = []
+    chosen = pick("val", "segmenter", "no masks")
+    if chosen:
+        test = next(
+            r
+            for r in rows
+            if r["split"] == "test"
+            and r["recipe"] == chosen["recipe"]
+            and r["model"] == "segmenter"
+            and r["setting"] == "no masks"
+        )
+        lines.append(
+            f"headline (best val, no masks): {chosen['recipe']} segmenter, test Dice"
+            f" {float(test['dice']):.3f} (95% CI {float(test['dice_ci_low']):.3f} to"
+            f" {float(test['dice_ci_high']):.3f}, patients resampled)"
+        )
+    supervised = pick("test", "supervised", "all masks")
+    if supervised:
+        lines.append(
+            f"supervised (all masks): test Dice {float(supervised['dice']):.3f}"
+        )
+    lines.append(
+        f"tables: {RUN}/summary.csv; report: snakemake --report {RUN}/report.html"
+        " (make run writes it)"
+    )
+    return "\n".join(lines)

@@ -2,6 +2,7 @@ rule evaluate:
     input:
         data=f"{RUN}/data",
         classifier=f"{RUN}/classifier/metrics.json",
+        predictions=f"{RUN}/classifier/predictions.csv",
         masks=expand(f"{RUN}/masks/{{recipe}}", recipe=recipe_names()),
         segmenters=expand(
             f"{RUN}/segmenter/{{name}}/predictions", name=segmenter_names()
@@ -15,10 +16,30 @@ rule evaluate:
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
         markdown=f"{RUN}/eval/summary.md",
+        html=report(f"{RUN}/eval/summary.html", **shown("summary", "Results")),
         report=f"{RUN}/eval/report.md",
-        comparisons=f"{RUN}/eval/comparisons.csv",
-        saliency_metrics=f"{RUN}/eval/saliency_metrics.csv",
-        figure=f"{RUN}/eval/figures/overlays.png",
+        comparisons=report(
+            f"{RUN}/eval/comparisons.csv", **shown("comparisons", "Results")
+        ),
+        saliency_metrics=report(
+            f"{RUN}/eval/saliency_metrics.csv", **shown("saliency_metrics", "Saliency")
+        ),
+        figure=report(
+            f"{RUN}/eval/figures/overlays.png", **shown("overlays", "Overlays")
+        ),
+        extremes=report(
+            f"{RUN}/eval/figures/overlays_best_median_worst.png",
+            **shown("overlays", "Overlays"),
+        ),
+        roc=report(
+            f"{RUN}/eval/figures/classifier_roc.png",
+            **shown("classifier_roc", "Classifier"),
+        ),
+        thresholds=report(
+            f"{RUN}/eval/figures/dice_vs_threshold.png",
+            **shown("dice_vs_threshold", "Saliency"),
+        ),
+        sanity=report(f"{RUN}/eval/figures/sanity.png", **shown("sanity", "Saliency")),
         run_summary=f"{RUN}/summary.csv",
     log:
         f"{RUN}/logs/evaluate.log",
@@ -38,6 +59,7 @@ rule evaluate:
         " --saliency {params.maps:q} --out {params.out}"
         " --classifier-metrics {input.classifier} --settings {params.settings:q}"
         " --faithfulness {params.faithfulness:q}"
+        " --classifier-predictions {input.predictions}"
         " && cp {output.summary} {output.run_summary}) > {log} 2>&1"
 
 
@@ -49,8 +71,14 @@ rule explain:
             f"{RUN}/saliency/{{map}}", map=explained_segmenters()[wc.name]
         ),
     output:
-        figure=f"{RUN}/eval/explain/{{name}}/figure.png",
-        saliency_metrics=f"{RUN}/eval/explain/{{name}}/saliency_metrics.csv",
+        figure=report(
+            f"{RUN}/eval/explain/{{name}}/figure.png",
+            **shown("explain", "Segmenter explained", "{name}"),
+        ),
+        saliency_metrics=report(
+            f"{RUN}/eval/explain/{{name}}/saliency_metrics.csv",
+            **shown("saliency_metrics", "Segmenter explained", "{name}"),
+        ),
     log:
         f"{RUN}/logs/explain_{{name}}.log",
     benchmark:

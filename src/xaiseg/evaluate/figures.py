@@ -41,8 +41,9 @@ def overlay_grid(
     """
     n_cols = 2 + len(columns)
     fig, axes = plt.subplots(
-        len(images), n_cols, figsize=(1.9 * n_cols, 1.9 * len(images)), squeeze=False
-    )
+        len(images), n_cols, figsize=(1.9 * n_cols + 0.8, 1.9 * len(images)), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     for row, (image, truth) in enumerate(zip(images, truths, strict=True)):
         panels = {"image": None, "ground truth": truth, **{k: v[row] for k, v in columns.items()}}
         for col, (heading, panel) in enumerate(panels.items()):
@@ -63,7 +64,10 @@ def overlay_grid(
             if row == 0:
                 ax.set_title(heading, fontsize=7)
         axes[row, 0].set_ylabel(titles[row], fontsize=7)
-    fig.tight_layout()
+    if any(v.dtype != bool for v in columns.values()):
+        scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, 1), cmap="jet")
+        bar = fig.colorbar(scale, ax=axes, shrink=0.5, aspect=30, pad=0.01)
+        bar.set_label("map, share of its peak (positive part)", fontsize=7)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

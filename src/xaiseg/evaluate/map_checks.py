@@ -79,6 +79,7 @@ def check_map(
         "sanity_spearman": float(last["spearman"]),
         "sanity_spearman_abs": float(last["spearman_abs"]),
         "sanity_passed": passes_sanity(cascade, settings.max_spearman),
+        "max_spearman": settings.max_spearman,
     }
     out = Path(out_dir)
     write_text(out / "deletion_insertion.csv", per_image.to_csv(index=False))

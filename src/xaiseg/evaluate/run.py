@@ -14,14 +14,22 @@ from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.report import render_report
-from xaiseg.evaluate.saliency_metrics import saliency_metrics_table
+from xaiseg.evaluate.report_figures import (
+    classifier_roc,
+    dice_against_threshold,
+    placeholder,
+    sanity_cascade,
+)
+from xaiseg.evaluate.saliency_metrics import per_image_localisation, summarise_localisation
 from xaiseg.evaluate.tables import (
     ALL_MASKS,
+    NO_MASKS,
     Evaluated,
     comparisons,
     dice_against_fraction,
     few_masks_rows,
     per_image_table,
+    summary_html,
     summary_table,
     to_markdown,
 )
@@ -38,6 +46,7 @@ def evaluate(
     settings: EvaluateSettings,
     classifier_metrics: Path | None = None,
     faithfulness_dirs: dict[str, Path] | None = None,
+    classifier_predictions: Path | None = None,
 ) -> pd.DataFrame:
     out = Path(out_dir)
     per_image = per_image_table(data_dir, things)
@@ -51,12 +60,16 @@ def evaluate(
         summary.loc[summary["setting"] != ALL_MASKS, "warning"] = warning
     write_text(out / "per_image.csv", per_image.to_csv(index=False))
     write_text(out / "comparisons.csv", comparisons(per_image).to_csv(index=False))
+    located = per_image_localisation(data_dir, saliency_dirs)
     localisation = with_faithfulness(
-        saliency_metrics_table(data_dir, saliency_dirs), faithfulness_dirs or {}
+        summarise_localisation(located, saliency_dirs), faithfulness_dirs or {}
     )
     write_text(out / "saliency_metrics.csv", localisation.to_csv(index=False))
+    report_figures(out / "figures", located, faithfulness_dirs or {}, classifier_predictions,
+                   classifier_metrics, data_dir)  # fmt: skip
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
+    write_text(out / "summary.html", summary_html(summary))
     write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
     few = dice_against_fraction(summary)
     if len(few):
@@ -66,6 +79,9 @@ def evaluate(
         )
     rows = figure_rows(per_image, settings)
     _figure(Path(data_dir), things, saliency_dirs, out / "figures" / "overlays.png", rows)
+    extremes, titles = extreme_rows(per_image, summary)
+    figure = out / "figures" / "overlays_best_median_worst.png"
+    _figure(Path(data_dir), things, saliency_dirs, figure, extremes, titles)
     write_provenance(
         out,
         stage="evaluate",
@@ -128,7 +144,61 @@ def figure_rows(per_image: pd.DataFrame, settings: EvaluateSettings) -> list[str
     return sorted(pool["sample_id"].iloc[chosen].tolist())
 
 
-def _figure(data_dir: Path, things, saliency_dirs, path: Path, sample_ids: list[str]) -> None:
+def extreme_rows(per_image: pd.DataFrame, summary: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The best, median and worst test patients of the headline weak segmenter (best val
+    Dice without masks; the supervised one when there is none): for each, the image
+    whose Dice is nearest its patient's mean. Titles name the patient and its Dice."""
+    val = summary[(summary["split"] == "val") & (summary["setting"] == NO_MASKS)]
+    val = val[val["model"] == "segmenter"].sort_values("dice", ascending=False)
+    recipe, model = (
+        (val.iloc[0]["recipe"], "segmenter") if len(val) else ("ground_truth", "supervised")
+    )
+    test = per_image[(per_image["split"] == "test") & per_image["truth_positive"]
+                     & (per_image["recipe"] == recipe) & (per_image["model"] == model)]  # fmt: skip
+    if test.empty:
+        return [], []
+    patients = test.groupby("group")["dice"].mean().sort_values()
+    picks = {"worst": patients.index[0], "median": patients.index[len(patients) // 2],
+             "best": patients.index[-1]}  # fmt: skip
+    ids, titles = [], []
+    for label, group in picks.items():
+        images = test[test["group"] == group]
+        nearest = (images["dice"] - patients[group]).abs().idxmin()
+        ids.append(images.loc[nearest, "sample_id"])
+        titles.append(f"{label}: {group}\n{recipe} Dice {patients[group]:.2f}")
+    return ids, titles
+
+
+def report_figures(
+    folder: Path,
+    located: pd.DataFrame,
+    faithfulness_dirs: dict[str, Path],
+    predictions: Path | None,
+    metrics: Path | None,
+    data_dir: str | Path,
+) -> None:
+    """The report's ROC, Dice-against-threshold and sanity figures (those with data)."""
+    if predictions and metrics:
+        finding = ShardStore(data_dir).index["classes"][-1]
+        classifier_roc(predictions, metrics, finding, folder / "classifier_roc.png")
+    else:
+        placeholder(folder / "classifier_roc.png", "Classifier ROC", "no classifier given")
+    if located.empty:
+        why = "no image with a lesion in its ground truth"
+        placeholder(folder / "dice_vs_threshold.png", "Dice against threshold", why)
+    else:
+        dice_against_threshold(located, folder / "dice_vs_threshold.png")
+    cascades = {n: pd.read_csv(Path(f) / "randomisation.csv") for n, f in faithfulness_dirs.items()}
+    if cascades:
+        bar = json.loads((next(iter(faithfulness_dirs.values())) / "faithfulness.json").read_text())
+        sanity_cascade(cascades, bar["max_spearman"], folder / "sanity.png")
+    else:
+        placeholder(folder / "sanity.png", "Randomisation sanity check", "no map was checked")
+
+
+def _figure(
+    data_dir: Path, things, saliency_dirs, path: Path, sample_ids: list[str], titles=None
+) -> None:
     store = ShardStore(data_dir)
     rows = [store.sample_ids.index(s) for s in sample_ids]
     tensors = store.take(["image", "mask"], rows)
@@ -145,4 +215,5 @@ def _figure(data_dir: Path, things, saliency_dirs, path: Path, sample_ids: list[
         heading = "supervised" if thing.model == "supervised" else f"{thing.recipe}\n{thing.model}"
         masks = ShardStore(thing.masks_dir).take(["mask"], rows)["mask"][:, 0].numpy() == 1
         columns[heading] = to_2d(masks, truth, picks)[0]
-    overlay_grid(path, images, to_2d(truth, truth, picks)[0], columns, sample_ids)
+    truth_2d = to_2d(truth, truth, picks)[0]
+    overlay_grid(path, images, truth_2d, columns, titles or sample_ids)

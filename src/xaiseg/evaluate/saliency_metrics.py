@@ -34,9 +34,12 @@ def per_image_localisation(data_dir: str | Path, map_dirs: Mapping[str, Path]) -
 
 
 def saliency_metrics_table(data_dir: str | Path, map_dirs: Mapping[str, Path]) -> pd.DataFrame:
+    return summarise_localisation(per_image_localisation(data_dir, map_dirs), map_dirs)
+
+
+def summarise_localisation(per_image: pd.DataFrame, map_dirs: Mapping[str, Path]) -> pd.DataFrame:
     """One row per map and split: the mean of every metric, and the Dice at the single
     threshold that is best for that map on that split (an upper bound for a fixed cut)."""
-    per_image = per_image_localisation(data_dir, map_dirs)
     columns = ["map", "method", "target_layer", "split", "n_images", *PER_IMAGE]
     columns += ["dice_best", "best_threshold"]
     if per_image.empty:

@@ -219,6 +219,25 @@ def few_masks_rows(
     return pd.concat(rows, ignore_index=True) if rows else summary.iloc[0:0]
 
 
+def summary_html(summary: pd.DataFrame) -> str:
+    """The summary as one HTML page for the report: test rows first, numbers to three
+    places, the classifier warning said once above the table rather than per row."""
+    order = {"test": 0, "val": 1, "train": 2}
+    shown = summary.sort_values("split", key=lambda s: s.map(order), kind="stable")
+    warnings = sorted({w for w in shown.get("warning", []) if isinstance(w, str) and w})
+    shown = shown.drop(columns=["warning"], errors="ignore")
+    table = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
+    note = "".join(f"<p><b>Warning:</b> {w}</p>" for w in warnings)
+    style = (
+        "body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xaiseg summary</title>"
+        f"<style>{style}</style></head><body><h3>Summary</h3>{note}{table}</body></html>\n"
+    )
+
+
 def to_markdown(frame: pd.DataFrame) -> str:
     """A GitHub-style table without extra dependencies (pandas needs tabulate)."""
     shown = frame.copy()

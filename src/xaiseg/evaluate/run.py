@@ -81,7 +81,11 @@ def evaluate(
     _figure(Path(data_dir), things, saliency_dirs, out / "figures" / "overlays.png", rows)
     extremes, titles = extreme_rows(per_image, summary)
     figure = out / "figures" / "overlays_best_median_worst.png"
-    _figure(Path(data_dir), things, saliency_dirs, figure, extremes, titles)
+    if extremes:
+        _figure(Path(data_dir), things, saliency_dirs, figure, extremes, titles)
+    else:
+        why = "no test image with a lesion for the headline segmenter"
+        placeholder(figure, "Best, median and worst test patients", why)
     write_provenance(
         out,
         stage="evaluate",

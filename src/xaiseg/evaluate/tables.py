@@ -226,8 +226,8 @@ def summary_html(summary: pd.DataFrame) -> str:
     shown = summary.sort_values("split", key=lambda s: s.map(order), kind="stable")
     warnings = sorted({w for w in shown.get("warning", []) if isinstance(w, str) and w})
     shown = shown.drop(columns=["warning"], errors="ignore")
-    if "seed" in shown:
-        shown["seed"] = shown["seed"].astype("Int64")  # a seed, not a measurement
+    if "seed" in shown:  # a seed, not a measurement: no decimals, blank when none
+        shown["seed"] = shown["seed"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     table = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
     note = "".join(f"<p><b>Warning:</b> {w}</p>" for w in warnings)
     style = (

@@ -68,3 +68,20 @@ def test_a_map_that_ignores_the_weights_fails_and_grad_cam_passes():
     cascade = randomisation_test(net, gradcam, images)
     assert cascade["spearman_abs"].iloc[-1] < 0.5 and passes_sanity(cascade, 0.5)
     assert torch.equal(original, gradcam(net, images))  # a copy was randomised
+
+
+def test_lesion_images_fall_back_from_test_to_val_to_any():
+    from types import SimpleNamespace
+
+    from xaiseg.evaluate.picks import lesion_images
+
+    def store(rows):
+        samples = [{"split": s, "label_index": y, "has_mask": m} for s, y, m in rows]
+        return SimpleNamespace(index={"classes": ["normal", "lesion"]}, samples=samples)
+
+    rows = [("train", 1, True), ("val", 1, True), ("test", 0, True), ("test", 1, True)]
+    assert lesion_images(store(rows), 5, 0) == [3]
+    assert lesion_images(store(rows[:3]), 5, 0) == [1]
+    assert lesion_images(store([("test", 0, True), ("val", 0, False)]), 5, 0) == [0, 1]
+    picks = lesion_images(store([("test", 1, True)] * 10), 3, 7)
+    assert picks == lesion_images(store([("test", 1, True)] * 10), 3, 7) and len(picks) == 3

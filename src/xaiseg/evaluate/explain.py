@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore, check_same_samples
 from xaiseg.evaluate.figures import overlay_grid, to_2d
+from xaiseg.evaluate.picks import lesion_images
 from xaiseg.evaluate.saliency_metrics import saliency_metrics_table
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.provenance import write_provenance, write_text
@@ -34,7 +33,7 @@ def explanation_figure(
     maps = {name: ShardStore(folder) for name, folder in map_dirs.items()}
     for other in (predictions, *maps.values()):
         check_same_samples(store, other)
-    rows = _pick_rows(store, n_images, seed)
+    rows = lesion_images(store, n_images, seed)
     tensors = store.take(["image", "mask"], rows)
     truth = tensors["mask"][:, 0].numpy() == 1
     images, picks = to_2d(tensors["image"][:, 0].numpy(), truth)
@@ -56,15 +55,3 @@ def explanation_figure(
         seed=seed,
     )
     return ids
-
-
-def _pick_rows(store: ShardStore, n_images: int, seed: int) -> list[int]:
-    """Test images with a finding and a mask (else any test image, else any image)."""
-    finding = len(store.index["classes"]) - 1
-    samples = store.samples
-    test = [i for i, s in enumerate(samples) if s["split"] == "test"]
-    positive = [i for i in test if samples[i]["label_index"] == finding and samples[i]["has_mask"]]
-    pools = (positive, test, list(range(len(samples))))
-    pool = next(p for p in pools if p)
-    rng = np.random.default_rng(seed)
-    return sorted(rng.choice(pool, size=min(n_images, len(pool)), replace=False).tolist())

@@ -13,25 +13,12 @@ from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore, check_same_samples
 from xaiseg.devices import describe, resolve_device
 from xaiseg.evaluate.faithfulness import deletion_insertion, passes_sanity, randomisation_test
+from xaiseg.evaluate.picks import lesion_images
 from xaiseg.models import load_network
 from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
 from xaiseg.saliency import METHODS
 from xaiseg.saliency.compute import default_layer, make_target
 from xaiseg.settings import FaithfulnessSettings, MapSettings
-
-
-def pick_images(store: ShardStore, n_images: int, seed: int) -> list[int]:
-    """Test images with a lesion in their mask (else val, else any with a lesion)."""
-    finding = len(store.index["classes"]) - 1
-    positive = [
-        i for i, s in enumerate(store.samples) if s["label_index"] == finding and s["has_mask"]
-    ]
-    for split in ("test", "val", None):
-        pool = [i for i in positive if split is None or store.samples[i]["split"] == split]
-        if pool:
-            break
-    rng = np.random.default_rng(seed)
-    return sorted(rng.choice(pool, size=min(n_images, len(pool)), replace=False).tolist())
 
 
 def check_map(
@@ -48,7 +35,7 @@ def check_map(
     device = resolve_device(settings.device)
     store, stored = ShardStore(data_dir), ShardStore(map_dir)
     check_same_samples(store, stored)
-    rows = pick_images(store, settings.n_images, settings.seed)
+    rows = lesion_images(store, settings.n_images, settings.seed)
     images = store.take(["image"], rows)["image"].to(device)
     maps = raw_maps(stored.take(["map", "scale"], rows)).to(device)
     classifier, classifier_spec = load_network(classifier_dir)

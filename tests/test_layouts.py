@@ -148,6 +148,8 @@ def test_nifti_volumes_sliced_with_labels_and_geometry(tmp_path):
         "spacing": [2.0, 1.5, 3.0],
         "orientation": "RAS",
         "original_orientation": "LAS",
+        # x flipped to run left to right: its first voxel now sits at x = -2 * (6 - 1)
+        "affine": [[2.0, 0, 0, -10.0], [0, 1.5, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 1.0]],
     }
     from xaiseg.io import load_image
 

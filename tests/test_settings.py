@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import ROOT
 from xaiseg import settings as S
-from xaiseg.cli import build_parser
+from xaiseg.cli import _UNSET, build_parser
 from xaiseg.io.layouts import LAYOUTS
 from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES
 from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
@@ -68,7 +68,7 @@ def test_cli_flags_carry_no_defaults_of_their_own():
         flags = command.get_default("settings_flags") or ()
         for action in command._actions:
             if action.dest in flags:
-                assert action.default is None, f"{name} --{action.dest} has its own default"
+                assert action.default is _UNSET, f"{name} --{action.dest} has its own default"
 
 
 @pytest.mark.parametrize(
@@ -134,6 +134,15 @@ def test_cross_field_problems_all_named_before_any_job():
     assert "map 'nope' is not in saliency.maps" in text
     assert "the name 'a' is used more than once" in text
     assert "ignore: need 0 <= low <= high <= 1" in text
+
+
+def test_whole_volumes_go_with_3d_and_slices_with_2d():
+    config = _config(data__source="layout", data__layout="brats", data__root="x")
+    config["data"]["layout_options"] = {"axis": None}
+    with pytest.raises(S.ConfigError, match=r"axis: None with preprocess\.spatial_dims 2"):
+        S.workflow_settings(config)
+    config["preprocess"]["spatial_dims"] = 3
+    assert S.workflow_settings(config).layout.axis is None
 
 
 def test_counterfactual_method_needs_the_counterfactual_model():

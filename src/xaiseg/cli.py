@@ -39,6 +39,10 @@ def _json_object(text: str) -> dict:
     return value
 
 
+# A flag left out; None is a value a flag may give (``--axis null``).
+_UNSET = object()
+
+
 def _add_settings(p: argparse.ArgumentParser, cls: type, flags: Sequence[str]) -> None:
     """``--settings JSON`` plus one override flag per named field of ``cls``."""
     p.add_argument(
@@ -50,20 +54,20 @@ def _add_settings(p: argparse.ArgumentParser, cls: type, flags: Sequence[str]) -
         hint, default = hints[name], defaults[name]
         option = "--" + name.replace("_", "-")
         if hint is bool:
-            p.add_argument(option, type=lambda t: t.lower() in ("1", "true", "yes"), default=None)
+            p.add_argument(option, type=lambda t: t.lower() in ("1", "true", "yes"), default=_UNSET)
         elif typing.get_origin(hint) is tuple:
-            p.add_argument(option, nargs="+", default=None, help=f"default {list(default)}")
+            p.add_argument(option, nargs="+", default=_UNSET, help=f"default {list(default)}")
         elif hint in (int, float, str):
-            p.add_argument(option, type=hint, default=None, help=f"default {default!r}")
+            p.add_argument(option, type=hint, default=_UNSET, help=f"default {default!r}")
         else:  # unions (0.5 or "val"), dicts, None-able values: JSON, or a bare word
-            p.add_argument(option, type=_json_value, default=None, help="JSON")
+            p.add_argument(option, type=_json_value, default=_UNSET, help="JSON")
     p.set_defaults(settings_class=cls, settings_flags=tuple(flags))
 
 
 def _settings(args: argparse.Namespace) -> Any:
     values = dict(args.settings)
     for name in args.settings_flags:
-        if getattr(args, name) is not None:
+        if getattr(args, name) is not _UNSET:
             values[name] = getattr(args, name)
     return S.from_mapping(args.settings_class, values, "--settings")
 

@@ -58,6 +58,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         items = [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is tuple and isinstance(value, list):
+        if args and args[0] in (int, float):  # command-line words: "1" -> 1
+            return tuple(args[0](v) if isinstance(v, str) else v for v in value)
         return tuple(value)
     if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
         return {k: _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
@@ -130,15 +132,26 @@ class DemoSettings:
     seed: int = 0
 
 
+VOLUME_LAYOUTS = ("nifti", "brats", "decathlon")
+
+
 @dataclass(frozen=True)
 class LayoutSettings:
     """Options of ``xaiseg sheet`` for the layouts that take any."""
 
     negative: str = "normal"
     positive: str = "lesion"
-    axis: int = 2
+    # Volume layouts (nifti, brats, decathlon): the slicing axis in RAS+, or null to keep
+    # whole volumes for preprocess.spatial_dims 3.
+    axis: int | None = 2
+    # Volume layouts: the sequences stacked as channels, in this order (empty: all).
+    sequences: tuple[str, ...] = ()
+    # Volume layouts: label values that are foreground (empty: any label above 0).
+    foreground_labels: tuple[int, ...] = ()
     observation: str = "Pleural Effusion"
     uncertain: str = "ones"
+    label_from: str = "mask"  # nuinsseg: mask | organ
+    group_by: str = "organ"  # nuinsseg: organ | image
 
 
 @dataclass(frozen=True)
@@ -433,6 +446,14 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         )
     if settings.demo.spatial_dims != pre.spatial_dims and settings.demo.spatial_dims == 3:
         problems.append("data.demo.spatial_dims is 3 but preprocess.spatial_dims is not")
+    if source == "layout" and settings.data.layout in VOLUME_LAYOUTS:
+        whole = settings.layout.axis is None
+        if whole != (pre.spatial_dims == 3):
+            problems.append(
+                f"data.layout_options.axis: {settings.layout.axis} with preprocess.spatial_dims"
+                f" {pre.spatial_dims} (null keeps whole volumes, for spatial_dims 3; an axis"
+                " slices them, for 2)"
+            )
     maps = settings.saliency.maps
     for name in sorted(maps):
         spec = settings.saliency.map(name)

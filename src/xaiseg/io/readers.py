@@ -35,7 +35,8 @@ def load_image(
     if spatial_dims == 3:
         if suffix not in NIFTI_SUFFIXES:
             raise InputError(str(p), "3D volumes are read from NIfTI files only")
-        return read_volume(p)[0][np.newaxis]
+        volume = read_volume(p, channels=True)[0]
+        return volume[np.newaxis] if volume.ndim == 3 else np.moveaxis(volume, -1, 0)
     if frame is not None and suffix not in DICOM_SUFFIXES:
         raise InputError(str(p), "a frame number applies to multi-frame DICOM only")
     if suffix in DICOM_SUFFIXES:

@@ -12,13 +12,16 @@ from pathlib import Path
 import pandas as pd
 
 from xaiseg.errors import InputError
+from xaiseg.io.layouts.brats import brats_layout
 from xaiseg.io.layouts.busi import busi_layout
 from xaiseg.io.layouts.cbis_ddsm import cbis_ddsm_layout
 from xaiseg.io.layouts.chexpert import chexpert_layout
+from xaiseg.io.layouts.decathlon import decathlon_layout
 from xaiseg.io.layouts.folders import folders_layout
 from xaiseg.io.layouts.kvasir import kvasir_layout
 from xaiseg.io.layouts.lgg import lgg_layout
 from xaiseg.io.layouts.nifti import nifti_layout
+from xaiseg.io.layouts.nuinsseg import nuinsseg_layout
 
 Layout = Callable[..., pd.DataFrame]
 LAYOUTS: dict[str, Layout] = {
@@ -29,6 +32,9 @@ LAYOUTS: dict[str, Layout] = {
     "nifti": nifti_layout,
     "chexpert": chexpert_layout,
     "cbis-ddsm": cbis_ddsm_layout,
+    "brats": brats_layout,
+    "decathlon": decathlon_layout,
+    "nuinsseg": nuinsseg_layout,
 }
 
 

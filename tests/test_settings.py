@@ -145,6 +145,15 @@ def test_whole_volumes_go_with_3d_and_slices_with_2d():
     assert S.workflow_settings(config).layout.axis is None
 
 
+def test_self_supervised_weights_start_the_classifier_only():
+    config = _config(classifier__init_weights="pretrain", segmenter__init_weights="pretrain")
+    config["pretrain"] = {"network": "vgg"}
+    with pytest.raises(S.ConfigError) as caught:
+        S.workflow_settings(config)
+    assert "segmenter.init_weights: 'pretrain' starts the classifier only" in str(caught.value)
+    assert "pretrain.network: 'vgg' cannot start classifier.network" in str(caught.value)
+
+
 def test_counterfactual_method_needs_the_counterfactual_model():
     config = _config(saliency__maps={"cf": {"method": "counterfactual"}, "gradcam": {}})
     with pytest.raises(S.ConfigError, match=r"saliency\.maps\.cf: method 'counterfactual'"):

@@ -120,6 +120,15 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
 
 
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from xaiseg.train.pretrain import pretrain
+
+    _threads(args)
+    metrics = pretrain(args.data, args.out, _settings(args))
+    loss = metrics["val_contrastive_loss"]
+    print(f"pretrain: best epoch {metrics['best_epoch']}, val contrastive loss {loss:.4f}")
+
+
 def cmd_train_counterfactual(args: argparse.Namespace) -> None:
     from xaiseg.train.counterfactual import train_counterfactual
 
@@ -243,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, S.ClassifierSettings, TRAINING_FLAGS)
     p.set_defaults(handler=cmd_train_classifier)
+
+    p = sub.add_parser("pretrain", help="self-supervised pretraining of the classifier network")
+    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
+    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
+    p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, S.PretrainSettings, TRAINING_FLAGS)
+    p.set_defaults(handler=cmd_pretrain)
 
     p = sub.add_parser("train-counterfactual", help="train the healthy-image autoencoder")
     p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")

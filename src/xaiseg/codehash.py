@@ -25,6 +25,7 @@ STAGE_MODULES = {
     "layout": "xaiseg.io.layouts",
     "preprocess": "xaiseg.data.preprocess",
     "classifier": "xaiseg.train.classifier",
+    "pretrain": "xaiseg.train.pretrain",
     "counterfactual": "xaiseg.train.counterfactual",
     "saliency": "xaiseg.saliency.compute",
     "masks": "xaiseg.masks.build",

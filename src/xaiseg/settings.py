@@ -198,6 +198,23 @@ class ClassifierSettings(TrainingSettings):
 
 
 @dataclass(frozen=True)
+class PretrainSettings(TrainingSettings):
+    """Self-supervised (contrastive) pretraining of the classifier's network on the
+    run's images, labels unused; ``classifier.init_weights: pretrain`` starts from it."""
+
+    # null: the classifier's network and options (the workflow fills them in).
+    network: str | None = None
+    network_options: dict[str, Any] | None = None
+    epochs: int = 20
+    patience: int = 5
+    batch_size: int = 32
+    temperature: float = 0.2
+    projection_dim: int = 64
+    # The images it learns from; val picks the epoch, test is never seen.
+    splits: tuple[str, ...] = ("train",)
+
+
+@dataclass(frozen=True)
 class SegmenterSettings(TrainingSettings):
     network: str = "unet"
     learning_rate: float = 2e-3
@@ -363,6 +380,7 @@ class EvaluateSettings:
 STAGE_SECTIONS = {
     "preprocess": PreprocessSettings,
     "classifier": ClassifierSettings,
+    "pretrain": PretrainSettings,
     "counterfactual": CounterfactualSettings,
     "saliency": SaliencySettings,
     "masks": MaskSettings,
@@ -383,6 +401,7 @@ class WorkflowSettings:
     layout: LayoutSettings
     preprocess: PreprocessSettings
     classifier: ClassifierSettings
+    pretrain: PretrainSettings
     counterfactual: CounterfactualSettings
     saliency: SaliencySettings
     masks: MaskSettings
@@ -476,6 +495,7 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             problems.append(f"saliency.maps.{name}: region is for segmenter models only")
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
+    problems += _pretrain_problems(settings)
     finetune = settings.finetune
     if finetune.pretrained is not None and finetune.pretrained not in names:
         problems.append(
@@ -504,4 +524,21 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         band = recipe.ignore
         if band is not None and not 0 <= band.low <= band.high <= 1:
             problems.append(f"masks.recipes[{recipe.name}].ignore: need 0 <= low <= high <= 1")
+    return problems
+
+
+def _pretrain_problems(settings: WorkflowSettings) -> list[str]:
+    problems = []
+    for section in ("pretrain", "counterfactual", "segmenter"):
+        if getattr(settings, section).init_weights == "pretrain":
+            problems.append(f"{section}.init_weights: 'pretrain' starts the classifier only")
+    network = settings.pretrain.network
+    if settings.classifier.init_weights == "pretrain" and network not in (
+        None,
+        settings.classifier.network,
+    ):
+        problems.append(
+            f"pretrain.network: {network!r} cannot start classifier.network"
+            f" {settings.classifier.network!r} (null: the classifier's)"
+        )
     return problems

@@ -494,6 +494,18 @@ def test_the_workflow_explains_its_segmenter(workdir):
     assert (run / "eval/explain/supervised/figure.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_classifier_can_start_from_self_supervised_weights(workdir):
+    name = write_config(workdir, "pretrained.yaml", classifier__init_weights="pretrain")
+    jobs = planned_jobs(workdir, "--configfile", name)
+    assert jobs["pretrain"] == 1 and jobs["train_classifier"] == 1
+    commands = shell_commands(workdir, "--configfile", name)
+    assert (
+        '"init_weights": "results/tiny/pretrain/model.safetensors"'
+        in commands["train_classifier"][0]
+    )
+    assert '"network": "resnet10"' in commands["pretrain"][0]  # the classifier's
+
+
 def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     """DoLL: each (fraction, seed) trains a fine-tuned and a scratch U-Net on the same
     drawn masks; a share below 1 repeats over the seeds."""

@@ -18,7 +18,7 @@ rule train_classifier:
         gpu=1,
     params:
         out=lambda wc, output: os.path.dirname(output.model),
-        settings=settings_json("classifier"),
+        settings=classifier_json(),
         code=code("classifier"),
     shell:
         f"{XAISEG} train-classifier --data {{input.data}} --out {{params.out}}"
@@ -48,4 +48,30 @@ rule train_counterfactual:
         code=code("counterfactual"),
     shell:
         f"{XAISEG} train-counterfactual --data {{input.data}} --out {{params.out}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        data=f"{RUN}/data",
+        init=init_weights("pretrain"),
+    output:
+        model=f"{RUN}/pretrain/model.safetensors",
+        spec=f"{RUN}/pretrain/model.json",
+        metrics=f"{RUN}/pretrain/metrics.json",
+    log:
+        f"{RUN}/logs/pretrain.log",
+    benchmark:
+        f"{RUN}/benchmarks/pretrain.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        out=lambda wc, output: os.path.dirname(output.model),
+        settings=pretrain_json(),
+        code=code("pretrain"),
+    shell:
+        f"{XAISEG} pretrain --data {{input.data}} --out {{params.out}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

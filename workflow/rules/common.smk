@@ -42,13 +42,35 @@ def saliency_json(wildcards):
     return to_json(dataclasses.replace(SETTINGS.saliency, maps=maps))
 
 
+PRETRAINED = f"{RUN}/pretrain/model.safetensors"
+
+
 def init_weights(section):
     """The local weights file a training stage starts from: an input, so a new file
-    retrains it."""
+    retrains it. ``pretrain`` is this run's self-supervised weights."""
     path = getattr(SETTINGS, section).init_weights
+    if path == "pretrain":
+        return [PRETRAINED]
     if path and not Path(path).is_file():
         raise WorkflowError(f"config {section}.init_weights: file {path!r} not found")
     return [path] if path else []
+
+
+def classifier_json():
+    if SETTINGS.classifier.init_weights == "pretrain":
+        return settings_json("classifier", init_weights=PRETRAINED)
+    return settings_json("classifier")
+
+
+def pretrain_json():
+    """The pretraining settings with the classifier's network where they name none."""
+    pre, clf = SETTINGS.pretrain, SETTINGS.classifier
+    options = (
+        clf.network_options if pre.network_options is None else pre.network_options
+    )
+    return settings_json(
+        "pretrain", network=pre.network or clf.network, network_options=options
+    )
 
 
 def segmenter_json():

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -54,8 +55,10 @@ def build_network(spec: NetworkSpec) -> nn.Module:
     )
 
 
-def save_weights(model: nn.Module, path: str | Path) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+def save_weights(model: nn.Module | dict[str, torch.Tensor], path: str | Path) -> None:
+    """A network's tensors (or a state dict of some of them), written atomically."""
+    state = model if isinstance(model, dict) else model.state_dict()
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
 

@@ -6,7 +6,7 @@ from xaiseg.codehash import imported_modules
 # Stage packages in data-flow order; a module may import its own stage or earlier ones.
 ORDER = ["io", "data", "models", "train", "saliency", "masks", "explain", "evaluate"]
 # Shared modules below every stage; they import no stage themselves.
-CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics"}
+CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics", "runtimes"}
 ENTRY = {"cli", "__main__", "demo"}  # commands, allowed to reach every stage
 
 

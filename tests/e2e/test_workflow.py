@@ -128,7 +128,8 @@ def workdir(tmp_path_factory) -> Path:
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, work / item)
     (work / "profiles").symlink_to("workflow/profiles")  # as in the checkout
-    snakemake(work, "--configfile", write_config(work, "tiny.yaml"))
+    result = snakemake(work, "--configfile", write_config(work, "tiny.yaml"))
+    (work / "first_run.log").write_text(result.stdout + result.stderr)
     return work
 
 
@@ -217,6 +218,15 @@ def test_summary_table(workdir):
     assert test["dice"].between(0, 1).all()
     metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
     assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
+
+
+def test_the_run_ends_with_the_headline_and_a_line_per_stage(workdir):
+    printed = (workdir / "first_run.log").read_text()
+    assert "headline (best val, no masks):" in printed and "(95% CI " in printed
+    assert "report: snakemake --report results/tiny/report.html" in printed
+    stages = printed.split("stages (jobs, wall time; results/tiny/benchmarks/):")[1]
+    for stage in ("train_classifier", "saliency", "masks", "segmenter", "evaluate", "all"):
+        assert f"  {stage} " in stages
 
 
 def test_logs_and_benchmarks_for_every_rule(workdir):
@@ -503,7 +513,7 @@ def test_the_classifier_can_start_from_self_supervised_weights(workdir):
         '"init_weights": "results/tiny/pretrain/model.safetensors"'
         in commands["train_classifier"][0]
     )
-    assert '"network": "resnet10"' in commands["pretrain"][0]  # the classifier's
+    assert '"network": "resnet18"' in commands["pretrain"][0]  # the classifier's
 
 
 def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):

@@ -11,6 +11,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from xaiseg.codehash import stage_code_hash
+from xaiseg.runtimes import stage_lines
 from xaiseg.settings import ConfigError, RecipeJob, to_json, workflow_settings
 
 try:
@@ -295,4 +296,7 @@ def headline():
         f"tables: {RUN}/summary.csv; report: snakemake --report {RUN}/report.html"
         " (make run writes it)"
     )
+    stages = stage_lines(f"{RUN}/benchmarks")
+    if stages:
+        lines += [f"stages (jobs, wall time; {RUN}/benchmarks/):", *stages]
     return "\n".join(lines)

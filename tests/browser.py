@@ -2,6 +2,7 @@
 
 Just enough of the protocol to open a page, run JavaScript in it or in one of its
 frames, and take a screenshot. No browser download: the system's ``chromium``.
+``check_report`` walks a Snakemake HTML report as a person would.
 """
 
 from __future__ import annotations
@@ -90,3 +91,80 @@ class Browser:
         self.process.terminate()
         self.process.wait(timeout=10)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# The report's categories every run has; "Few masks" and "Segmenter explained" come
+# with the DoLL runs and the segmenter maps.
+CATEGORIES = {"Results", "Saliency", "Overlays", "Classifier"}
+CLICK_CATEGORY = """(() => { const a = Array.from(document.querySelectorAll('nav a'))
+  .find(e => e.textContent.trim() === %s); if (a) a.click(); return !!a })()"""
+ROWS = "Array.from(document.querySelectorAll('nav tr')).map(r => r.textContent.trim())"
+CLICK_ROW = """(() => { const r = Array.from(document.querySelectorAll('nav tr'))
+  .find(e => e.textContent.trim() === %s); r.querySelector('a[iconname=eye]').click() })()"""
+HOME = "document.querySelector('nav ol li a').click()"  # the breadcrumb's house icon
+# Every image on the page decoded: complete, and wider than nothing.
+IMAGES = "Array.from(document.images).map(i => [i.complete && i.naturalWidth > 0, i.alt])"
+HEADERS = "Array.from(document.querySelectorAll('th')).map(t => t.textContent.trim())"
+FIGURES = "Object.values(categories).flatMap(c => Object.values(c).flat())"
+
+
+def check_report(report: Path, screenshot: Path) -> dict:
+    """Open ``report`` in headless Chromium and check it as a reader would: every
+    category opens, every figure shown decodes (no broken image), the summary table
+    renders with its confidence intervals and the saliency-metrics table with its
+    metrics. Returns what was seen; raises AssertionError on the first thing missing."""
+    browser = Browser()
+    try:
+        browser.open(Path(report).resolve().as_uri(), "document.querySelector('nav li')")
+        names = set(
+            browser.js(
+                "Array.from(document.querySelectorAll('nav a')).map(a => a.textContent.trim())"
+            )
+        )
+        assert names >= CATEGORIES, names
+        shown = 0
+        for category in sorted(names - {""}):
+            if not _open_category(browser, category):
+                continue
+            for row in browser.js(ROWS):
+                if row.endswith(".png"):
+                    browser.js(CLICK_ROW % json.dumps(row))
+                    time.sleep(0.5)
+                    images = browser.js(IMAGES)
+                    assert images and all(ok for ok, _ in images), (row, images)
+                    shown += 1
+        expected = browser.js(f"{FIGURES}.filter(f => f.endsWith('.png')).length")
+        assert shown == expected, (shown, expected)
+        summary = _table(browser, "Results", "summary.html")
+        assert {"recipe", "model", "dice", "dice_ci_low", "dice_ci_high"} <= set(summary), summary
+        metrics = _table(browser, "Saliency", "saliency_metrics.csv")
+        assert {"pointing_game", "auroc", "dice_otsu"} <= set(metrics), metrics
+        browser.js(HOME)
+        time.sleep(0.3)
+        browser.screenshot(screenshot)
+        assert Path(screenshot).read_bytes()[:4] == b"\x89PNG"
+        return {"categories": names, "figures": shown}
+    finally:
+        browser.close()
+
+
+def _open_category(browser: Browser, category: str) -> bool:
+    browser.js(HOME)
+    time.sleep(0.3)
+    opened = browser.js(CLICK_CATEGORY % json.dumps(category))
+    time.sleep(0.3)
+    return bool(opened)
+
+
+def _table(browser: Browser, category: str, suffix: str) -> list[str]:
+    """The column headers of the table a report row shows (it renders in a frame)."""
+    assert _open_category(browser, category), category
+    row = next((r for r in browser.js(ROWS) if r.endswith(suffix)), None)
+    assert row is not None, (category, suffix, browser.js(ROWS))
+    browser.js(CLICK_ROW % json.dumps(row))
+    time.sleep(1)
+    tables = [browser.js(HEADERS, c) for c in browser.frame_contexts()]
+    return max(
+        (t or [] for t in tables),
+        key=lambda t: len(set(t) & {"dice", "auroc", "recipe", "pointing_game"}),
+    )

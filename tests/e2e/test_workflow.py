@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -550,63 +549,13 @@ def test_saliency_metrics_with_faithfulness_and_intervals(workdir):
     assert {"a", "b", "difference", "ci_low", "ci_high", "verdict"} <= set(pairs.columns)
 
 
-CATEGORIES = {"Results", "Saliency", "Overlays", "Classifier", "Few masks", "Segmenter explained"}
-CLICK_CATEGORY = """(() => { const a = Array.from(document.querySelectorAll('nav a'))
-  .find(e => e.textContent.trim() === %s); if (a) a.click(); return !!a })()"""
-ROWS = "Array.from(document.querySelectorAll('nav tr')).map(r => r.textContent.trim())"
-CLICK_ROW = """(() => { const r = Array.from(document.querySelectorAll('nav tr'))
-  .find(e => e.textContent.trim() === %s); r.querySelector('a[iconname=eye]').click() })()"""
-HOME = "document.querySelector('nav ol li a').click()"  # the breadcrumb's house icon
-# Every image on the page decoded: complete, and wider than nothing.
-IMAGES = "Array.from(document.images).map(i => [i.complete && i.naturalWidth > 0, i.alt])"
-
-
 def test_the_report_opens_in_a_browser(workdir):
-    """Snakemake's HTML report in headless Chromium: every category, every figure shown
-    decodes (no broken image), and the summary table renders with its intervals."""
-    from tests.browser import CHROMIUM, Browser
+    """Snakemake's HTML report in headless Chromium (tests/browser.py: check_report)."""
+    from tests.browser import CHROMIUM, check_report
 
     report = workdir / "results" / "tiny" / "report.html"
     snakemake(workdir, "--configfile", "tiny.yaml", "--report", str(report))
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    browser = Browser()
-    try:
-        browser.open(report.as_uri(), "document.querySelector('nav li')")
-        names = set(
-            browser.js(
-                "Array.from(document.querySelectorAll('nav a')).map(a => a.textContent.trim())"
-            )
-        )
-        assert names >= CATEGORIES
-        shown = 0
-        for category in sorted(CATEGORIES):
-            browser.js(HOME)
-            time.sleep(0.3)
-            assert browser.js(CLICK_CATEGORY % json.dumps(category)), category
-            time.sleep(0.3)
-            for row in browser.js(ROWS):
-                if row.endswith(".png"):
-                    browser.js(CLICK_ROW % json.dumps(row))
-                    time.sleep(0.5)
-                    images = browser.js(IMAGES)
-                    assert images and all(ok for ok, _ in images), (row, images)
-                    shown += 1
-        figures = "Object.values(categories).flatMap(c => Object.values(c).flat())"
-        expected = browser.js(f"{figures}.filter(f => f.endsWith('.png')).length")
-        assert shown == expected >= 7, (shown, expected)
-        browser.js(HOME)
-        time.sleep(0.3)
-        browser.js(CLICK_CATEGORY % json.dumps("Results"))
-        time.sleep(0.3)
-        row = next(r for r in browser.js(ROWS) if r.endswith("summary.html"))
-        browser.js(CLICK_ROW % json.dumps(row))
-        time.sleep(1)
-        header = "Array.from(document.querySelectorAll('th')).map(t => t.textContent)"
-        tables = [browser.js(header, c) for c in browser.frame_contexts()[1:]]
-        columns = next((t for t in tables if t and "recipe" in t), tables)
-        assert {"recipe", "model", "dice", "dice_ci_low", "dice_ci_high"} <= set(columns)
-        browser.screenshot(workdir / "report.png")
-        assert (workdir / "report.png").read_bytes()[:4] == b"\x89PNG"
-    finally:
-        browser.close()
+    shown = check_report(report, workdir / "report.png")
+    assert shown["figures"] >= 7 and "Few masks" in shown["categories"]

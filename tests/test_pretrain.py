@@ -28,6 +28,15 @@ def test_the_last_linear_layer_becomes_the_projection(network, head):
     assert set(kept) == {k for k in fresh if not k.startswith(name + ".")}
 
 
+def test_each_view_gets_every_random_transform_of_its_own():
+    drawn = {"image": [], "view": []}
+    for transform in two_views(2).transforms:
+        if type(transform).__name__.startswith("Rand"):
+            (key,) = transform.keys
+            drawn[key].append(type(transform).__name__)
+    assert drawn["image"] == drawn["view"] and "RandGaussianNoised" in drawn["view"]
+
+
 def test_two_views_are_two_draws_of_one_image():
     views = two_views(2)
     views.set_random_state(3)

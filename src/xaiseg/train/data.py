@@ -16,9 +16,13 @@ from monai.transforms import (
 
 
 def augmentation(
-    keys: list[str], spatial_dims: int = 2, mask_keys: list[str] | None = None
+    keys: list[str],
+    spatial_dims: int = 2,
+    mask_keys: list[str] | None = None,
+    image_key: str = "image",
 ) -> Compose:
-    """Flips, 90-degree turns, small affine, contrast and noise; masks stay nearest."""
+    """Flips, 90-degree turns, small affine (all ``keys``; masks stay nearest), then
+    contrast and noise on ``image_key``."""
     mask_keys = mask_keys or []
     modes = ["bilinear" if k not in mask_keys else "nearest" for k in keys]
     flips = [RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(spatial_dims)]
@@ -35,8 +39,8 @@ def augmentation(
                 mode=modes,
                 padding_mode="zeros",
             ),
-            RandAdjustContrastd("image", prob=0.3, gamma=(0.8, 1.25)),
-            RandGaussianNoised("image", prob=0.3, std=0.02),
+            RandAdjustContrastd(image_key, prob=0.3, gamma=(0.8, 1.25)),
+            RandGaussianNoised(image_key, prob=0.3, std=0.02),
             # Plain tensors out: the default collate and the losses need no metadata.
             ToTensord(keys, track_meta=False),
         ]

@@ -47,7 +47,7 @@ def two_views(spatial_dims: int) -> Compose:
 
     def strong(key: str) -> list:
         return [
-            *augmentation([key], spatial_dims).transforms[:-1],
+            *augmentation([key], spatial_dims, image_key=key).transforms[:-1],
             RandGaussianSmoothd(key, prob=0.3, sigma_x=(0.25, 1.0), sigma_y=(0.25, 1.0)),
             RandScaleIntensityd(key, factors=0.2, prob=0.8),
             RandShiftIntensityd(key, offsets=0.1, prob=0.8),

@@ -57,3 +57,39 @@ def test_invalid_split_value(png_dataset):
     sheet_path.write_text("\n".join(text) + "\n")
     with pytest.raises(InputError, match=r"row 2 \(s0\): split: 'holdout' is not one of"):
         read_sheet(sheet_path, CLASSES)
+
+
+def test_schema_screen_finds_exactly_the_rows_jsonschema_would(tmp_path):
+    import jsonschema
+    import yaml
+
+    from xaiseg.io.sheet import COLUMNS, SCHEMA_PATH, _suspect_rows
+
+    values = [("s1", "train", ""), ("bad id", "train", ""), ("s3", "later", ""),
+              ("s4", "", "2"), ("s5", "val", "x"), ("-s6", "", "")]  # fmt: skip
+    rows = [{**dict.fromkeys(COLUMNS, ""), "sample_id": sid, "split": split, "frame": frame,
+             "image": "a.png", "label": "lesion"} for sid, split, frame in values]  # fmt: skip
+    rows.append({**rows[0], "image": ""})  # minLength
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    failing = [n for n, row in enumerate(rows, start=2) if list(validator.iter_errors(row))]
+    assert _suspect_rows(rows, schema) == failing == [3, 4, 6, 7, 8]
+
+
+def test_a_folder_symlink_out_of_the_sheet_folder_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.png").write_bytes(b"png")
+    (outside / "y.png").write_bytes(b"png")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (data / "sheet.tsv").write_text(
+        "sample_id\timage\tlabel\ns0\telsewhere/x.png\tlesion\ns1\telsewhere/y.png\tnormal\n"
+    )
+    with pytest.raises(InputError, match=r"row 2 \(s0\): elsewhere/x\.png: image path leaves"):
+        read_sheet(data / "sheet.tsv", ["normal", "lesion"])
+    sheet = read_sheet(
+        data / "sheet.tsv", ["normal", "lesion"], require_files=False, roots=[outside]
+    )
+    assert sheet.loc[0, "image"] == str(outside / "x.png")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,26 +78,31 @@ def check_sheet(
 ) -> tuple[list[dict[str, str]], list[SheetProblem]]:
     """Rows with absolute, confined paths (``image_path``/``mask_path``), and every
     problem found. Files must lie inside the sheet's folder or one of ``roots``,
-    symlinks resolved, so a sheet cannot read ``../../etc/passwd``."""
+    symlinks resolved, so a sheet cannot read ``../../etc/passwd``.
+
+    Checked column by column, so that a sheet of 100,000 rows takes about a second:
+    the schema's simple keywords screen every row and only the rows that fail them go
+    through jsonschema for its message; each folder is resolved and listed once."""
     path = Path(path)
     rows = load_rows(path)
-    allowed = [path.parent.resolve(), *(Path(r).resolve() for r in roots)]
+    folders = _Folders([path.parent, *roots])
     problems = _schema_problems(rows)
     seen: set[str] = set()
+    known = set(classes)
     for number, row in enumerate(rows, start=2):
         row["row"] = str(number)
         sid = row["sample_id"]
         if sid in seen:
             problems.append(SheetProblem(number, sid, "", f"duplicate sample_id {sid!r}"))
         seen.add(sid)
-        if row["label"] and row["label"] not in classes:
+        if row["label"] and row["label"] not in known:
             reason = f"label {row['label']!r} is not one of the classes {list(classes)}"
             problems.append(SheetProblem(number, sid, "", reason))
         for column in ("image", "mask"):
             row[f"{column}_path"] = ""
             if row[column]:
-                problems += _path_problems(row, column, number, path.parent, allowed)
-    present = sorted({r["label"] for r in rows if r["label"] in classes})
+                problems += _path_problems(row, column, number, path.parent, folders)
+    present = sorted({r["label"] for r in rows if r["label"] in known})
     if len(present) < 2:
         reason = (
             f"only class(es) {present} occur: image-level training needs at least two of "
@@ -105,17 +112,60 @@ def check_sheet(
     return rows, problems
 
 
-def _path_problems(row, column, number, base: Path, allowed: list[Path]) -> list[SheetProblem]:
+class _Folders:
+    """Each folder resolved (symlinks followed) and listed once: a file is then a set
+    lookup, and whether it lies inside a permitted root is decided once per folder."""
+
+    def __init__(self, roots: Sequence[str | Path]) -> None:
+        self.roots = [os.path.realpath(r) for r in roots]
+        self.cache: dict[str, tuple[str, bool, dict[str, str]]] = {}
+
+    def inside(self, real: str) -> bool:
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots)
+
+    def locate(self, full: str) -> tuple[str, bool, bool]:
+        """(resolved path, inside a permitted root, is a file)."""
+        folder, name = os.path.split(full)
+        if name in ("", ".", ".."):
+            return self._one(full)
+        if folder not in self.cache:
+            real = os.path.realpath(folder)
+            self.cache[folder] = (real, self.inside(real), _listing(real))
+        real, inside, entries = self.cache[folder]
+        kind = entries.get(name)
+        if kind == "link":  # the link's target decides
+            return self._one(full)
+        return os.path.join(real, name), inside, kind == "file"
+
+    def _one(self, full: str) -> tuple[str, bool, bool]:
+        real = os.path.realpath(full)
+        return real, self.inside(real), os.path.isfile(real)
+
+
+def _listing(folder: str) -> dict[str, str]:
+    """Entry name -> "file", "link" or "other"; empty when the folder cannot be read."""
+    entries = {}
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                kind = "file" if entry.is_file(follow_symlinks=False) else "other"
+                entries[entry.name] = "link" if entry.is_symlink() else kind
+    except OSError:
+        pass
+    return entries
+
+
+def _path_problems(row, column, number, base: Path, folders: _Folders) -> list[SheetProblem]:
     value = row[column]
-    resolved = (base / value).resolve()
-    if not any(resolved.is_relative_to(root) for root in allowed):
+    resolved, inside, is_file = folders.locate(os.path.join(base, value))
+    if not inside:
         reason = (
             f"{column} path leaves the sheet's folder (and every data.roots entry); "
             "add its folder to data.roots if it is meant"
         )
         return [SheetProblem(number, row["sample_id"], value, reason)]
-    row[f"{column}_path"] = str(resolved)
-    if not resolved.is_file():
+    row[f"{column}_path"] = resolved
+    if not is_file:
         return [SheetProblem(number, row["sample_id"], value, f"{column} file not found", True)]
     return []
 
@@ -124,14 +174,40 @@ def _schema_problems(rows: list[dict[str, str]]) -> list[SheetProblem]:
     import jsonschema
     import yaml
 
-    validator = jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
     problems = []
-    for number, row in enumerate(rows, start=2):
+    for number in _suspect_rows(rows, schema):
+        row = rows[number - 2]
         values = {k: row[k] for k in COLUMNS}
         for err in validator.iter_errors(values):
             field = ".".join(str(p) for p in err.path) or "row"
             problems.append(SheetProblem(number, row["sample_id"], "", f"{field}: {err.message}"))
     return problems
+
+
+SCREENED = {"type", "pattern", "enum", "minLength", "maxLength", "description"}
+
+
+def _suspect_rows(rows: list[dict[str, str]], schema: dict) -> list[int]:
+    """Sheet row numbers that may break the schema, found column by column with its
+    simple keywords; a keyword not screened here makes every row a suspect."""
+    suspects: set[int] = set()
+    for column, spec in schema.get("properties", {}).items():
+        if set(spec) - SCREENED or spec.get("type", "string") != "string":
+            return list(range(2, len(rows) + 2))
+        values = [row.get(column, "") for row in rows]
+        tests = []
+        if "pattern" in spec:
+            tests.append(re.compile(spec["pattern"]).search)
+        if "enum" in spec:
+            tests.append(set(spec["enum"]).__contains__)
+        low, high = spec.get("minLength", 0), spec.get("maxLength")
+        if low or high is not None:
+            tests.append(lambda v, lo=low, hi=high: lo <= len(v) and (hi is None or len(v) <= hi))
+        for test in tests:
+            suspects.update(i + 2 for i, value in enumerate(values) if not test(value))
+    return sorted(suspects)
 
 
 def read_sheet(

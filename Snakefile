@@ -31,6 +31,14 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# Small and quick: on a cluster they run beside Snakemake instead of waiting in a queue.
+localrules:
+    all,
+    demo_data,
+    extract_archive,
+    layout_sheet,
+
+
 rule all:
     default_target: True
     input:

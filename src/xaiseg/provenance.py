@@ -129,6 +129,14 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+# Where a batch system ran the stage: its job id, node and the GPUs it handed over.
+JOB_VARIABLES = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "CUDA_VISIBLE_DEVICES")
+
+
+def batch_job() -> dict[str, str]:
+    return {name: os.environ[name] for name in JOB_VARIABLES if name in os.environ}
+
+
 def write_provenance(
     folder: str | os.PathLike[str],
     *,
@@ -148,6 +156,7 @@ def write_provenance(
         "inputs": hash_inputs(inputs, named=name_inputs),
         "seed": seed,
         "device": device,
+        "job": batch_job(),
         "versions": package_versions(),
         **(dict(extra) if extra else {}),
     }

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -413,7 +415,6 @@ def test_plain_rerun_after_kill_completes(workdir):
     """kill -9 of Snakemake in the middle of a job leaves a lock and an incomplete
     output; the default profile (loaded by itself) makes a plain rerun finish."""
     import signal
-    import time
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     log = workdir / "results" / "tiny" / "logs" / "segmenter_supervised.log"
@@ -559,3 +560,81 @@ def test_the_report_opens_in_a_browser(workdir):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     shown = check_report(report, workdir / "report.png")
     assert shown["figures"] >= 7 and "Few masks" in shown["categories"]
+
+
+def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path):
+    """The tiny config through workflow/profiles/slurm on a real one-node SLURM
+    (tests/slurm/cluster.py): every cluster job goes through sbatch, GPU jobs get their
+    own CUDA_VISIBLE_DEVICES, a job cancelled with scancel fails the run and a rerun
+    completes it, and the outputs equal the local run's. Runs where CI is set (Debian's
+    SLURM is installed when missing) or XAISEG_SLURM=1."""
+    from tests.slurm.cluster import LocalSlurm, install
+
+    if not (os.environ.get("CI") or os.environ.get("XAISEG_SLURM")):
+        pytest.skip("the SLURM test runs where CI or XAISEG_SLURM is set")
+    problem = install()
+    if problem:
+        pytest.skip(problem)
+    project = tmp_path / "project"
+    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / item)
+    shutil.copy(workdir / "tiny.yaml", project / "tiny.yaml")
+    with LocalSlurm(tmp_path / "slurm") as cluster:
+        profile = _site_profile(project / "site", cluster.partition)
+        command = [sys.executable, "-m", "snakemake", "--profile", str(profile),
+                   "--workflow-profile", "none", "--configfile", "tiny.yaml"]  # fmt: skip
+        env = {
+            **cluster.env,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        first = subprocess.Popen(command, cwd=project, env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        cancelled = _cancel_when_running(cluster, "train_classifier")
+        out_first = first.communicate(timeout=1200)[0]
+        assert first.returncode != 0, out_first[-3000:]
+        assert cancelled in out_first, out_first[-3000:]
+        second = subprocess.run(command, cwd=project, env=env, text=True, capture_output=True)
+        printed = second.stdout + second.stderr
+        assert second.returncode == 0, printed[-4000:]
+        jobs = cluster.jobs()
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out_first + printed)
+    assert len(submitted) >= 20 and set(submitted) <= {j["id"] for j in jobs}
+    run, local = project / "results" / "tiny", workdir / "results" / "tiny"
+    provenance = json.loads((run / "classifier" / "provenance.json").read_text())
+    assert provenance["job"]["SLURM_JOB_ID"] in submitted
+    if cluster.gpus:
+        assert provenance["job"]["CUDA_VISIBLE_DEVICES"] in {"0", "1"}  # its own fake GPU
+    assert (run / "summary.csv").read_text() == (local / "summary.csv").read_text()
+    for model in ("classifier", "segmenter/supervised", "segmenter/pseudo-gradcam-otsu"):
+        ours, theirs = (r / model / "model.safetensors" for r in (run, local))
+        assert ours.read_bytes() == theirs.read_bytes(), model
+
+
+def _site_profile(folder: Path, partition: str) -> Path:
+    """workflow/profiles/slurm with what is the site's to choose set for this machine:
+    its partition, one thread per job (two cores), small memory, no account."""
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    profile["default-resources"] = {**profile["default-resources"], "slurm_partition": partition,
+                                    "mem_mb": 1000}  # fmt: skip
+    profile["set-threads"] = dict.fromkeys(profile["set-threads"], 1)
+    profile["set-resources"] = {
+        r: {**v, "mem_mb": 1000} for r, v in profile["set-resources"].items()
+    }
+    profile |= {"jobs": 2, "slurm-no-account": True, "slurm-init-seconds-before-status-checks": 1}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def _cancel_when_running(cluster, rule: str, timeout: float = 900) -> str:
+    """scancel the first job of ``rule`` once SLURM runs it; returns its id."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for job in cluster.jobs():
+            if job["state"] == "RUNNING" and rule in job["comment"]:
+                time.sleep(3)  # let it start training
+                cluster.cancel(job["id"])
+                return job["id"]
+        time.sleep(1)
+    raise AssertionError(f"no {rule} job ever ran: {cluster.jobs()}")

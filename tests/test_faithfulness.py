@@ -85,3 +85,25 @@ def test_lesion_images_fall_back_from_test_to_val_to_any():
     assert lesion_images(store([("test", 0, True), ("val", 0, False)]), 5, 0) == [0, 1]
     picks = lesion_images(store([("test", 1, True)] * 10), 3, 7)
     assert picks == lesion_images(store([("test", 1, True)] * 10), 3, 7) and len(picks) == 3
+
+
+def test_the_report_page_flags_a_map_that_fails_the_sanity_check():
+    import pandas as pd
+
+    from xaiseg.evaluate.tables import summary_html
+
+    summary = pd.DataFrame(
+        {"recipe": ["a"], "model": ["segmenter"], "split": ["test"], "dice": [0.5]}
+    )
+    saliency = pd.DataFrame(
+        {
+            "map": ["gradcam", "edges", "gradcam"],
+            "split": ["test", "test", "val"],
+            "pointing_game": [0.8, 0.9, 0.7],
+            "sanity_passed": [True, False, None],
+        }
+    )
+    page = summary_html(summary, saliency)
+    assert "<h3>Saliency metrics</h3>" in page and "<th>pointing_game</th>" in page
+    assert "<b>Failed the sanity check:</b> edges (" in page
+    assert "Failed the sanity check" not in summary_html(summary, saliency.iloc[[0, 2]])

@@ -59,7 +59,8 @@ def evaluate(
         print(f"WARNING: {warning}", flush=True)
         summary.loc[summary["setting"] != ALL_MASKS, "warning"] = warning
     write_text(out / "per_image.csv", per_image.to_csv(index=False))
-    write_text(out / "comparisons.csv", comparisons(per_image).to_csv(index=False))
+    pairs = comparisons(per_image)
+    write_text(out / "comparisons.csv", pairs.to_csv(index=False))
     located = per_image_localisation(data_dir, saliency_dirs)
     localisation = with_faithfulness(
         summarise_localisation(located, saliency_dirs), faithfulness_dirs or {}
@@ -69,7 +70,7 @@ def evaluate(
                    classifier_metrics, data_dir)  # fmt: skip
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
-    write_text(out / "summary.html", summary_html(summary))
+    write_text(out / "summary.html", summary_html(summary, localisation, pairs))
     write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
     few = dice_against_fraction(summary)
     if len(few):

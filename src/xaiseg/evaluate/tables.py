@@ -219,9 +219,15 @@ def few_masks_rows(
     return pd.concat(rows, ignore_index=True) if rows else summary.iloc[0:0]
 
 
-def summary_html(summary: pd.DataFrame) -> str:
+def summary_html(
+    summary: pd.DataFrame,
+    saliency: pd.DataFrame | None = None,
+    pairs: pd.DataFrame | None = None,
+) -> str:
     """The summary as one HTML page for the report: test rows first, numbers to three
-    places, the classifier warning said once above the table rather than per row."""
+    places, the classifier warning said once above the table rather than per row; then
+    the saliency metrics (a map that fails the sanity check flagged) and the paired
+    recipe comparisons, when given."""
     order = {"test": 0, "val": 1, "train": 2}
     shown = summary.sort_values("split", key=lambda s: s.map(order), kind="stable")
     warnings = sorted({w for w in shown.get("warning", []) if isinstance(w, str) and w})
@@ -234,9 +240,32 @@ def summary_html(summary: pd.DataFrame) -> str:
         "body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
     )
+    sections = [f"<h3>Summary</h3>{note}{table}"]
+    if saliency is not None and len(saliency):
+        sections.append(f"<h3>Saliency metrics</h3>{_sanity_note(saliency)}{_html(saliency)}")
+    if pairs is not None and len(pairs):
+        sections.append(f"<h3>Recipe comparisons (paired, patients resampled)</h3>{_html(pairs)}")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xaiseg summary</title>"
-        f"<style>{style}</style></head><body><h3>Summary</h3>{note}{table}</body></html>\n"
+        f"<style>{style}</style></head><body>{''.join(sections)}</body></html>\n"
+    )
+
+
+def _html(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
+
+
+def _sanity_note(saliency: pd.DataFrame) -> str:
+    """The maps that failed the randomisation check, named above their table."""
+    if "sanity_passed" not in saliency:
+        return ""
+    failed = saliency.loc[saliency["sanity_passed"] == False, "map"]  # noqa: E712 (NaN: not run)
+    names = ", ".join(sorted(set(failed)))
+    if not names:
+        return ""
+    return (
+        f"<p><b>Failed the sanity check:</b> {names} (its map barely changes when the "
+        "model's weights are randomised; it does not explain this model)</p>"
     )
 
 

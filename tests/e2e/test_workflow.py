@@ -562,7 +562,7 @@ def test_the_report_opens_in_a_browser(workdir):
     assert shown["figures"] >= 7 and "Few masks" in shown["categories"]
 
 
-def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path):
+def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path, capsys):
     """The tiny config through workflow/profiles/slurm on a real one-node SLURM
     (tests/slurm/cluster.py): every cluster job goes through sbatch, GPU jobs get their
     own CUDA_VISIBLE_DEVICES, a job cancelled with scancel fails the run and a rerun
@@ -600,6 +600,9 @@ def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path):
         jobs = cluster.jobs()
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", out_first + printed)
     assert len(submitted) >= 20 and set(submitted) <= {j["id"] for j in jobs}
+    with capsys.disabled():  # into the CI log: the jobs really went through sbatch
+        print(f"\nSLURM: {len(submitted)} jobs through sbatch, ids {', '.join(submitted)};"
+              f" job {cancelled} cancelled with scancel, the rerun completed")  # fmt: skip
     run, local = project / "results" / "tiny", workdir / "results" / "tiny"
     provenance = json.loads((run / "classifier" / "provenance.json").read_text())
     assert provenance["job"]["SLURM_JOB_ID"] in submitted

@@ -576,6 +576,7 @@ def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path, capsys):
     if problem:
         pytest.skip(problem)
     project = tmp_path / "project"
+    project.mkdir()
     for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, project / item)

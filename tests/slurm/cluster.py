@@ -22,6 +22,8 @@ from pathlib import Path
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 COMMANDS = ("slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "munged")
 FAKE_GPUS = 2
+SYSTEM_CONF = Path("/etc/slurm")
+MARK = "# written by xaiseg tests/slurm/cluster.py; removed when its cluster stops"
 
 
 def installed() -> bool:
@@ -57,6 +59,7 @@ class LocalSlurm:
         self.partition = partition
         self.processes: list[subprocess.Popen] = []
         self.gpus = 0
+        self.written: list[Path] = []
         self.env = {**os.environ, "SLURM_CONF": str(self.folder / "slurm.conf")}
 
     def __enter__(self) -> LocalSlurm:
@@ -149,10 +152,20 @@ class LocalSlurm:
             f"{node_line}{gres} State=UNKNOWN",
             f"PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
         ]
-        (folder / "slurm.conf").write_text("\n".join(lines) + "\n")
+        configs = {"slurm.conf": "\n".join([MARK, *lines]) + "\n"}
         if self.gpus:
             files = f"/dev/fakegpu[0-{self.gpus - 1}]"
-            (folder / "gres.conf").write_text(f"NodeName={host} Name=gpu File={files}\n")
+            configs["gres.conf"] = f"{MARK}\nNodeName={host} Name=gpu File={files}\n"
+        for name, text in configs.items():
+            (folder / name).write_text(text)
+            # Also where SLURM looks by default: the executor plugin's job step drops
+            # SLURM_CONF from the environment of the srun it starts inside each job.
+            system = SYSTEM_CONF / name
+            if system.exists() and MARK not in system.read_text():
+                raise RuntimeError(f"{system} exists and is not ours: this is a real SLURM node")
+            system.parent.mkdir(parents=True, exist_ok=True)
+            system.write_text(text)
+            self.written.append(system)
 
     def _wait_idle(self, timeout: float = 60) -> None:
         deadline = time.time() + timeout
@@ -189,3 +202,6 @@ class LocalSlurm:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        for path in self.written:
+            path.unlink(missing_ok=True)
+        self.written.clear()

@@ -87,3 +87,10 @@ def test_a_classifier_starts_from_the_pretrained_network_but_its_head(data_dir, 
     report = json.loads((classifier / "init_weights.json").read_text())
     assert len(report["loaded"]) == len(weights) and not report["skipped"]
     assert sorted(report["new"]) == sorted(head)
+
+
+def test_pretraining_never_learns_from_test_images(data_dir, tmp_path):
+    settings = '{"network": "resnet10", "splits": ["train", "test"]}'
+    args = ["pretrain", "--data", str(data_dir), "--out", str(tmp_path / "p")]
+    assert main([*args, "--settings", settings]) == 2
+    assert not (tmp_path / "p" / "model.safetensors").exists()

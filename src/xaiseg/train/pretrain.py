@@ -87,6 +87,8 @@ def backbone_state(model: nn.Module, head: str) -> dict[str, torch.Tensor]:
 def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettings) -> dict:
     if not settings.network:
         raise XaisegError("pretrain: name the network (the workflow passes the classifier's)")
+    if not settings.splits or set(settings.splits) - {"train", "val"}:
+        raise XaisegError(f"pretrain.splits: train and/or val, got {list(settings.splits)}")
     data_dir, out = Path(data_dir), Path(out_dir)
     seed_everything(settings.seed)
     device = resolve_device(settings.device)

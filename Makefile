@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-RUN_NAME = $(shell $(PYTHON) -c "import re,sys; m = re.search(r'^run: *([^ #]+)', open('$(CONFIG)').read(), re.M); print(m.group(1) if m else 'demo')")
+RUN_NAME = $(shell $(PYTHON) -c "import re,sys; m = re.search(r'^run: *([^\s#]+)', open('$(CONFIG)').read(), re.M); print(m.group(1) if m else 'demo')")
 
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)

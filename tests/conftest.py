@@ -27,6 +27,18 @@ def png_dataset(tmp_path: Path):
     return sheet, tmp_path
 
 
+@pytest.fixture
+def data_dir(png_dataset, tmp_path: Path) -> Path:
+    """``png_dataset`` preprocessed at 16 pixels (2 / 2 / 2 images train / val / test)."""
+    from xaiseg.cli import main
+
+    sheet, _ = png_dataset
+    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
+    args += ["--classes", "normal", "lesion", "--image-size", "16"]
+    assert main([*args, "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
+    return tmp_path / "run" / "data"
+
+
 def extracted(archive: str) -> Path:
     """Extract a shared archive once into .cache/ (never committed); skip if absent."""
     import tarfile

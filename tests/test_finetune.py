@@ -8,7 +8,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from xaiseg.cli import main
 from xaiseg.evaluate.tables import dice_against_fraction, parse_evaluated, summary_table
 from xaiseg.models import NetworkSpec, build_network
 from xaiseg.provenance import seed_everything
@@ -36,15 +35,6 @@ def test_the_mask_draw_keeps_the_share_of_lesions_and_the_other_splits():
 def test_runs_repeat_small_fractions_over_seeds_only():
     runs = FinetuneSettings("ig", fractions=(0.1, 1.0), seeds=(0, 4)).runs()
     assert runs == [(0.1, 0), (0.1, 4), (1.0, 0)]
-
-
-@pytest.fixture
-def data_dir(png_dataset, tmp_path):
-    sheet, _ = png_dataset
-    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
-    args += ["--classes", "normal", "lesion", "--image-size", "16"]
-    assert main([*args, "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
-    return tmp_path / "run" / "data"
 
 
 def _frozen(seed: int, init: Path | None = None, **changes) -> SegmenterSettings:

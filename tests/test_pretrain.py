@@ -49,15 +49,6 @@ def test_two_views_are_two_draws_of_one_image():
     assert torch.equal(pair["image"], again["image"]) and torch.equal(pair["view"], again["view"])
 
 
-@pytest.fixture
-def data_dir(png_dataset, tmp_path):
-    sheet, _ = png_dataset
-    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
-    args += ["--classes", "normal", "lesion", "--image-size", "16"]
-    assert main([*args, "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
-    return tmp_path / "run" / "data"
-
-
 def test_a_classifier_starts_from_the_pretrained_network_but_its_head(data_dir, tmp_path):
     out = tmp_path / "pretrain"
     settings = {"network_options": OPTIONS, "splits": ["train", "val"], "projection_dim": 8}

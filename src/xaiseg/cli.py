@@ -72,6 +72,16 @@ def _settings(args: argparse.Namespace) -> Any:
     return S.from_mapping(args.settings_class, values, "--settings")
 
 
+def _trainer(sub, name: str, help_text: str, cls: type, handler) -> None:
+    """A training command: data in, an artifact folder out, settings of ``cls``."""
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
+    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
+    p.add_argument("--threads", type=int, default=1)
+    _add_settings(p, cls, TRAINING_FLAGS)
+    p.set_defaults(handler=handler)
+
+
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
@@ -246,26 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(p, S.PreprocessSettings, flags)
     p.set_defaults(handler=cmd_preprocess)
 
-    p = sub.add_parser("train-classifier", help="train the image-level classifier")
-    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
-    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
-    p.add_argument("--threads", type=int, default=1)
-    _add_settings(p, S.ClassifierSettings, TRAINING_FLAGS)
-    p.set_defaults(handler=cmd_train_classifier)
-
-    p = sub.add_parser("pretrain", help="self-supervised pretraining of the classifier network")
-    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
-    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
-    p.add_argument("--threads", type=int, default=1)
-    _add_settings(p, S.PretrainSettings, TRAINING_FLAGS)
-    p.set_defaults(handler=cmd_pretrain)
-
-    p = sub.add_parser("train-counterfactual", help="train the healthy-image autoencoder")
-    p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
-    p.add_argument("--out", type=Path, required=True, help="artifact folder to write")
-    p.add_argument("--threads", type=int, default=1)
-    _add_settings(p, S.CounterfactualSettings, TRAINING_FLAGS)
-    p.set_defaults(handler=cmd_train_counterfactual)
+    _trainer(sub, "train-classifier", "train the image-level classifier",
+             S.ClassifierSettings, cmd_train_classifier)  # fmt: skip
+    _trainer(sub, "pretrain", "self-supervised pretraining of the classifier network",
+             S.PretrainSettings, cmd_pretrain)  # fmt: skip
+    _trainer(sub, "train-counterfactual", "train the healthy-image autoencoder",
+             S.CounterfactualSettings, cmd_train_counterfactual)  # fmt: skip
 
     p = sub.add_parser("saliency", help="a saliency map for every image, from any model")
     p.add_argument("--data", type=Path, required=True)

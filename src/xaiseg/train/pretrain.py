@@ -31,11 +31,12 @@ from torch.utils.data import DataLoader
 from xaiseg.data.shards import ShardStore
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
-from xaiseg.models import NetworkSpec, build_network
+from xaiseg.models import build_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.models.spec import save_weights
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import PretrainSettings
+from xaiseg.train.classifier import classifier_spec
 from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
@@ -89,19 +90,12 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettin
         raise XaisegError("pretrain: name the network (the workflow passes the classifier's)")
     if not settings.splits or set(settings.splits) - {"train", "val"}:
         raise XaisegError(f"pretrain.splits: train and/or val, got {list(settings.splits)}")
+    settings = replace(settings, network_options=settings.network_options or {})
     data_dir, out = Path(data_dir), Path(out_dir)
     seed_everything(settings.seed)
     device = resolve_device(settings.device)
     store = ShardStore(data_dir)
-    index = store.index
-    spec = NetworkSpec(
-        kind="classifier",
-        network=settings.network,
-        in_channels=index["channels"],
-        classes=tuple(index["classes"]),
-        spatial_dims=len(index["image_size"]),
-        options=settings.network_options or {},
-    )
+    spec = classifier_spec(store, settings)  # the network it will start
     model = build_network(spec)
     init_inputs = initialise(model, settings.init_weights, out)
     head = head_name(model)
@@ -147,7 +141,7 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettin
     write_provenance(
         out,
         stage="pretrain",
-        params=asdict(replace(settings, network_options=settings.network_options or {})),
+        params=asdict(settings),
         inputs=[data_dir, *init_inputs],
         seed=settings.seed,
         device=describe(device),

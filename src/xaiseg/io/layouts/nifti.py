@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaiseg.errors import InputError
-from xaiseg.io.layouts.decathlon import decathlon_layout
+from xaiseg.io.layouts.decathlon import decathlon_cases
 from xaiseg.io.layouts.volumes import Case, Channel, is_nifti, nifti_name, volume_rows
 
 LABEL_SUFFIX = re.compile(r"_(label|seg|mask)$")
@@ -40,9 +40,5 @@ def nifti_layout(
     sequences: Sequence[str] = (),
     foreground_labels: Sequence[int] = (),
 ) -> pd.DataFrame:
-    if (root / "imagesTr").is_dir():
-        return decathlon_layout(
-            root, derived_dir, axis, negative, positive, sequences, foreground_labels
-        )
-    cases = flat_cases(root)
+    cases = decathlon_cases(root, sequences) if (root / "imagesTr").is_dir() else flat_cases(root)
     return volume_rows(cases, root, derived_dir, axis, negative, positive, foreground_labels)

@@ -33,3 +33,20 @@ def test_durations_read_as_a_person_would():
         "0 s", "1 min 00 s", "1 min 01 s", "59 min 59 s", "1 h 01 min",
     ]  # fmt: skip
     assert stage_lines("/nonexistent") == []
+
+
+def test_saliency_rates_read_from_provenance(tmp_path):
+    import json
+
+    from xaiseg.runtimes import saliency_rates
+    from xaiseg.saliency.compute import throughput
+
+    (tmp_path / "gradcam").mkdir()
+    (tmp_path / "lrp").mkdir()  # an older run: no throughput recorded
+    record = {"device": "cuda:NVIDIA H200", "throughput": throughput(300, 1.5)}
+    (tmp_path / "gradcam" / "provenance.json").write_text(json.dumps(record))
+    (tmp_path / "lrp" / "provenance.json").write_text(json.dumps({"device": "cpu"}))
+    assert saliency_rates(tmp_path) == [
+        "  gradcam                 200.0 images/s  (300 images, cuda:NVIDIA H200)"
+    ]
+    assert throughput(3, 0.0)["images_per_second"] is None

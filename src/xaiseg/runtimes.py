@@ -5,6 +5,7 @@ workflow prints it at the end of every run."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 # Benchmark names that are one stage although their first word is generic.
@@ -49,4 +50,20 @@ def stage_lines(benchmarks: str | Path) -> list[str]:
         lines.append(
             f"  {'all':<{width}}  {sum(j for _, j, _ in table):>3} jobs  {format_duration(total)}"
         )
+    return lines
+
+
+def saliency_rates(saliency: str | Path) -> list[str]:
+    """One line per saliency map: images per second of its computation (start-up and
+    loading excluded), from the ``throughput`` its provenance records."""
+    lines = []
+    for path in sorted(Path(saliency).glob("*/provenance.json")):
+        record = json.loads(path.read_text())
+        rate = record.get("throughput", {}).get("images_per_second")
+        if rate:
+            images = record["throughput"]["images"]
+            lines.append(
+                f"  {path.parent.name:<20} {rate:>8.1f} images/s"
+                f"  ({images} images, {record.get('device', '?')})"
+            )
     return lines

@@ -11,7 +11,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from xaiseg.codehash import stage_code_hash
-from xaiseg.runtimes import stage_lines
+from xaiseg.runtimes import saliency_rates, stage_lines
 from xaiseg.settings import ConfigError, RecipeJob, to_json, workflow_settings
 
 try:
@@ -299,4 +299,7 @@ def headline():
     stages = stage_lines(f"{RUN}/benchmarks")
     if stages:
         lines += [f"stages (jobs, wall time; {RUN}/benchmarks/):", *stages]
+    rates = saliency_rates(f"{RUN}/saliency")
+    if rates:
+        lines += ["saliency computation (start-up excluded):", *rates]
     return "\n".join(lines)

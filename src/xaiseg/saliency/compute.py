@@ -7,6 +7,7 @@ predicted mask -- Seg-Grad-CAM when the method is Grad-CAM).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -69,6 +70,9 @@ def compute_saliency(
     # The ground truth as the explained pixel set: each image's mask rides along.
     keys = ["image", "mask"] if config.region == "ground_truth" else ["image"]
     writer = ShardWriter(out_dir, store.index["shard_size"])
+    # Timed from the first shard read to the last map written (start-up excluded);
+    # copying each batch's maps to the CPU waits for the GPU.
+    started = time.perf_counter()
     with tqdm(total=len(store.samples), desc=f"saliency {map_name}", mininterval=5) as bar:
         for shard in store.iter_shards():
             if "mask" in keys and "mask" not in shard:
@@ -83,6 +87,7 @@ def compute_saliency(
                 for raw in maps.float().cpu():
                     writer.add(pack_map(raw))
                 bar.update(len(images))
+    seconds = time.perf_counter() - started
     writer.close(
         {
             "map": map_name,
@@ -103,5 +108,12 @@ def compute_saliency(
         inputs=[Path(data_dir), Path(model_dir) / "model.safetensors"],
         seed=settings.seed,
         device=describe(device),
+        extra={"throughput": throughput(len(store.samples), seconds)},
     )
     return {"images": len(store.samples), "device": describe(device)}
+
+
+def throughput(images: int, seconds: float) -> dict:
+    """What the run's per-stage table reads: images, seconds, images per second."""
+    rate = images / seconds if seconds > 0 else None
+    return {"images": images, "seconds": round(seconds, 3), "images_per_second": rate}

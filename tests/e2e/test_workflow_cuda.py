@@ -1,0 +1,55 @@
+"""The tiny workflow on a GPU: every network stage runs on CUDA, in bf16 autocast, and
+its artifacts load back on the CPU. Skipped where torch sees no CUDA device (CI); run
+on a GPU machine with ``pytest tests/e2e/test_workflow_cuda.py``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import ROOT
+from tests.e2e.test_workflow import snakemake, write_config
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+]
+
+# Stages that run a network, by the folder their provenance sits in.
+NETWORK_STAGES = ("classifier", "counterfactual", "saliency", "segmenter")
+
+
+@pytest.fixture(scope="module")
+def cuda_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cuda")
+    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / item)
+    (work / "profiles").symlink_to("workflow/profiles")
+    config = write_config(work, "cuda.yaml", device="cuda", precision="bf16")
+    snakemake(work, "--configfile", config)
+    return work / "results" / "tiny"
+
+
+def test_every_network_stage_ran_on_the_gpu(cuda_run):
+    provenances = [p for s in NETWORK_STAGES for p in (cuda_run / s).rglob("provenance.json")]
+    assert len(provenances) > 10
+    name = torch.cuda.get_device_name(0)
+    for path in provenances:
+        assert json.loads(path.read_text())["device"] == f"cuda:{name}", path
+
+
+def test_gpu_artifacts_are_finite_and_load_on_the_cpu(cuda_run):
+    from safetensors.torch import load_file
+
+    weights = sorted(cuda_run.glob("*/**/model.safetensors"))
+    assert weights
+    for path in weights:
+        for name, tensor in load_file(path, device="cpu").items():
+            assert torch.isfinite(tensor.float()).all(), (path, name)
+    summary = pd.read_csv(cuda_run / "summary.csv")
+    assert summary["dice"].between(0, 1).all()

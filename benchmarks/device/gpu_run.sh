@@ -17,7 +17,11 @@ if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site
-    mkdir -p /tmp/bin && ln -sf "$(command -v python3)" /tmp/bin/python
+    # The rules call `python`: the interpreter that holds torch, by its real path (a
+    # link to a venv's interpreter loses the venv).
+    mkdir -p /tmp/bin
+    printf '#!/bin/sh\nexec %s "$@"\n' "$(python3 -c 'import sys; print(sys.executable)')" \
+        >/tmp/bin/python && chmod +x /tmp/bin/python
     export PATH=/tmp/bin:/tmp/site/bin:$PATH
 fi
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
@@ -34,7 +38,7 @@ data:
 EOF
 # Four GPU jobs share the card (139 GiB; each takes a few GiB), where the workstation
 # profile's gpu=1 would queue them one at a time.
-smk="python3 -m snakemake --scheduler greedy --resources gpu=4"
+smk="python3 -m snakemake --scheduler greedy --resources gpu=4 --keep-going"
 $smk --cores 6 --configfile config.yaml >"$OUT/demo.log" 2>&1 &
 demo=$!
 $smk --cores 8 --configfile workflow/configs/lgg40.yaml /tmp/lgg40_gpu.yaml \

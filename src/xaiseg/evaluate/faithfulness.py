@@ -33,7 +33,8 @@ def _order_ranks(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.flatten(1)
     order = flat.argsort(dim=1, descending=True, stable=True)
     ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1]).expand_as(order).contiguous())
+    positions = torch.arange(flat.shape[1], device=flat.device)
+    ranks.scatter_(1, order, positions.expand_as(order).contiguous())
     return ranks.view_as(maps)
 
 
@@ -48,7 +49,7 @@ def deletion_insertion(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the deletion and insertion areas (trapezoid over shares 0..1)."""
     classifier.eval()
-    shares = torch.linspace(0, 1, steps + 1)
+    shares = torch.linspace(0, 1, steps + 1, device=images.device)
     n_pixels = maps[0].numel()
     deletion, insertion = [], []
     for image, ranks in zip(images, _order_ranks(maps), strict=True):

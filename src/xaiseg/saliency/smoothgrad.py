@@ -32,7 +32,7 @@ class SmoothGrad(SaliencyMethod):
     def attribute(self, forward, images, extra):
         span = images.flatten(1).amax(1) - images.flatten(1).amin(1)
         sigma = (self.options.noise * span).view(-1, *([1] * (images.ndim - 1)))
-        total = torch.zeros(1)
+        total = torch.zeros((), device=images.device)
         for _ in range(self.options.n_samples):
             noise = torch.randn(images.shape, generator=self.generator).to(images.device)
             total = total + self.inner.attribute(forward, images + sigma * noise, extra)

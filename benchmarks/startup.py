@@ -1,6 +1,7 @@
-"""CPU seconds each stage's process spends before any work: starting Python and
-importing the module its command runs (``xaiseg.codehash.STAGE_MODULES``), best of
-``--repeat`` fresh processes. Run by hand (not in the test suite):
+"""CPU seconds each stage's process spends before any work: starting Python,
+importing the module its command runs (``xaiseg.codehash.STAGE_MODULES``) and seeding
+(torch's deterministic mode), best of ``--repeat`` fresh processes. The floors: torch
+alone, and torch with MONAI (whose package import loads all of its submodules). Run by hand (not in the test suite):
 
     .venv/bin/python benchmarks/startup.py
 """
@@ -29,11 +30,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     floor = min(cpu_seconds("pass") for _ in range(args.repeat))
-    torch = min(cpu_seconds("import torch") for _ in range(args.repeat))
     print(f"{'python alone':<16} {floor:5.2f} s CPU")
-    print(f"{'import torch':<16} {torch:5.2f} s CPU")
+    for name, code in (("import torch", "import torch"), ("torch + monai", "import monai")):
+        best = min(cpu_seconds(code) for _ in range(args.repeat))
+        print(f"{name:<16} {best:5.2f} s CPU")
+    # Stages that run torch seed it; the demo and layout stages load no torch.
+    seed = (
+        "import sys; from xaiseg.provenance import seed_everything;"
+        " 'torch' in sys.modules and seed_everything(0)"
+    )
     for stage, module in STAGE_MODULES.items():
-        best = min(cpu_seconds(f"import {module}") for _ in range(args.repeat))
+        best = min(cpu_seconds(f"import {module}; {seed}") for _ in range(args.repeat))
         print(f"{stage:<16} {best:5.2f} s CPU  ({module})")
 
 

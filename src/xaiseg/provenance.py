@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -83,7 +84,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     # cuBLAS is deterministic only with a fixed workspace, set before its first use.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms()
+
+
+def deterministic_algorithms() -> None:
+    """torch's deterministic mode, warning where an op has none.
+
+    ``torch.use_deterministic_algorithms`` also imports ``torch._inductor`` to set
+    torch.compile's flag: about 1.3 s of CPU in every stage's start-up, for a compiler
+    no stage uses. Its one other step is this call; the public function is used once the
+    inductor is loaded anyway."""
+    import torch
+
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

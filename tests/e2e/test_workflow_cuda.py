@@ -32,7 +32,7 @@ def cuda_run(tmp_path_factory):
     (work / "profiles").symlink_to("workflow/profiles")
     config = write_config(
         work, "cuda.yaml", device="cuda", precision="bf16",
-        classifier__init_weights="pretrain", pretrain__epochs=2,
+        classifier__init_weights="pretrain", pretrain__epochs=2, pretrain__batch_size=8,
     )  # fmt: skip
     # Every stage that can run does: one run names every stage that fails on CUDA.
     snakemake(work, "--configfile", config, "--keep-going")

@@ -1,7 +1,8 @@
 """CPU seconds each stage's process spends before any work: starting Python,
 importing the module its command runs (``xaiseg.codehash.STAGE_MODULES``) and seeding
 (torch's deterministic mode), best of ``--repeat`` fresh processes. The floors: torch
-alone, and torch with MONAI (whose package import loads all of its submodules). Run by hand (not in the test suite):
+alone, and torch with MONAI (whose package import loads all of its submodules).
+Run by hand (not in the test suite):
 
     .venv/bin/python benchmarks/startup.py
 """

@@ -64,3 +64,15 @@ def test_killed_then_rerun_equals_uninterrupted(kind, data_dir, tmp_path, monkey
     assert (tmp_path / "killed" / "model.safetensors").read_bytes() == clean
     last = (tmp_path / "clean" / "checkpoint" / "last.safetensors").read_bytes()
     assert (tmp_path / "killed" / "checkpoint" / "last.safetensors").read_bytes() == last
+
+
+@pytest.mark.parametrize("kind", ["classifier", "segmenter"])
+def test_loader_workers_train_the_same_weights(kind, data_dir, tmp_path, monkeypatch):
+    """Augmenting in two worker processes changes nothing in what is learnt."""
+    from xaiseg.train import data
+
+    _train(kind, data_dir, tmp_path / "main")
+    monkeypatch.setattr(data, "loader_workers", lambda: 2)
+    _train(kind, data_dir, tmp_path / "workers")
+    for name in ("model.safetensors", "checkpoint/last.safetensors"):
+        assert (tmp_path / "workers" / name).read_bytes() == (tmp_path / "main" / name).read_bytes()

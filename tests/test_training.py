@@ -208,3 +208,34 @@ def test_a_folder_another_live_process_trains_into_is_refused_until_it_ends(tmp_
         other.wait()
     meta = fit(model, loader, loss_fn, lambda net: 1.0, settings, tmp_path, "fp", "t")
     assert meta["epoch"] == 1 and not owner.exists()  # the dead claim taken over, then dropped
+
+
+def _epoch_batches(workers: int, epoch: int) -> list[torch.Tensor]:
+    from xaiseg.train.data import augmentation, dict_dataset, training_loader
+    from xaiseg.train.loop import reseed_epoch
+
+    images = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    data = dict_dataset({"image": images, "index": torch.arange(10)}, augmentation(["image"]))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(workers + 1)  # the job's threads: one trains, the rest load
+    try:
+        loader = training_loader(data, batch_size=4, seed=5)
+    finally:
+        torch.set_num_threads(threads)
+    assert loader.num_workers == workers
+    reseed_epoch(loader, 5, epoch)
+    return [torch.cat([b["image"].flatten(1), b["index"][:, None].float()], 1) for b in loader]
+
+
+def test_loader_workers_give_the_same_batches_as_the_main_process():
+    """Each item draws its augmentation from (epoch, index): two worker processes give
+    the batches, order and augmented pixels of the main process alone."""
+    alone, in_workers = _epoch_batches(0, epoch=2), _epoch_batches(2, epoch=2)
+    assert len(alone) == 3
+    for a, b in zip(alone, in_workers, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Another epoch: another order and other draws.
+    other = torch.cat(_epoch_batches(0, epoch=3))
+    assert not torch.equal(torch.cat(alone), other)
+    by_index = {int(r[-1]): r[:-1] for r in torch.cat(alone)}
+    assert any(not torch.equal(by_index[i], r[:-1]) for i, r in ((int(r[-1]), r) for r in other))

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from xaiseg.data.shards import ShardStore
 from xaiseg.devices import autocast, batches, describe, resolve_device
@@ -19,7 +18,7 @@ from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
 from xaiseg.settings import ClassifierSettings
-from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
@@ -68,12 +67,8 @@ def train_classifier(
     # Inverse-frequency class weights: positives are a minority in real data.
     counts = torch.bincount(train["label"], minlength=len(spec.classes)).float().clamp(min=1)
     criterion = nn.CrossEntropyLoss(weight=(counts.sum() / (len(counts) * counts)).to(device))
-    loader = DataLoader(
-        dict_dataset(train, augmentation(["image"], spec.spatial_dims)),
-        batch_size=settings.batch_size,
-        shuffle=True,
-        generator=seeded_generator(settings.seed),
-    )
+    train_set = dict_dataset(train, augmentation(["image"], spec.spatial_dims))
+    loader = training_loader(train_set, settings.batch_size, settings.seed)
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         return criterion(net(batch["image"]), batch["label"])

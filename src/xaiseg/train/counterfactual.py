@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
 from xaiseg.data.shards import ShardStore
 from xaiseg.devices import batches, describe, resolve_device
@@ -28,7 +27,7 @@ from xaiseg.models.factory import RESIDUAL_DIRECTIONS, residual_evidence
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import CounterfactualSettings
-from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
@@ -64,12 +63,8 @@ def train_counterfactual(
     model = build_network(spec)
     init_inputs = initialise(model, settings.init_weights, out)
     model.to(device)
-    loader = DataLoader(
-        dict_dataset({"image": healthy}, augmentation(["image"], spec.spatial_dims)),
-        batch_size=settings.batch_size,
-        shuffle=True,
-        generator=seeded_generator(settings.seed),
-    )
+    train_set = dict_dataset({"image": healthy}, augmentation(["image"], spec.spatial_dims))
+    loader = training_loader(train_set, settings.batch_size, settings.seed)
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         clean = batch["image"]

@@ -1,9 +1,9 @@
-"""Dictionary datasets with MONAI augmentation for both trainers, N-dimensional."""
+"""Dictionary datasets with MONAI augmentation for the trainers, N-dimensional, loaded
+and augmented in DataLoader workers."""
 
 from __future__ import annotations
 
 import torch
-from monai.data import Dataset
 from monai.transforms import (
     Compose,
     RandAdjustContrastd,
@@ -12,7 +12,9 @@ from monai.transforms import (
     RandGaussianNoised,
     RandRotate90d,
     ToTensord,
+    apply_transform,
 )
+from torch.utils.data import DataLoader, Dataset
 
 
 def augmentation(
@@ -47,10 +49,57 @@ def augmentation(
     )
 
 
-def dict_dataset(tensors: dict[str, torch.Tensor], transform: Compose | None) -> Dataset:
-    n = len(next(iter(tensors.values())))
-    items = [{k: v[i] for k, v in tensors.items()} for i in range(n)]
-    return Dataset(items, transform=transform)
+class SeededItems(Dataset):
+    """Items of a dict of tensors, each augmented with its own random draws, seeded from
+    the epoch's seed and the item's index alone: an epoch's batches are the same with
+    any number of loader workers (each worker holds a copy of the transform, whose one
+    shared stream would otherwise depend on which worker took which item)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], transform: Compose | None) -> None:
+        n = len(next(iter(tensors.values())))
+        self.items = [{k: v[i] for k, v in tensors.items()} for i in range(n)]
+        self.transform = transform
+        self.epoch_seed = 0  # set by the training loop before each epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        if self.transform is None:
+            return item
+        self.transform.set_random_state(item_seed(self.epoch_seed, index))
+        return apply_transform(self.transform, item)
+
+
+def item_seed(epoch_seed: int, index: int) -> int:
+    return (epoch_seed * 1_000_003 + index) % 2**32
+
+
+def dict_dataset(tensors: dict[str, torch.Tensor], transform: Compose | None) -> SeededItems:
+    return SeededItems(tensors, transform)
+
+
+def loader_workers() -> int:
+    """The job's threads (``--threads``, torch's thread count): one runs the training
+    step, the others load and augment."""
+    return max(0, torch.get_num_threads() - 1)
+
+
+def training_loader(
+    dataset: Dataset, batch_size: int, seed: int, drop_last: bool = False
+) -> DataLoader:
+    """Shuffled batches, the order drawn from ``seed``; augmentation in worker
+    processes (started each epoch, so that they see the epoch's seed)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=drop_last,
+        generator=seeded_generator(seed),
+        num_workers=loader_workers(),
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 def seeded_generator(seed: int) -> torch.Generator:

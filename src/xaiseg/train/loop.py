@@ -36,6 +36,9 @@ def reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
     torch.manual_seed(value)
     if isinstance(loader.generator, torch.Generator):
         loader.generator.manual_seed(value)
+    if hasattr(loader.dataset, "epoch_seed"):  # each item seeds its own augmentation
+        loader.dataset.epoch_seed = value
+        return
     transform = getattr(loader.dataset, "transform", None)
     if hasattr(transform, "set_random_state"):
         transform.set_random_state(value)

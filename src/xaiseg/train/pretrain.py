@@ -26,7 +26,6 @@ from monai.transforms import (
     RandShiftIntensityd,
 )
 from torch import nn
-from torch.utils.data import DataLoader
 
 from xaiseg.data.shards import ShardStore
 from xaiseg.devices import autocast, batches, describe, resolve_device
@@ -37,7 +36,7 @@ from xaiseg.models.spec import save_weights
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import PretrainSettings
 from xaiseg.train.classifier import classifier_spec
-from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
@@ -108,13 +107,9 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettin
             f" contrastive pretraining needs two batches of {settings.batch_size} and two val"
         )
     views = two_views(spec.spatial_dims)
-    loader = DataLoader(
-        dict_dataset({"image": images}, views),
-        batch_size=settings.batch_size,
-        shuffle=True,
-        drop_last=True,  # a batch of one has no negatives
-        generator=seeded_generator(settings.seed),
-    )
+    # drop_last: a batch of one has no negatives.
+    train_set = dict_dataset({"image": images}, views)
+    loader = training_loader(train_set, settings.batch_size, settings.seed, drop_last=True)
     criterion = ContrastiveLoss(temperature=settings.temperature)
     val_views = _fixed_views(val, views, settings.seed)
 

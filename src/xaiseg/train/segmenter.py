@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from xaiseg.data.artifacts import IGNORE, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
@@ -24,7 +23,7 @@ from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import SegmenterSettings
-from xaiseg.train.data import augmentation, dict_dataset, seeded_generator
+from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 from xaiseg.train.losses import MaskedDiceCELoss
@@ -129,12 +128,7 @@ def train_segmenter(
     criterion = MaskedDiceCELoss()
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
     transform = augmentation(["image", "mask"], spec.spatial_dims, mask_keys=["mask"])
-    loader = DataLoader(
-        dict_dataset(train, transform),
-        batch_size=settings.batch_size,
-        shuffle=True,
-        generator=seeded_generator(settings.seed),
-    )
+    loader = training_loader(dict_dataset(train, transform), settings.batch_size, settings.seed)
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         return criterion(net(batch["image"]), batch["mask"].round())

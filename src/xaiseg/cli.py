@@ -8,8 +8,10 @@ few flags per stage override single fields for hand use. Defaults live only in
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import json
+import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -88,6 +90,19 @@ def _threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
 
 
+def _training(args: argparse.Namespace) -> bool:
+    """Threads, and torchrun's process group when it started several processes; True
+    in the process that reports (the first)."""
+    from xaiseg.train import distributed
+
+    # torchrun's processes on one node share the job's threads.
+    args.threads = max(1, args.threads // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    _threads(args)
+    distributed.start()
+    atexit.register(distributed.stop)
+    return distributed.is_main()
+
+
 def _named_folders(items: Sequence[str]) -> dict[str, Path]:
     pairs = {}
     for item in items:
@@ -125,16 +140,20 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
 def cmd_train_classifier(args: argparse.Namespace) -> None:
     from xaiseg.train.classifier import train_classifier
 
-    _threads(args)
+    main = _training(args)
     metrics = train_classifier(args.data, args.out, _settings(args))
+    if not main:
+        return
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from xaiseg.train.pretrain import pretrain
 
-    _threads(args)
+    main = _training(args)
     metrics = pretrain(args.data, args.out, _settings(args))
+    if not main:
+        return
     loss = metrics["val_contrastive_loss"]
     print(f"pretrain: best epoch {metrics['best_epoch']}, val contrastive loss {loss:.4f}")
 
@@ -142,8 +161,10 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 def cmd_train_counterfactual(args: argparse.Namespace) -> None:
     from xaiseg.train.counterfactual import train_counterfactual
 
-    _threads(args)
+    main = _training(args)
     metrics = train_counterfactual(args.data, args.out, _settings(args))
+    if not main:
+        return
     print(
         f"counterfactual: epoch {metrics['best_epoch']} by {metrics['select_by']}"
         f" ({metrics['best_score']:.4f}), val L1 {metrics['val_l1']:.4f}; residual channel "
@@ -179,10 +200,12 @@ def cmd_masks(args: argparse.Namespace) -> None:
 def cmd_train_segmenter(args: argparse.Namespace) -> None:
     from xaiseg.train.segmenter import train_segmenter
 
-    _threads(args)
+    main = _training(args)
     summary = train_segmenter(
         args.data, args.out, _settings(args), masks_dir=args.masks, classifier_dir=args.classifier
     )
+    if not main:
+        return
     print(
         f"segmenter: best val Dice {summary['best_val_dice']:.3f} at epoch {summary['best_epoch']}"
     )

@@ -330,6 +330,16 @@ def shell_commands(workdir: Path, *args: str) -> dict[str, list[str]]:
     return commands
 
 
+def test_a_training_job_given_several_gpus_runs_under_torchrun(workdir):
+    """A profile's set-resources gpu=2 turns that rule's command into a two-process
+    torchrun (tests/test_distributed.py trains that way); one GPU stays plain python."""
+    args = ["--configfile", "tiny.yaml", "--resources", "gpu=2"]
+    commands = shell_commands(workdir, *args, "--set-resources", "train_segmenter_supervised:gpu=2")
+    torchrun = "python -m torch.distributed.run --standalone --nproc_per_node 2 -m xaiseg"
+    assert f"{torchrun} train-segmenter" in commands["train_segmenter_supervised"][0]
+    assert "python -m xaiseg train-classifier" in commands["train_classifier"][0]
+
+
 def test_every_rule_runs_this_checkouts_code(workdir):
     """Under the .venv, --use-conda or a cluster node alike, the command itself puts the
     checkout's src/ first on PYTHONPATH, so the hashed code is the code that runs."""

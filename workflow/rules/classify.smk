@@ -17,11 +17,12 @@ rule train_classifier:
     resources:
         gpu=1,
     params:
+        launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
         settings=classifier_json(),
         code=code("classifier"),
     shell:
-        f"{XAISEG} train-classifier --data {{input.data}} --out {{params.out}}"
+        f"{XAISEG_TRAIN} train-classifier --data {{input.data}} --out {{params.out}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
@@ -43,11 +44,12 @@ rule train_counterfactual:
     resources:
         gpu=1,
     params:
+        launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
         settings=settings_json("counterfactual"),
         code=code("counterfactual"),
     shell:
-        f"{XAISEG} train-counterfactual --data {{input.data}} --out {{params.out}}"
+        f"{XAISEG_TRAIN} train-counterfactual --data {{input.data}} --out {{params.out}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
@@ -69,9 +71,10 @@ rule pretrain:
     resources:
         gpu=1,
     params:
+        launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
         settings=pretrain_json(),
         code=code("pretrain"),
     shell:
-        f"{XAISEG} pretrain --data {{input.data}} --out {{params.out}}"
+        f"{XAISEG_TRAIN} pretrain --data {{input.data}} --out {{params.out}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -25,6 +25,16 @@ THREADS = SETTINGS.run.threads
 # (the project's .venv, a --use-conda env, a cluster node): the code hashed into
 # params.code is the code that runs. Doubled braces survive Snakemake's formatting.
 XAISEG = f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} python -m xaiseg"
+# Training rules: a job given several GPUs (resources gpu=N, as a profile's set-resources
+# gives it) trains data-parallel, one torchrun process per GPU.
+XAISEG_TRAIN = XAISEG.replace("python -m xaiseg", "{params.launch}")
+
+
+def launch(wildcards, resources):
+    gpus = int(getattr(resources, "gpu", 1) or 1)
+    if gpus > 1:
+        return f"python -m torch.distributed.run --standalone --nproc_per_node {gpus} -m xaiseg"
+    return "python -m xaiseg"
 
 
 def code(stage):

@@ -18,12 +18,13 @@ rule train_segmenter_pseudo:
     resources:
         gpu=1,
     params:
+        launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
         settings=segmenter_json(),
         gate=segmenter_gate_flag(),
         code=code("segmenter"),
     shell:
-        f"{XAISEG} train-segmenter --data {{input.data}} --masks {{input.masks}}"
+        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} --masks {{input.masks}}"
         " --out {params.out} {params.gate} --settings {params.settings:q} --threads {threads}"
         " > {log} 2>&1"
 
@@ -47,12 +48,13 @@ rule train_segmenter_supervised:
     resources:
         gpu=1,
     params:
+        launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
         settings=segmenter_json(),
         gate=segmenter_gate_flag(),
         code=code("segmenter"),
     shell:
-        f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
+        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
@@ -77,10 +79,11 @@ rule train_segmenter_finetune:
     resources:
         gpu=1,
     params:
+        launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
         settings=finetune_json,
         gate=segmenter_gate_flag(),
         code=code("segmenter"),
     shell:
-        f"{XAISEG} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
+        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -18,6 +18,7 @@ from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
 from xaiseg.settings import ClassifierSettings
+from xaiseg.train import distributed
 from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
@@ -80,6 +81,8 @@ def train_classifier(
 
     stamp = fingerprint(settings, "xaiseg.train.classifier", data_dir, *init_inputs)
     history = fit(model, loader, loss_fn, val_auc, settings, out, stamp, "classifier", device)
+    if not distributed.is_main():  # torchrun's other processes: the first one writes
+        return {}
     metrics = _evaluate_and_predict(model, store, out, positive, device, settings.precision)
     metrics["best_epoch"], metrics["history"] = history["best_epoch"], history["history"]
     warning = chance_warning(metrics)

@@ -27,6 +27,7 @@ from xaiseg.models.factory import RESIDUAL_DIRECTIONS, residual_evidence
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import CounterfactualSettings
+from xaiseg.train import distributed
 from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
@@ -95,6 +96,8 @@ def train_counterfactual(
         device,
         floor=0.5 if by_auc else float("-inf"),  # chance: patience starts above it
     )
+    if not distributed.is_main():  # torchrun's other processes: the first one writes
+        return {}
     channel, direction, candidates = choose_residual(model, val, finding, settings, device)
     model.channel, model.direction = channel, direction
     options = {**spec.options, "residual_channel": channel, "residual_direction": direction}

@@ -16,6 +16,8 @@ from monai.transforms import (
 )
 from torch.utils.data import DataLoader, Dataset
 
+from xaiseg.train import distributed
+
 
 def augmentation(
     keys: list[str],
@@ -90,16 +92,18 @@ def training_loader(
     dataset: Dataset, batch_size: int, seed: int, drop_last: bool = False
 ) -> DataLoader:
     """Shuffled batches, the order drawn from ``seed``; augmentation in worker
-    processes (started each epoch, so that they see the epoch's seed)."""
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=drop_last,
-        generator=seeded_generator(seed),
-        num_workers=loader_workers(),
-        pin_memory=torch.cuda.is_available(),
-    )
+    processes (started each epoch, so that they see the epoch's seed). Under torchrun,
+    this process's share of each batch."""
+    generator = seeded_generator(seed)
+    common = {
+        "generator": generator,
+        "num_workers": loader_workers(),
+        "pin_memory": torch.cuda.is_available(),
+    }
+    if distributed.world_size() > 1:
+        share = distributed.ShareOfBatches(len(dataset), batch_size, generator, drop_last)
+        return DataLoader(dataset, batch_sampler=share, **common)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last, **common)
 
 
 def seeded_generator(seed: int) -> torch.Generator:

@@ -8,6 +8,7 @@ run never interrupted. A finished run is not resumed: a rerun trains again.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from xaiseg.devices import autocast
 from xaiseg.models.spec import load_weights, save_weights
 from xaiseg.settings import TrainingSettings
+from xaiseg.train import distributed
 from xaiseg.train.checkpoint import claimed, load_training_state, save_training_state
 
 ScoreFn = Callable[[nn.Module], float]
@@ -62,7 +64,8 @@ def fit(
     scores): a network still on a trivial plateau is not out of patience yet.
     """
     ckpt = Path(out_dir) / "checkpoint"
-    with claimed(ckpt):
+    # Under torchrun the first process writes the checkpoints; the others only read.
+    with claimed(ckpt) if distributed.is_main() else contextlib.nullcontext():
         return _fit(
             model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor
         )
@@ -80,6 +83,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         "history": [],
     }
     meta.setdefault("left_floor", False)
+    net, main = distributed.wrap(model, device), distributed.is_main()
     if meta["epoch"]:
         print(f"{desc}: resuming after epoch {meta['epoch']} (best {meta['best_score']:.4f})")
     for epoch in range(meta["epoch"] + 1, settings.epochs + 1):
@@ -90,7 +94,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         tick = time.perf_counter()
         reseed_epoch(loader, settings.seed, epoch)
         train_loss = _train_epoch(
-            model, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}"
+            net, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}"
         )
         model.eval()
         with torch.no_grad():
@@ -107,9 +111,13 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         meta["left_floor"] = meta["left_floor"] or score > floor
         if score > meta["best_score"] or meta["best_epoch"] == 0:
             meta.update(best_score=score, best_epoch=epoch)
-            save_weights(model, ckpt / "best.safetensors")
+            if main:
+                save_weights(model, ckpt / "best.safetensors")
         meta["epoch"] = epoch
-        save_training_state(ckpt, model, optimizer, {**meta, "fingerprint": fingerprint})
+        if main:
+            save_training_state(ckpt, model, optimizer, {**meta, "fingerprint": fingerprint})
+    if not main:  # the first process writes what the others learnt with it
+        return meta
     save_training_state(
         ckpt, model, optimizer, {**meta, "fingerprint": fingerprint, "finished": True}
     )
@@ -135,4 +143,5 @@ def _train_epoch(model, loader, loss_fn, optimizer, device, precision: str, desc
         optimizer.step()
         total += loss.item() * len(batch["image"])
         count += len(batch["image"])
+    total, count = distributed.summed([total, count], device)  # over torchrun's processes
     return total / max(count, 1)

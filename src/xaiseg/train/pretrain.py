@@ -35,6 +35,7 @@ from xaiseg.models.init_weights import initialise
 from xaiseg.models.spec import save_weights
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import PretrainSettings
+from xaiseg.train import distributed
 from xaiseg.train.classifier import classifier_spec
 from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
@@ -121,6 +122,8 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettin
 
     stamp = fingerprint(settings, "xaiseg.train.pretrain", data_dir, *init_inputs)
     history = fit(model, loader, loss_fn, val_score, settings, out, stamp, "pretrain", device)
+    if not distributed.is_main():  # torchrun's other processes: the first one writes
+        return {}
     # The head is left out, so the classifier's report names it newly initialised.
     save_weights(backbone_state(model, head), out / "model.safetensors")
     write_json(out / "model.json", asdict(spec))

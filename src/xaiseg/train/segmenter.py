@@ -23,6 +23,7 @@ from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import SegmenterSettings
+from xaiseg.train import distributed
 from xaiseg.train.data import augmentation, dict_dataset, training_loader
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
@@ -160,6 +161,8 @@ def train_segmenter(
         device,
         floor=floor,
     )
+    if not distributed.is_main():  # torchrun's other processes: the first one writes
+        return {}
     keep = predicted_positive(store, settings.gate_threshold, classifier_dir)
     write_predictions(model, store, out / "predictions", device, settings.precision, keep)
     save_network(model, spec, out)

@@ -39,16 +39,18 @@ EOF
 # Four GPU jobs share the card (139 GiB; each takes a few GiB), where the workstation
 # profile's gpu=1 would queue them one at a time.
 smk="python3 -m snakemake --scheduler greedy --resources gpu=4 --keep-going"
-$smk --cores 6 --configfile config.yaml >"$OUT/demo.log" 2>&1 &
+# Each run in its own process group, so that the deadline stops it and its jobs at once
+# (Snakemake itself, interrupted, waits for its running jobs).
+setsid $smk --cores 6 --configfile config.yaml >"$OUT/demo.log" 2>&1 &
 demo=$!
-$smk --cores 8 --configfile workflow/configs/lgg40.yaml /tmp/lgg40_gpu.yaml \
+setsid $smk --cores 8 --configfile workflow/configs/lgg40.yaml /tmp/lgg40_gpu.yaml \
     >"$OUT/lgg40.log" 2>&1 &
 lgg=$!
 python3 -m pytest -q -p no:cacheprovider tests/e2e/test_workflow_cuda.py >"$OUT/cuda_test.log" 2>&1
 tail -5 "$OUT/cuda_test.log"
 for pid in $demo $lgg; do
     while kill -0 $pid 2>/dev/null && [ $(($(date +%s) - start)) -lt "$DEADLINE" ]; do sleep 5; done
-    kill -INT $pid 2>/dev/null
+    kill -KILL -- -$pid 2>/dev/null
 done
 wait
 for run in demo lgg40_gpu; do

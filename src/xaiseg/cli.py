@@ -182,7 +182,8 @@ def cmd_saliency(args: argparse.Namespace) -> None:
         settings = dataclasses.replace(settings, maps={**settings.maps, args.map: spec})
     if args.map not in settings.maps:
         raise XaisegError(f"saliency map {args.map!r} is not in the settings' maps")
-    print(f"saliency: {compute_saliency(args.data, args.model, args.out, args.map, settings)}")
+    result = compute_saliency(args.data, args.model, args.out, args.map, settings, args.group)
+    print(f"saliency: {result}")
 
 
 def cmd_masks(args: argparse.Namespace) -> None:
@@ -193,8 +194,25 @@ def cmd_masks(args: argparse.Namespace) -> None:
     missing = [m for m in job.recipe.methods if m not in maps]
     if missing:
         raise XaisegError(f"recipe {job.recipe.name!r} needs maps {missing}: pass --saliency")
-    counts = build_masks(args.data, maps, args.classifier, args.out, job)
+    counts = build_masks(args.data, maps, args.classifier, args.out, job, args.group)
     print(f"masks: {counts}")
+
+
+def cmd_join(args: argparse.Namespace) -> None:
+    from xaiseg.data.join import join_artifact
+
+    print(f"join: {join_artifact(args.data, args.parts, args.out)}")
+
+
+def _add_group(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--group",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("NUMBER", "SHARDS"),
+        help="only shard group NUMBER of SHARDS shards each (xaiseg join gathers them)",
+    )
 
 
 def cmd_train_segmenter(args: argparse.Namespace) -> None:
@@ -297,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="finding", help="finding, predicted or a class name")
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, S.SaliencySettings, ("batch_size", "seed", "device"))
+    _add_group(p)
     p.set_defaults(handler=cmd_saliency)
 
     p = sub.add_parser("masks", help="pseudo-masks of one recipe")
@@ -305,7 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", type=Path, required=True, help="classifier folder")
     p.add_argument("--out", type=Path, required=True)
     _add_settings(p, S.RecipeJob, ("gate_threshold",))
+    _add_group(p)
     p.set_defaults(handler=cmd_masks)
+
+    p = sub.add_parser("join", help="one per-sample artifact from its shard groups' folders")
+    p.add_argument("--data", type=Path, required=True, help="the data the groups were made from")
+    p.add_argument("--parts", type=Path, nargs="+", required=True, help="group folders, in order")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_join)
 
     p = sub.add_parser("train-segmenter", help="train a U-Net on pseudo-masks or ground truth")
     p.add_argument("--data", type=Path, required=True)

@@ -7,7 +7,10 @@ Every per-sample artifact (images, saliency maps, pseudo-masks) uses the same la
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +32,13 @@ def shard_name(k: int) -> str:
 class ShardWriter:
     """Accumulate rows and flush a shard every ``shard_size`` rows, atomically."""
 
-    def __init__(self, folder: str | Path, shard_size: int) -> None:
+    def __init__(self, folder: str | Path, shard_size: int, first_shard: int = 0) -> None:
+        """``first_shard``: the number of the first shard written (a shard group's
+        first shard in the whole artifact, so that a join only gathers files)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.shard_size = shard_size
+        self.first_shard = first_shard
         self._rows: list[Mapping[str, np.ndarray]] = []
         self.shards: list[str] = []
 
@@ -46,7 +52,7 @@ class ShardWriter:
             return
         keys = self._rows[0].keys()
         tensors = {k: torch.from_numpy(np.stack([r[k] for r in self._rows])) for k in keys}
-        name = shard_name(len(self.shards))
+        name = shard_name(self.first_shard + len(self.shards))
         with atomic_path(self.folder / name) as tmp:
             save_file(tensors, str(tmp))
         self.shards.append(name)
@@ -67,6 +73,7 @@ class ShardStore:
         self.folder = Path(folder)
         self.index = json.loads((self.folder / INDEX).read_text())
         self.samples: list[dict[str, Any]] = self.index.get("samples", [])
+        self.first_shard = 0  # of a shard group (``group``), in the whole artifact
 
     @property
     def sample_ids(self) -> list[str]:
@@ -114,6 +121,20 @@ class ShardStore:
         order = [wanted.index(p) for p in positions]
         return {k: torch.cat(v)[order] if v else torch.zeros(0) for k, v in parts.items()}
 
+    def group(self, number: int, shards_per_group: int) -> ShardStore:
+        """Shard group ``number`` (shards ``number * shards_per_group`` on) as a store of
+        its own: positions count from the group's first sample."""
+        first = number * shards_per_group
+        names = self.index["shards"][first : first + shards_per_group]
+        if not names:
+            raise XaisegError(f"{self.folder}: no shard group {number} of {shards_per_group}")
+        size = self.index["shard_size"]
+        view = copy.copy(self)
+        view.index = {**self.index, "shards": names}
+        view.samples = self.samples[first * size : (first + len(names)) * size]
+        view.first_shard = first
+        return view
+
     def positions(self, split: str | None = None) -> list[int]:
         return [i for i, s in enumerate(self.samples) if split is None or s["split"] == split]
 
@@ -142,3 +163,49 @@ def check_same_samples(a: ShardStore, b: ShardStore) -> None:
         )
     if a.index["shard_size"] != b.index["shard_size"]:
         raise XaisegError(f"{b.folder}: shard size differs from {a.folder}")
+
+
+def shard_groups(store: ShardStore, shards_per_group: int) -> int:
+    """How many groups of ``shards_per_group`` shards the store splits into."""
+    return -(-len(store.index["shards"]) // shards_per_group)
+
+
+def join_groups(data_dir: str | Path, parts: Sequence[str | Path], out_dir: str | Path) -> dict:
+    """One per-sample artifact from its shard groups' folders, in group order.
+
+    The samples must be the data's own, in its order (an error names the first part
+    out of place); shard files are hard-linked (copied across file systems) under the
+    names their groups gave them, and the index is written last."""
+    data = ShardStore(data_dir)
+    stores = [ShardStore(p) for p in parts]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shards, samples = [], []
+    for store in stores:
+        expected = data.sample_ids[len(samples) : len(samples) + len(store.samples)]
+        if store.sample_ids != expected or store.index["shard_size"] != data.index["shard_size"]:
+            raise XaisegError(
+                f"{store.folder} does not hold the samples of {data.folder} at positions "
+                f"{len(samples)} to {len(samples) + len(store.samples) - 1}: join its "
+                "groups in order, each written from the same data"
+            )
+        for name in store.index["shards"]:
+            _link_or_copy(store.folder / name, out / name)
+        shards += store.index["shards"]
+        samples += store.samples
+    if len(samples) != len(data.samples):
+        raise XaisegError(
+            f"{out}: the groups hold {len(samples)} of the {len(data.samples)} samples"
+            f" of {data.folder}"
+        )
+    write_json(out / INDEX, {**stores[0].index, "samples": samples, "shards": shards})
+    return {"groups": len(stores), "samples": len(samples)}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        tmp.unlink()  # the link takes the temporary name
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)

@@ -32,7 +32,10 @@ def build_masks(
     classifier_dir: str | Path,
     out_dir: str | Path,
     job: RecipeJob,
+    group: tuple[int, int] | None = None,
 ) -> dict:
+    """Masks of every image, or of shard group ``(number, shards_per_group)`` alone; a
+    rule that learns a threshold learns it from every train image either way."""
     recipe = Recipe(job.recipe)
     store = ShardStore(data_dir)
     classifier_dir = Path(classifier_dir)
@@ -46,7 +49,12 @@ def build_masks(
     ]
     if recipe.rule.needs_reference:
         recipe.fit(_healthy_values(store, maps_stores, job, recipe, finding))
-    writer = ShardWriter(out_dir, store.index["shard_size"])
+    if group:
+        store = store.group(*group)
+        maps_stores = [m.group(*group) for m in maps_stores]
+        first = store.first_shard * store.index["shard_size"]
+        has_finding = has_finding[first : first + len(store.samples)]
+    writer = ShardWriter(out_dir, store.index["shard_size"], store.first_shard)
     counts = {"images": 0, "gated_empty": 0, "unfound": 0, "empty": 0, "ignore_pixels": 0}
     for images, maps in _recipe_inputs(store, maps_stores, job):
         for image, image_maps in zip(images, maps, strict=True):
@@ -80,7 +88,7 @@ def build_masks(
             *saliency_dirs.values(),
             classifier_dir / "predictions.csv",
         ],
-        extra={"counts": counts},
+        extra={"counts": counts, "group": group},
     )
     return counts
 

@@ -54,13 +54,17 @@ def compute_saliency(
     out_dir: str | Path,
     map_name: str,
     settings: SaliencySettings,
+    group: tuple[int, int] | None = None,
 ) -> dict:
+    """Maps of every image, or of shard group ``(number, shards_per_group)`` alone
+    (``xaiseg join`` gathers the groups)."""
     seed_everything(settings.seed)
     config = settings.map(map_name)
     if config.method not in METHODS:
         raise XaisegError(f"saliency map {map_name!r}: unknown method {config.method!r}")
     device = resolve_device(settings.device)
     store = ShardStore(data_dir)
+    store = store.group(*group) if group else store
     model, spec = load_network(model_dir)
     model.to(device)
     method = METHODS[config.method]
@@ -69,7 +73,7 @@ def compute_saliency(
     target = make_target(spec, config.target, config.region)
     # The ground truth as the explained pixel set: each image's mask rides along.
     keys = ["image", "mask"] if config.region == "ground_truth" else ["image"]
-    writer = ShardWriter(out_dir, store.index["shard_size"])
+    writer = ShardWriter(out_dir, store.index["shard_size"], store.first_shard)
     # Timed from the first shard read to the last map written (start-up excluded);
     # copying each batch's maps to the CPU waits for the GPU.
     started = time.perf_counter()
@@ -108,7 +112,7 @@ def compute_saliency(
         inputs=[Path(data_dir), Path(model_dir) / "model.safetensors"],
         seed=settings.seed,
         device=describe(device),
-        extra={"throughput": throughput(len(store.samples), seconds)},
+        extra={"throughput": throughput(len(store.samples), seconds), "group": group},
     )
     return {"images": len(store.samples), "device": describe(device)}
 

@@ -1,0 +1,86 @@
+"""Per-sample stages run in shard groups and joined: the joined artifact is the one a
+single job writes, byte for byte, and a join of the wrong parts is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xaiseg.cli import main
+from xaiseg.data.shards import ShardStore, shard_groups
+from xaiseg.errors import XaisegError
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """40 demo images in shards of 6 (7 shards), a one-epoch classifier and its maps."""
+    root = tmp_path_factory.mktemp("groups")
+    assert main(["demo-data", "--out", str(root / "demo"), "--n-images", "40", "--size", "24"]) == 0
+    args = ["preprocess", "--sheet", str(root / "demo" / "sheet.tsv"), "--out", str(root)]
+    args += ["--classes", "normal", "lesion", "--image-size", "24", "--shard-size", "6"]
+    assert main(args) == 0
+    settings = json.dumps({"network": "resnet10", "epochs": 1, "batch_size": 8, "device": "cpu"})
+    args = ["train-classifier", "--data", str(root / "data"), "--out", str(root / "classifier")]
+    assert main([*args, "--settings", settings]) == 0
+    return root
+
+
+def _saliency(run, out, *group):
+    args = ["saliency", "--data", str(run / "data"), "--model", str(run / "classifier")]
+    args += ["--out", str(out), "--map", "gradcam", "--method", "gradcam"]
+    args += ["--target-layer", "layer1", "--device", "cpu"]
+    assert main([*args, *(["--group", *map(str, group)] if group else [])]) == 0
+    return out
+
+
+def _same_artifact(a, b):
+    index_a, index_b = (json.loads((f / "index.json").read_text()) for f in (a, b))
+    assert index_a == index_b
+    for name in index_a["shards"]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_saliency_in_groups_joins_to_the_single_jobs_maps(run, tmp_path):
+    whole = _saliency(run, tmp_path / "whole")
+    store = ShardStore(run / "data")
+    assert len(store.index["shards"]) == 7 and shard_groups(store, 3) == 3
+    parts = [_saliency(run, tmp_path / f"g{g}", g, 3) for g in range(3)]
+    assert len(ShardStore(parts[2]).samples) == 4  # the last group: one shard of 4
+    args = ["join", "--data", str(run / "data"), "--out", str(tmp_path / "joined")]
+    assert main([*args, "--parts", *map(str, parts)]) == 0
+    _same_artifact(whole, tmp_path / "joined")
+    record = json.loads((tmp_path / "joined" / "provenance.json").read_text())
+    assert record["throughput"]["images"] == 40
+    assert record["groups"] == [[0, 3], [1, 3], [2, 3]]
+
+    swapped = [parts[1], parts[0], parts[2]]
+    with pytest.raises(XaisegError, match="g1 does not hold the samples"):
+        from xaiseg.data.join import join_artifact
+
+        join_artifact(run / "data", swapped, tmp_path / "bad")
+    with pytest.raises(XaisegError, match="hold 36 of the 40 samples"):
+        join_artifact(run / "data", parts[:2], tmp_path / "short")
+
+
+def test_masks_in_groups_learn_their_threshold_from_every_image(run, tmp_path):
+    """A healthy-quantile rule learns one threshold from all train images, whichever
+    group a job writes: the joined masks and counts are the single job's."""
+    maps = _saliency(run, tmp_path / "maps")
+    recipe = {"name": "hq", "methods": ["gradcam"], "rule": "healthy_quantile", "normalize": "none"}
+    settings = json.dumps({"recipe": recipe, "gate_threshold": 0.5})
+    base = ["masks", "--data", str(run / "data"), "--saliency", f"gradcam={maps}"]
+    base += ["--classifier", str(run / "classifier"), "--settings", settings]
+    assert main([*base, "--out", str(tmp_path / "whole")]) == 0
+    parts = []
+    for g in range(2):
+        assert main([*base, "--out", str(tmp_path / f"m{g}"), "--group", str(g), "4"]) == 0
+        parts.append(str(tmp_path / f"m{g}"))
+    args = ["join", "--data", str(run / "data"), "--out", str(tmp_path / "joined")]
+    assert main([*args, "--parts", *parts]) == 0
+    _same_artifact(tmp_path / "whole", tmp_path / "joined")
+    counts = [
+        json.loads((tmp_path / f / "provenance.json").read_text())["counts"]
+        for f in ("whole", "joined")
+    ]
+    assert counts[0] == counts[1]

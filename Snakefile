@@ -21,6 +21,7 @@ wildcard_constraints:
     arm="finetune|scratch",
     fraction="[0-9.]+",
     seed="[0-9]+",
+    group="[0-9]+",
 
 
 include: "workflow/rules/data.smk"

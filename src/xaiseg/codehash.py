@@ -29,6 +29,7 @@ STAGE_MODULES = {
     "counterfactual": "xaiseg.train.counterfactual",
     "saliency": "xaiseg.saliency.compute",
     "masks": "xaiseg.masks.build",
+    "join": "xaiseg.data.join",
     "segmenter": "xaiseg.train.segmenter",
     "evaluate": "xaiseg.evaluate.run",
     "explain": "xaiseg.evaluate.explain",

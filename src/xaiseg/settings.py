@@ -106,6 +106,9 @@ class RunSettings:
     precision: str = "fp32"
     # "strict": artifacts and logs keep only sample_ids and hashes, never a path.
     privacy: str = "standard"
+    # Images per saliency and pseudo-mask job (whole shards of preprocess.shard_size),
+    # each stage's groups joined into one artifact; None: one job per map and recipe.
+    group_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -427,7 +430,8 @@ def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
             sections[name] = from_mapping(cls, values, name)
         except ConfigError as err:
             problems += err.problems
-    run_values = {k: config[k] for k in ("run", "threads", *SHARED_KEYS) if k in config}
+    run_keys = ("run", "threads", "group_size", *SHARED_KEYS)
+    run_values = {k: config[k] for k in run_keys if k in config}
     data_values = {k: v for k, v in data.items() if k not in ("demo", "layout_options")}
     demo_values = {**data.get("demo", {}), **({"seed": config["seed"]} if "seed" in config else {})}
     for key, cls, values, where in (

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -35,6 +36,21 @@ def launch(wildcards, resources):
     if gpus > 1:
         return f"python -m torch.distributed.run --standalone --nproc_per_node {gpus} -m xaiseg"
     return "python -m xaiseg"
+
+
+# Shard groups: saliency and pseudo-masks as one job per group of whole shards, joined.
+GROUP_SHARDS = (
+    max(1, SETTINGS.run.group_size // SETTINGS.preprocess.shard_size)
+    if SETTINGS.run.group_size
+    else None
+)
+
+
+def shard_group_numbers():
+    """The data's shard groups, counted once preprocessing (a checkpoint) has run."""
+    data = checkpoints.preprocess.get().output.data
+    shards = len(json.loads(Path(data, "index.json").read_text())["shards"])
+    return range(-(-shards // GROUP_SHARDS))
 
 
 def code(stage):

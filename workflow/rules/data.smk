@@ -17,7 +17,8 @@ rule demo_data:
         f"{XAISEG} demo-data --out {{params.out}} --settings {{params.settings:q}} > {{log}} 2>&1"
 
 
-rule preprocess:
+# A checkpoint: shard groups are counted from its index (common.smk).
+checkpoint preprocess:
     input:
         sheet=sheet_path(),
     output:

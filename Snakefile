@@ -40,6 +40,14 @@ localrules:
     layout_sheet,
 
 
+if GROUP_SHARDS:
+
+    # Joins only link files.
+    localrules:
+        saliency,
+        pseudo_masks,
+
+
 rule all:
     default_target: True
     input:

@@ -323,7 +323,7 @@ def shell_commands(workdir: Path, *args: str) -> dict[str, list[str]]:
     commands: dict[str, list[str]] = {}
     rule = None
     for line in out.splitlines():
-        if line.startswith(("rule ", "localrule ")):
+        if line.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint ")):
             rule = line.split()[1].rstrip(":")
         elif line.startswith("Shell command: ") and rule:
             commands.setdefault(rule, []).append(line[len("Shell command: ") :])
@@ -348,7 +348,7 @@ def test_saliency_and_masks_in_shard_groups_equal_one_job(workdir):
     targets = [f"results/tiny_groups/{f}" for f in folders]
     result = snakemake(workdir, *targets, "--configfile", name)
     for rule in ("saliency_group", "pseudo_masks_group"):
-        assert len(re.findall(rf"^rule {rule}:", result.stdout, re.M)) == 3, rule
+        assert len(re.findall(rf"^(local)?rule {rule}:", result.stderr, re.M)) == 3, rule
     for folder in folders:
         grouped, single = (workdir / "results" / run / folder for run in ("tiny_groups", "tiny"))
         index = json.loads((single / "index.json").read_text())

@@ -44,8 +44,8 @@ if GROUP_SHARDS:
 
     # Joins only link files.
     localrules:
-        saliency,
-        pseudo_masks,
+        saliency_join,
+        pseudo_masks_join,
 
 
 rule all:

@@ -38,8 +38,8 @@ def test_durations_read_as_a_person_would():
 def test_saliency_rates_read_from_provenance(tmp_path):
     import json
 
+    from xaiseg.provenance import throughput
     from xaiseg.runtimes import saliency_rates
-    from xaiseg.saliency.compute import throughput
 
     (tmp_path / "gradcam").mkdir()
     (tmp_path / "lrp").mkdir()  # an older run: no throughput recorded

@@ -181,3 +181,10 @@ def write_provenance(
     path = Path(folder) / "provenance.json"
     write_json(path, record)
     return path
+
+
+def throughput(images: int, seconds: float) -> dict:
+    """What the run's end reads (``xaiseg.runtimes``): images, seconds, images per
+    second of a stage's computation."""
+    rate = images / seconds if seconds > 0 else None
+    return {"images": images, "seconds": round(seconds, 3), "images_per_second": rate}

@@ -46,11 +46,29 @@ GROUP_SHARDS = (
 )
 
 
-def shard_group_numbers():
-    """The data's shard groups, counted once preprocessing (a checkpoint) has run."""
+# A per-sample job's log and benchmark suffix: its shard group's, with group_size.
+GROUP_TAG = "_g{group}" if GROUP_SHARDS else ""
+
+
+def job_folder(stage, name):
+    """A per-sample job's output: the artifact itself, or with group_size its shard
+    group's folder (the stage's join rule gathers the groups into the artifact)."""
+    if GROUP_SHARDS:
+        return f"{RUN}/groups/{stage}/{name}/{{group}}"
+    return f"{RUN}/{stage}/{name}"
+
+
+def group_flag(wildcards):
+    return f"--group {wildcards.group} {GROUP_SHARDS}" if GROUP_SHARDS else ""
+
+
+def group_parts(stage, name):
+    """Every shard group's folder of an artifact, counted once preprocessing (a
+    checkpoint) has run."""
     data = checkpoints.preprocess.get().output.data
     shards = len(json.loads(Path(data, "index.json").read_text())["shards"])
-    return range(-(-shards // GROUP_SHARDS))
+    groups = range(-(-shards // GROUP_SHARDS))
+    return [job_folder(stage, name).format(group=g) for g in groups]
 
 
 def code(stage):

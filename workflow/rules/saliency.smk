@@ -1,35 +1,35 @@
+rule saliency:
+    input:
+        data=f"{RUN}/data",
+        model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
+    output:
+        directory(job_folder("saliency", "{map}")),
+    log:
+        f"{RUN}/logs/saliency_{{map}}{GROUP_TAG}.log",
+    benchmark:
+        f"{RUN}/benchmarks/saliency_{{map}}{GROUP_TAG}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        model=lambda wc, input: os.path.dirname(input.model),
+        settings=saliency_json,
+        group=group_flag,
+        code=code("saliency"),
+    shell:
+        f"{XAISEG} saliency --data {{input.data}} --model {{params.model}} --out {{output}}"
+        " --map {wildcards.map} --settings {params.settings:q} --threads {threads}"
+        " {params.group} > {log} 2>&1"
+
+
 if GROUP_SHARDS:
 
-    rule saliency_group:
+    rule saliency_join:
         input:
             data=f"{RUN}/data",
-            model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
-        output:
-            directory(f"{RUN}/groups/saliency/{{map}}/{{group}}"),
-        log:
-            f"{RUN}/logs/saliency_{{map}}_g{{group}}.log",
-        benchmark:
-            f"{RUN}/benchmarks/saliency_{{map}}_g{{group}}.tsv"
-        conda:
-            "../../envs/xaiseg.yaml"
-        threads: THREADS
-        resources:
-            gpu=1,
-        params:
-            model=lambda wc, input: os.path.dirname(input.model),
-            settings=saliency_json,
-            code=code("saliency"),
-        shell:
-            f"{XAISEG} saliency --data {{input.data}} --model {{params.model}} --out {{output}}"
-            " --map {wildcards.map} --settings {params.settings:q} --threads {threads}"
-            f" --group {{wildcards.group}} {GROUP_SHARDS} > {{log}} 2>&1"
-
-    rule saliency:
-        input:
-            data=f"{RUN}/data",
-            parts=lambda wc: [
-                f"{RUN}/groups/saliency/{wc.map}/{g}" for g in shard_group_numbers()
-            ],
+            parts=lambda wc: group_parts("saliency", wc.map),
         output:
             directory(f"{RUN}/saliency/{{map}}"),
         log:
@@ -43,28 +43,3 @@ if GROUP_SHARDS:
         shell:
             f"{XAISEG} join --data {{input.data}} --parts {{input.parts}} --out {{output}}"
             " > {log} 2>&1"
-
-else:
-
-    rule saliency:
-        input:
-            data=f"{RUN}/data",
-            model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
-        output:
-            directory(f"{RUN}/saliency/{{map}}"),
-        log:
-            f"{RUN}/logs/saliency_{{map}}.log",
-        benchmark:
-            f"{RUN}/benchmarks/saliency_{{map}}.tsv"
-        conda:
-            "../../envs/xaiseg.yaml"
-        threads: THREADS
-        resources:
-            gpu=1,
-        params:
-            model=lambda wc, input: os.path.dirname(input.model),
-            settings=saliency_json,
-            code=code("saliency"),
-        shell:
-            f"{XAISEG} saliency --data {{input.data}} --model {{params.model}} --out {{output}}"
-            " --map {wildcards.map} --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xaiseg.data.shards import INDEX, join_groups
-from xaiseg.provenance import write_provenance
+from xaiseg.provenance import throughput, write_provenance
 
 # Counts that are the same in every group (thresholds learnt once), not summed.
 SHARED_COUNTS = ("gate_threshold", "reference_threshold")
@@ -23,11 +23,8 @@ def join_artifact(data_dir: str | Path, parts: Sequence[str | Path], out_dir: st
     if all("counts" in r for r in records):
         extra["counts"] = summed([r["counts"] for r in records], SHARED_COUNTS)
     if all("throughput" in r for r in records):
-        total = summed([r["throughput"] for r in records], ("images_per_second",))
-        total["images_per_second"] = (
-            total["images"] / total["seconds"] if total["seconds"] else None
-        )
-        extra["throughput"] = total
+        rates = [r["throughput"] for r in records]
+        extra["throughput"] = throughput(*(sum(t[k] for t in rates) for k in ("images", "seconds")))
     write_provenance(
         out_dir,
         stage=first["stage"],

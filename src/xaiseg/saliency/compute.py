@@ -20,7 +20,7 @@ from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.models import NetworkSpec, load_network
 from xaiseg.models.layers import bottleneck
-from xaiseg.provenance import seed_everything, write_provenance
+from xaiseg.provenance import seed_everything, throughput, write_provenance
 from xaiseg.saliency import METHODS
 from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
 from xaiseg.settings import SaliencySettings
@@ -115,9 +115,3 @@ def compute_saliency(
         extra={"throughput": throughput(len(store.samples), seconds), "group": group},
     )
     return {"images": len(store.samples), "device": describe(device)}
-
-
-def throughput(images: int, seconds: float) -> dict:
-    """What the run's per-stage table reads: images, seconds, images per second."""
-    rate = images / seconds if seconds > 0 else None
-    return {"images": images, "seconds": round(seconds, 3), "images_per_second": rate}

@@ -5,6 +5,7 @@ on a GPU machine with ``pytest tests/e2e/test_workflow_cuda.py``."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pandas as pd
@@ -34,8 +35,19 @@ def cuda_run(tmp_path_factory):
         work, "cuda.yaml", device="cuda", precision="bf16",
         classifier__init_weights="pretrain", pretrain__epochs=2, pretrain__batch_size=8,
     )  # fmt: skip
-    # Every stage that can run does: one run names every stage that fails on CUDA.
-    snakemake(work, "--configfile", config, "--keep-going")
+    # Every stage that can run does: one run names every stage that fails on CUDA. A GPU
+    # machine has cores to spare: XAISEG_TEST_CORES runs jobs side by side, one GPU each.
+    cores = os.environ.get("XAISEG_TEST_CORES", "2")
+    snakemake(
+        work,
+        "--configfile",
+        config,
+        "--keep-going",
+        "--cores",
+        cores,
+        "--resources",
+        f"gpu={cores}",
+    )
     return work / "results" / "tiny"
 
 

@@ -11,6 +11,8 @@ rule train_classifier:
         f"{RUN}/logs/train_classifier.log",
     benchmark:
         f"{RUN}/benchmarks/train_classifier.tsv"
+    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
+    priority: 2
     conda:
         "../../envs/xaiseg.yaml"
     threads: THREADS
@@ -38,6 +40,8 @@ rule train_counterfactual:
         f"{RUN}/logs/train_counterfactual.log",
     benchmark:
         f"{RUN}/benchmarks/train_counterfactual.tsv"
+    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
+    priority: 2
     conda:
         "../../envs/xaiseg.yaml"
     threads: THREADS
@@ -65,6 +69,8 @@ rule pretrain:
         f"{RUN}/logs/pretrain.log",
     benchmark:
         f"{RUN}/benchmarks/pretrain.tsv"
+    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
+    priority: 2
     conda:
         "../../envs/xaiseg.yaml"
     threads: THREADS

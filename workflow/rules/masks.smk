@@ -10,6 +10,8 @@ rule pseudo_masks:
         f"{RUN}/logs/masks_{{recipe}}{GROUP_TAG}.log",
     benchmark:
         f"{RUN}/benchmarks/masks_{{recipe}}{GROUP_TAG}.tsv"
+    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
+    priority: 1
     conda:
         "../../envs/xaiseg.yaml"
     params:

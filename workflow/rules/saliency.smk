@@ -8,6 +8,8 @@ rule saliency:
         f"{RUN}/logs/saliency_{{map}}{GROUP_TAG}.log",
     benchmark:
         f"{RUN}/benchmarks/saliency_{{map}}{GROUP_TAG}.tsv"
+    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
+    priority: 1
     conda:
         "../../envs/xaiseg.yaml"
     threads: THREADS

@@ -84,3 +84,32 @@ def test_masks_in_groups_learn_their_threshold_from_every_image(run, tmp_path):
         for f in ("whole", "joined")
     ]
     assert counts[0] == counts[1]
+
+
+def test_evaluation_in_groups_gives_the_single_jobs_tables(run, tmp_path):
+    """Each group's job scores its own images; the summarising evaluation reads their
+    tables and writes what one job scoring every image writes, byte for byte."""
+    maps = _saliency(run, tmp_path / "maps")
+    recipe = {"name": "otsu", "methods": ["gradcam"], "rule": "otsu"}
+    settings = json.dumps({"recipe": recipe, "gate_threshold": 0.5})
+    args = ["masks", "--data", str(run / "data"), "--saliency", f"gradcam={maps}"]
+    args += ["--classifier", str(run / "classifier"), "--settings", settings]
+    assert main([*args, "--out", str(tmp_path / "masks")]) == 0
+    things = [f"otsu:pseudo_mask:{tmp_path / 'masks'}", f"otsu:segmenter:{tmp_path / 'masks'}"]
+    common = ["--data", str(run / "data"), "--evaluate", *things, "--saliency", f"gradcam={maps}"]
+    parts = [str(tmp_path / f"e{g}") for g in range(3)]
+    for g, part in enumerate(parts):
+        assert main(["evaluate-images", *common, "--out", part, "--group", str(g), "3"]) == 0
+    evaluate = ["evaluate", *common, "--classifier-metrics", str(run / "classifier/metrics.json")]
+    assert main([*evaluate, "--out", str(tmp_path / "whole")]) == 0
+    assert main([*evaluate, "--out", str(tmp_path / "grouped"), "--groups", *parts]) == 0
+    for table in ("per_image.csv", "summary.csv", "saliency_metrics.csv", "comparisons.csv"):
+        whole, grouped = ((tmp_path / f / table).read_text() for f in ("whole", "grouped"))
+        assert grouped == whole, table
+    assert len((tmp_path / "whole" / "per_image.csv").read_text().splitlines()) == 1 + 2 * 40
+
+    from xaiseg.evaluate.per_image import gather_groups
+    from xaiseg.evaluate.tables import parse_evaluated
+
+    with pytest.raises(XaisegError, match="e0: scored other models or maps"):
+        gather_groups(parts, [parse_evaluated(things[0])], ["gradcam"])

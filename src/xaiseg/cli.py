@@ -242,7 +242,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.classifier_metrics,
         _named_folders(args.faithfulness),
         args.classifier_predictions,
+        args.groups,
     )
+
+
+def cmd_evaluate_images(args: argparse.Namespace) -> None:
+    from xaiseg.evaluate.per_image import score_group
+    from xaiseg.evaluate.tables import parse_evaluated
+
+    things = [parse_evaluated(s) for s in args.evaluate]
+    counts = score_group(args.data, things, _named_folders(args.saliency), args.out, args.group)
+    print(f"evaluate-images: {counts}")
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
@@ -350,8 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier-metrics", type=Path, default=None, help="for the report")
     p.add_argument("--faithfulness", nargs="*", default=[], metavar="MAP=FOLDER")
     p.add_argument("--classifier-predictions", type=Path, default=None, help="for the ROC")
+    p.add_argument(
+        "--groups", type=Path, nargs="*", default=None, metavar="FOLDER",
+        help="evaluate-images folders of every shard group, in order: their tables, not the images",
+    )  # fmt: skip
     _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
     p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("evaluate-images", help="per-image scores of one shard group")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--evaluate", nargs="+", required=True, metavar="RECIPE:MODEL:FOLDER")
+    p.add_argument("--saliency", nargs="*", default=[], metavar="MAP=FOLDER")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--group", type=int, nargs=2, required=True, metavar=("NUMBER", "SHARDS"),
+        help="shard group NUMBER of SHARDS shards each",
+    )  # fmt: skip
+    p.set_defaults(handler=cmd_evaluate_images)
 
     p = sub.add_parser("faithfulness", help="deletion, insertion and randomisation of a map")
     p.add_argument("--data", type=Path, required=True)

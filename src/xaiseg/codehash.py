@@ -32,6 +32,7 @@ STAGE_MODULES = {
     "join": "xaiseg.data.join",
     "segmenter": "xaiseg.train.segmenter",
     "evaluate": "xaiseg.evaluate.run",
+    "evaluate_images": "xaiseg.evaluate.per_image",
     "explain": "xaiseg.evaluate.explain",
     "faithfulness": "xaiseg.evaluate.map_checks",
 }

@@ -317,9 +317,10 @@ def test_report_carries_counts_and_classifier(workdir):
     assert "![overlays](figures/overlays.png)" in report
 
 
-def shell_commands(workdir: Path, *args: str) -> dict[str, list[str]]:
-    """Rule -> the shell commands a forced dry run would execute."""
-    out = snakemake(workdir, "--dry-run", "--forceall", "--printshellcmds", *args).stdout
+def shell_commands(workdir: Path, *args: str, force: bool = True) -> dict[str, list[str]]:
+    """Rule -> the shell commands a (forced) dry run would execute."""
+    forced = ["--forceall"] if force else []
+    out = snakemake(workdir, "--dry-run", *forced, "--printshellcmds", *args).stdout
     commands: dict[str, list[str]] = {}
     rule = None
     for line in out.splitlines():
@@ -359,6 +360,11 @@ def test_saliency_and_masks_in_shard_groups_equal_one_job(workdir):
     provenance = workdir / "results/tiny_groups/saliency/gradcam/provenance.json"
     record = json.loads(provenance.read_text())
     assert record["throughput"]["images"] == 48 and len(record["groups"]) == 3
+    # Evaluation too: a job per group scores its images, one evaluate job gathers them
+    # (tests/test_shard_groups.py: byte-equal to one job's tables).
+    commands = shell_commands(workdir, "--configfile", name, force=False)
+    assert len(commands["evaluate_images"]) == 3
+    assert commands["evaluate"][0].count("results/tiny_groups/groups/eval/images/") == 3
 
 
 def test_every_rule_runs_this_checkouts_code(workdir):

@@ -267,6 +267,17 @@ def finetune_json(wildcards, input):
     return to_json(value)
 
 
+def evaluated_inputs(wildcards):
+    """Every artifact scored against ground truth: pseudo-masks, segmenters, maps."""
+    return {
+        "masks": expand(f"{RUN}/masks/{{recipe}}", recipe=recipe_names()),
+        "segmenters": expand(
+            f"{RUN}/segmenter/{{name}}/predictions", name=segmenter_names()
+        ),
+        "saliency": expand(f"{RUN}/saliency/{{map}}", map=map_names()),
+    }
+
+
 def evaluated_things():
     things = []
     for name in recipe_names():

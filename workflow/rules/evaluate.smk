@@ -1,13 +1,11 @@
 rule evaluate:
     input:
+        unpack(evaluated_inputs),
         data=f"{RUN}/data",
         classifier=f"{RUN}/classifier/metrics.json",
         predictions=f"{RUN}/classifier/predictions.csv",
-        masks=expand(f"{RUN}/masks/{{recipe}}", recipe=recipe_names()),
-        segmenters=expand(
-            f"{RUN}/segmenter/{{name}}/predictions", name=segmenter_names()
-        ),
-        saliency=expand(f"{RUN}/saliency/{{map}}", map=map_names()),
+        # With group_size, every shard group's per-image tables (evaluate_images).
+        groups=lambda wc: group_parts("eval", "images") if GROUP_SHARDS else [],
         faithfulness=expand(
             f"{RUN}/eval/faithfulness/{{map}}/faithfulness.json", map=map_names()
         ),
@@ -53,14 +51,42 @@ rule evaluate:
         maps=[f"{m}={RUN}/saliency/{m}" for m in map_names()],
         faithfulness=[f"{m}={RUN}/eval/faithfulness/{m}" for m in map_names()],
         settings=settings_json("evaluate"),
+        groups=lambda wc, input: (
+            f"--groups {' '.join(input.groups)}" if input.groups else ""
+        ),
         code=code("evaluate"),
     shell:
         f"({XAISEG} evaluate --data {{input.data}} --evaluate {{params.things:q}}"
         " --saliency {params.maps:q} --out {params.out}"
         " --classifier-metrics {input.classifier} --settings {params.settings:q}"
         " --faithfulness {params.faithfulness:q}"
-        " --classifier-predictions {input.predictions}"
+        " --classifier-predictions {input.predictions} {params.groups}"
         " && cp {output.summary} {output.run_summary}) > {log} 2>&1"
+
+
+if GROUP_SHARDS:
+
+    # Per-image scores of one shard group, gathered by evaluate.
+    rule evaluate_images:
+        input:
+            unpack(evaluated_inputs),
+            data=f"{RUN}/data",
+        output:
+            directory(job_folder("eval", "images")),
+        log:
+            f"{RUN}/logs/evaluate_images{GROUP_TAG}.log",
+        benchmark:
+            f"{RUN}/benchmarks/evaluate_images{GROUP_TAG}.tsv"
+        conda:
+            "../../envs/xaiseg.yaml"
+        params:
+            things=evaluated_things(),
+            maps=[f"{m}={RUN}/saliency/{m}" for m in map_names()],
+            group=group_flag,
+            code=code("evaluate_images"),
+        shell:
+            f"{XAISEG} evaluate-images --data {{input.data}} --evaluate {{params.things:q}}"
+            " --saliency {params.maps:q} --out {output} {params.group} > {log} 2>&1"
 
 
 rule explain:

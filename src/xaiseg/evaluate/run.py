@@ -13,6 +13,7 @@ import pandas as pd
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
+from xaiseg.evaluate.per_image import gather_groups
 from xaiseg.evaluate.report import render_report
 from xaiseg.evaluate.report_figures import (
     classifier_roc,
@@ -47,9 +48,16 @@ def evaluate(
     classifier_metrics: Path | None = None,
     faithfulness_dirs: dict[str, Path] | None = None,
     classifier_predictions: Path | None = None,
+    group_parts: Sequence[Path] | None = None,
 ) -> pd.DataFrame:
+    """``group_parts``: the folders of an evaluation run in shard groups
+    (``xaiseg.evaluate.per_image``), whose per-image tables replace scoring here."""
     out = Path(out_dir)
-    per_image = per_image_table(data_dir, things)
+    if group_parts:
+        per_image, located = gather_groups(group_parts, things, list(saliency_dirs))
+    else:
+        per_image = per_image_table(data_dir, things)
+        located = per_image_localisation(data_dir, saliency_dirs)
     summary = summary_table(per_image)
     few = few_masks_rows(per_image, summary, settings.few_masks, settings.seed)
     summary = pd.concat([summary, few], ignore_index=True)
@@ -61,7 +69,6 @@ def evaluate(
     write_text(out / "per_image.csv", per_image.to_csv(index=False))
     pairs = comparisons(per_image)
     write_text(out / "comparisons.csv", pairs.to_csv(index=False))
-    located = per_image_localisation(data_dir, saliency_dirs)
     localisation = with_faithfulness(
         summarise_localisation(located, saliency_dirs), faithfulness_dirs or {}
     )

@@ -15,12 +15,19 @@ from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.localisation import PER_IMAGE, THRESHOLDS, localisation_scores
 
 
-def per_image_localisation(data_dir: str | Path, map_dirs: Mapping[str, Path]) -> pd.DataFrame:
+def per_image_localisation(
+    data_dir: str | Path, map_dirs: Mapping[str, Path], group: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """Map by map, the localisation scores of every image whose ground truth holds a
+    lesion (of shard group ``(number, shards_per_group)`` alone when given)."""
     store = ShardStore(data_dir)
+    store = store.group(*group) if group else store
     meta = {s["sample_id"]: s for s in store.samples}
     rows = []
     for name, folder in map_dirs.items():
-        for ids, (data, maps) in store.iter_joined(ShardStore(folder)):
+        maps_store = ShardStore(folder)
+        maps_store = maps_store.group(*group) if group else maps_store
+        for ids, (data, maps) in store.iter_joined(maps_store):
             raw = raw_maps(maps).numpy()[:, 0]
             truth = data["mask"].numpy()[:, 0] == 1
             for i, sample_id in enumerate(ids):

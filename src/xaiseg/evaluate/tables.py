@@ -67,12 +67,18 @@ def parse_evaluated(spec: str) -> Evaluated:
     return Evaluated(recipe, model, Path(folder))
 
 
-def per_image_table(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.DataFrame:
-    """Scores of every thing on every image with ground truth; streamed by shard."""
+def per_image_table(
+    data_dir: str | Path, things: Sequence[Evaluated], group: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """Scores of every thing on every image with ground truth (of shard group ``(number,
+    shards_per_group)`` alone when given); streamed by shard."""
     store = ShardStore(data_dir)
+    store = store.group(*group) if group else store
     frames = []
     for thing in things:
-        for ids, (data, pred) in store.iter_joined(ShardStore(thing.masks_dir)):
+        predictions = ShardStore(thing.masks_dir)
+        predictions = predictions.group(*group) if group else predictions
+        for ids, (data, pred) in store.iter_joined(predictions):
             has_truth = data["has_mask"].bool()
             if not has_truth.any():
                 continue
@@ -94,7 +100,9 @@ def per_image_table(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.Dat
                     }
                 )
             )
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:  # no image with ground truth (a group of unannotated images)
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
     meta = pd.DataFrame(store.samples)[["sample_id", "split", "group"]]
     return table.merge(meta, on="sample_id", how="left", validate="many_to_one")
 

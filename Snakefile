@@ -42,8 +42,11 @@ localrules:
 
 if GROUP_SHARDS:
 
-    # Joins only link files.
+    # Joins only link files (the data's re-packs rows after a quarantined file), and
+    # the plan reads the sheet.
     localrules:
+        preprocess_plan,
+        preprocess,
         saliency_join,
         pseudo_masks_join,
 

@@ -113,3 +113,53 @@ def test_evaluation_in_groups_gives_the_single_jobs_tables(run, tmp_path):
 
     with pytest.raises(XaisegError, match="e0: scored other models or maps"):
         gather_groups(parts, [parse_evaluated(things[0])], ["gradcam"])
+
+
+@pytest.mark.parametrize(
+    ("scope", "corrupt"),
+    [("image", None), ("group", "demo0005")],
+    ids=["aligned", "quarantined-and-per-patient"],
+)
+def test_preprocessing_in_groups_writes_the_single_jobs_data(tmp_path, scope, corrupt):
+    """Checked once (the plan), decoded per group, joined: the data, kept sheet and
+    quarantine of one job, byte for byte. A file quarantined in the first group
+    shortens its shards (the join re-packs what follows), and per-patient intensity
+    bounds hold for a patient whose slices two groups share (P004: rows 16 to 19)."""
+    assert (
+        main(["demo-data", "--out", str(tmp_path / "demo"), "--n-images", "40", "--size", "24"])
+        == 0
+    )
+    if corrupt:
+        sheet = (tmp_path / "demo" / "sheet.tsv").read_text()
+        image = next(line.split("\t")[1] for line in sheet.splitlines() if line.startswith(corrupt))
+        (tmp_path / "demo" / image).write_bytes(b"not an image")
+    flags = ["--classes", "normal", "lesion", "--image-size", "24", "--shard-size", "6"]
+    flags += ["--percentiles-over", scope, "--on-bad-input", "skip"]
+    sheet = ["--sheet", str(tmp_path / "demo" / "sheet.tsv")]
+    assert main(["preprocess", *sheet, "--out", str(tmp_path / "whole"), *flags]) == 0
+    assert main(["preprocess-plan", *sheet, "--out", str(tmp_path / "plan"), *flags]) == 0
+    parts = [str(tmp_path / f"g{g}") for g in range(3)]  # 18, 18 and 4 rows
+    for g, part in enumerate(parts):
+        args = ["preprocess", "--plan", str(tmp_path / "plan"), "--group", str(g), "3"]
+        assert main([*args, "--out", part, *flags]) == 0
+    args = ["preprocess-join", "--plan", str(tmp_path / "plan"), "--parts", *parts]
+    assert main([*args, "--out", str(tmp_path / "joined"), *flags]) == 0
+
+    whole, joined = tmp_path / "whole", tmp_path / "joined"
+    _same_artifact(whole / "data", joined / "data")
+    for name in ("sheet.tsv", "quarantine.tsv"):
+        assert (joined / name).read_text() == (whole / name).read_text(), name
+    index = json.loads((whole / "data" / "index.json").read_text())
+    assert index["counts"]["kept"] == (39 if corrupt else 40) and len(index["shards"]) == 7
+    if corrupt:
+        assert corrupt in (whole / "quarantine.tsv").read_text()
+        assert len(ShardStore(parts[0]).index["shards"]) == 3  # 17 rows: 6, 6 and 5
+
+    with pytest.raises(XaisegError, match="g1 does not hold plan rows 0 to 17"):
+        from xaiseg.data.preprocess_groups import join_preprocessed
+        from xaiseg.settings import PreprocessSettings
+
+        settings = PreprocessSettings(classes=["normal", "lesion"], image_size=24, shard_size=6)
+        join_preprocessed(
+            tmp_path / "plan", [parts[1], parts[0], parts[2]], tmp_path / "x", settings
+        )

@@ -130,11 +130,32 @@ def cmd_sheet(args: argparse.Namespace) -> None:
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
     from xaiseg.data.preprocess import preprocess
+    from xaiseg.data.preprocess_groups import preprocess_group
 
-    counts = preprocess(args.sheet, args.out, _settings(args), threads=args.threads)
+    if (args.sheet is None) == (args.plan is None):
+        raise XaisegError("preprocess: give --sheet, or --plan with --group")
+    if args.plan is not None and args.group is None:
+        raise XaisegError("preprocess: --plan needs --group NUMBER SHARDS")
+    if args.plan is not None:
+        counts = preprocess_group(args.plan, args.out, _settings(args), args.group, args.threads)
+    else:
+        counts = preprocess(args.sheet, args.out, _settings(args), threads=args.threads)
     print(
         f"preprocess: {counts['in']} in, {counts['kept']} kept, {counts['quarantined']} quarantined"
     )
+
+
+def cmd_preprocess_plan(args: argparse.Namespace) -> None:
+    from xaiseg.data.preprocess_groups import write_plan
+
+    print(f"preprocess-plan: {write_plan(args.sheet, args.out, _settings(args))} rows to decode")
+
+
+def cmd_preprocess_join(args: argparse.Namespace) -> None:
+    from xaiseg.data.preprocess_groups import join_preprocessed
+
+    counts = join_preprocessed(args.plan, args.parts, args.out, _settings(args))
+    print(f"preprocess-join: {counts}")
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
@@ -299,13 +320,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(p, S.LayoutSettings, [f.name for f in dataclasses.fields(S.LayoutSettings)])
     p.set_defaults(handler=cmd_sheet)
 
+    flags = [f.name for f in dataclasses.fields(S.PreprocessSettings) if f.name != "percentiles"]
     p = sub.add_parser("preprocess", help="decode, resample, normalise, split, shard")
-    p.add_argument("--sheet", type=Path, required=True)
+    p.add_argument("--sheet", type=Path, default=None)
+    p.add_argument("--plan", type=Path, default=None, help="preprocess-plan's folder (groups)")
     p.add_argument("--out", type=Path, required=True, help="run folder (data/, sheet.tsv, ...)")
     p.add_argument("--threads", type=int, default=1)
-    flags = [f.name for f in dataclasses.fields(S.PreprocessSettings) if f.name != "percentiles"]
     _add_settings(p, S.PreprocessSettings, flags)
+    _add_group(p)
     p.set_defaults(handler=cmd_preprocess)
+
+    p = sub.add_parser("preprocess-plan", help="check the sheet and split it, for shard groups")
+    p.add_argument("--sheet", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="the plan's folder")
+    _add_settings(p, S.PreprocessSettings, flags)
+    p.set_defaults(handler=cmd_preprocess_plan)
+
+    p = sub.add_parser("preprocess-join", help="the data artifact from its shard groups")
+    p.add_argument("--plan", type=Path, required=True)
+    p.add_argument("--parts", type=Path, nargs="+", required=True, help="group folders, in order")
+    p.add_argument("--out", type=Path, required=True, help="run folder (data/, sheet.tsv, ...)")
+    _add_settings(p, S.PreprocessSettings, flags)
+    p.set_defaults(handler=cmd_preprocess_join)
 
     _trainer(sub, "train-classifier", "train the image-level classifier",
              S.ClassifierSettings, cmd_train_classifier)  # fmt: skip

@@ -24,6 +24,7 @@ STAGE_MODULES = {
     "demo": "xaiseg.demo",
     "layout": "xaiseg.io.layouts",
     "preprocess": "xaiseg.data.preprocess",
+    "preprocess_groups": "xaiseg.data.preprocess_groups",
     "classifier": "xaiseg.train.classifier",
     "pretrain": "xaiseg.train.pretrain",
     "counterfactual": "xaiseg.train.counterfactual",

@@ -341,22 +341,26 @@ def test_a_training_job_given_several_gpus_runs_under_torchrun(workdir):
     assert "python -m xaiseg train-classifier" in commands["train_classifier"][0]
 
 
-def test_saliency_and_masks_in_shard_groups_equal_one_job(workdir):
-    """group_size 20 (one of the tiny data's three shards): a job per shard group and
-    map or recipe, the groups joined into what one job writes, byte for byte."""
+def test_stages_in_shard_groups_equal_one_job(workdir):
+    """group_size 20 (one of the tiny data's three shards): preprocessing, saliency and
+    pseudo-masks as a job per shard group (and map or recipe), the groups joined into
+    what one job writes, byte for byte."""
     name = write_config(workdir, "groups.yaml", run="tiny_groups", group_size=20)
     folders = ["saliency/gradcam", "masks/gradcam-otsu"]
     targets = [f"results/tiny_groups/{f}" for f in folders]
     result = snakemake(workdir, *targets, "--configfile", name)
-    for rule in ("saliency", "pseudo_masks"):  # a job per group; the joins apart
+    for rule in ("preprocess_group", "saliency", "pseudo_masks"):  # the joins apart
         assert len(re.findall(rf"^(local)?rule {rule}:", result.stderr, re.M)) == 3, rule
-    for folder in folders:
+    for folder in ["data", *folders]:
         grouped, single = (workdir / "results" / run / folder for run in ("tiny_groups", "tiny"))
         index = json.loads((single / "index.json").read_text())
         assert json.loads((grouped / "index.json").read_text()) == index
         assert len(index["shards"]) == 3
         for shard in index["shards"]:
             assert (grouped / shard).read_bytes() == (single / shard).read_bytes(), shard
+    for table in ("sheet.tsv", "quarantine.tsv"):
+        grouped, single = (workdir / "results" / run / table for run in ("tiny_groups", "tiny"))
+        assert grouped.read_text() == single.read_text(), table
     provenance = workdir / "results/tiny_groups/saliency/gradcam/provenance.json"
     record = json.loads(provenance.read_text())
     assert record["throughput"]["images"] == 48 and len(record["groups"]) == 3

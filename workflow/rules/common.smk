@@ -71,6 +71,15 @@ def group_parts(stage, name):
     return [job_folder(stage, name).format(group=g) for g in groups]
 
 
+def plan_parts():
+    """Every preprocessing group's folder, counted once the plan (a checkpoint) exists."""
+    plan = checkpoints.preprocess_plan.get().output[0]
+    rows = json.loads(Path(plan, "plan.json").read_text())["rows"]
+    per_group = GROUP_SHARDS * SETTINGS.preprocess.shard_size
+    groups = range(-(-rows // per_group))
+    return [job_folder("data", "shards").format(group=g) for g in groups]
+
+
 def code(stage):
     """Hash of every source file the stage's command imports (xaiseg.codehash)."""
     return stage_code_hash(stage, SRC)

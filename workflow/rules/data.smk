@@ -17,28 +17,94 @@ rule demo_data:
         f"{XAISEG} demo-data --out {{params.out}} --settings {{params.settings:q}} > {{log}} 2>&1"
 
 
-# A checkpoint: shard groups are counted from its index (common.smk).
-checkpoint preprocess:
-    input:
-        sheet=sheet_path(),
-    output:
-        data=directory(f"{RUN}/data"),
-        sheet=f"{RUN}/sheet.tsv",
-        quarantine=f"{RUN}/quarantine.tsv",
-    log:
-        f"{RUN}/logs/preprocess.log",
-    benchmark:
-        f"{RUN}/benchmarks/preprocess.tsv"
-    conda:
-        "../../envs/xaiseg.yaml"
-    threads: 8
-    params:
-        out=lambda wc, output: os.path.dirname(output.sheet),
-        settings=settings_json("preprocess"),
-        code=code("preprocess"),
-    shell:
-        f"{XAISEG} preprocess --sheet {{input.sheet:q}} --out {{params.out}}"
-        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+if GROUP_SHARDS:
+
+    # The sheet checked and split once; preprocessing groups are counted from it.
+    checkpoint preprocess_plan:
+        input:
+            sheet=sheet_path(),
+        output:
+            directory(f"{RUN}/plan"),
+        log:
+            f"{RUN}/logs/preprocess_plan.log",
+        benchmark:
+            f"{RUN}/benchmarks/preprocess_plan.tsv"
+        conda:
+            "../../envs/xaiseg.yaml"
+        params:
+            settings=settings_json("preprocess"),
+            code=code("preprocess_groups"),
+        shell:
+            f"{XAISEG} preprocess-plan --sheet {{input.sheet:q}} --out {{output}}"
+            " --settings {params.settings:q} > {log} 2>&1"
+
+    rule preprocess_group:
+        input:
+            plan=f"{RUN}/plan",
+        output:
+            directory(job_folder("data", "shards")),
+        log:
+            f"{RUN}/logs/preprocess{GROUP_TAG}.log",
+        benchmark:
+            f"{RUN}/benchmarks/preprocess{GROUP_TAG}.tsv"
+        conda:
+            "../../envs/xaiseg.yaml"
+        threads: 8
+        params:
+            group=group_flag,
+            settings=settings_json("preprocess"),
+            code=code("preprocess_groups"),
+        shell:
+            f"{XAISEG} preprocess --plan {{input.plan}} --out {{output}} {{params.group}}"
+            " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+
+    # The groups' shards joined into the data artifact; a checkpoint, as below.
+    checkpoint preprocess:
+        input:
+            plan=f"{RUN}/plan",
+            parts=lambda wc: plan_parts(),
+        output:
+            data=directory(f"{RUN}/data"),
+            sheet=f"{RUN}/sheet.tsv",
+            quarantine=f"{RUN}/quarantine.tsv",
+        log:
+            f"{RUN}/logs/preprocess.log",
+        benchmark:
+            f"{RUN}/benchmarks/preprocess.tsv"
+        conda:
+            "../../envs/xaiseg.yaml"
+        params:
+            out=lambda wc, output: os.path.dirname(output.sheet),
+            settings=settings_json("preprocess"),
+            code=code("preprocess_groups"),
+        shell:
+            f"{XAISEG} preprocess-join --plan {{input.plan}} --parts {{input.parts}}"
+            " --out {params.out} --settings {params.settings:q} > {log} 2>&1"
+
+else:
+
+    # A checkpoint: shard groups are counted from its index (common.smk).
+    checkpoint preprocess:
+        input:
+            sheet=sheet_path(),
+        output:
+            data=directory(f"{RUN}/data"),
+            sheet=f"{RUN}/sheet.tsv",
+            quarantine=f"{RUN}/quarantine.tsv",
+        log:
+            f"{RUN}/logs/preprocess.log",
+        benchmark:
+            f"{RUN}/benchmarks/preprocess.tsv"
+        conda:
+            "../../envs/xaiseg.yaml"
+        threads: 8
+        params:
+            out=lambda wc, output: os.path.dirname(output.sheet),
+            settings=settings_json("preprocess"),
+            code=code("preprocess"),
+        shell:
+            f"{XAISEG} preprocess --sheet {{input.sheet:q}} --out {{params.out}}"
+            " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
 rule extract_archive:

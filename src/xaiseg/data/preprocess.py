@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 from monai.transforms import Resize
 from tqdm import tqdm
 
-from xaiseg.data.shards import ShardWriter
+from xaiseg.data.shards import INDEX, ShardWriter
 from xaiseg.data.splits import assign_splits
 from xaiseg.errors import InputError, XaisegError
 from xaiseg.io import load_image, load_mask
@@ -30,7 +30,7 @@ from xaiseg.io.sheet import (
     sheet_error,
     write_sheet,
 )
-from xaiseg.provenance import write_provenance, write_text
+from xaiseg.provenance import write_json, write_provenance, write_text
 from xaiseg.settings import PreprocessSettings
 
 
@@ -189,33 +189,67 @@ def preprocess(
     one run names them all. Under ``on_bad_input: skip`` missing and undecodable files
     are quarantined; problems of the sheet itself (labels, ids, paths) always fail.
     """
-    out, sheet_path = Path(out_dir), Path(sheet_path)
+    out = Path(out_dir)
+    plan = plan_rows(sheet_path, settings)
+    writer = ShardWriter(out / "data", settings.shard_size)
+    kept, problems = decode_rows(plan.rows, plan.rows, settings, threads, writer)
+    return write_data(out, plan, kept, problems, writer.finish(), settings, threads)
+
+
+@dataclass
+class Plan:
+    """The checked sheet: rows to decode (absolute paths, split assigned, in sheet
+    order), the problems found without decoding, and the sheet's row count."""
+
+    sheet: Path
+    rows: list[dict]
+    problems: list[SheetProblem]
+    n_in: int
+
+
+def plan_rows(sheet_path: str | Path, settings: PreprocessSettings) -> Plan:
+    sheet_path = Path(sheet_path)
     if settings.percentiles_over not in PERCENTILE_SCOPES:
         raise XaisegError(
             f"preprocess percentiles_over {settings.percentiles_over!r}: choose {PERCENTILE_SCOPES}"
         )
-    strict = settings.privacy == "strict"
     rows, problems = check_sheet(sheet_path, settings.classes, settings.roots)
     flagged = {p.row for p in problems}
     frame = pd.DataFrame([r for r in rows if int(r["row"]) not in flagged])
     if frame.empty:
-        raise sheet_error(sheet_path, problems, strict)
+        raise sheet_error(sheet_path, problems, settings.privacy == "strict")
     frame["label_index"] = frame["label"].map(settings.classes.index)
     frame.loc[frame["group"] == "", "group"] = frame["sample_id"]
     frame["split"] = assign_splits(
         frame, settings.val_fraction, settings.test_fraction, settings.seed
     )
-    todo = frame.to_dict("records")
-    writer = ShardWriter(out / "data", settings.shard_size)
-    kept = []
+    return Plan(sheet_path, frame.to_dict("records"), problems, len(rows))
+
+
+def decode_rows(
+    rows: list[dict],
+    every_row: list[dict],
+    settings: PreprocessSettings,
+    threads: int,
+    writer: ShardWriter,
+) -> tuple[list[dict], list[SheetProblem]]:
+    """Decode ``rows`` into ``writer``; returns the rows kept and the files that failed.
+    Intensity bounds per group are learnt from all of the group's rows in
+    ``every_row``, so that a shard group's job scales its images as one job would."""
+    strict = settings.privacy == "strict"
+    kept, problems = [], []
     with ProcessPoolExecutor(
         max_workers=max(threads, 1), initializer=_single_threaded_worker
     ) as pool:
-        bounds = group_bounds(todo, settings, pool) if settings.percentiles_over == "group" else {}
-        jobs = [(r, settings, bounds.get(r["group"])) for r in todo]
+        bounds = {}
+        if settings.percentiles_over == "group":
+            wanted = {r["group"] for r in rows}
+            members = [r for r in every_row if r["group"] in wanted]
+            bounds = group_bounds(members, settings, pool)
+        jobs = [(r, settings, bounds.get(r["group"])) for r in rows]
         results = pool.map(_prepare_or_error, jobs, chunksize=16)
         for row, (arrays, error) in tqdm(
-            zip(todo, results, strict=True), total=len(todo), desc="preprocess"
+            zip(rows, results, strict=True), total=len(rows), desc="preprocess"
         ):
             if error is not None:
                 problems.append(_decode_problem(row, error, strict))
@@ -223,23 +257,40 @@ def preprocess(
             label = np.int64(row["label_index"])
             writer.add({**arrays, "label": label, "has_mask": np.uint8(bool(row["mask"]))})
             kept.append(row)
+    return kept, problems
+
+
+def write_data(
+    out: Path,
+    plan: Plan,
+    kept: list[dict],
+    problems: list[SheetProblem],
+    shards: list[str],
+    settings: PreprocessSettings,
+    threads: int,
+) -> dict:
+    """The data artifact's index (its shards written), the kept sheet, the quarantine
+    and provenance; fails instead when a problem is fatal under the settings."""
+    strict = settings.privacy == "strict"
+    problems = [*plan.problems, *problems]
     fatal = [p for p in problems if not p.quarantinable]
     if fatal or (problems and settings.on_bad_input == "fail"):
-        raise sheet_error(sheet_path, sorted(problems, key=_order), strict)
+        raise sheet_error(plan.sheet, sorted(problems, key=_order), strict)
     check_split_classes(kept, settings.classes)
     quarantined = sorted(problems, key=_order)
     _write_quarantine(out / "quarantine.tsv", quarantined, strict)
-    counts = {"in": len(rows), "kept": len(kept), "quarantined": len(quarantined)}
+    counts = {"in": plan.n_in, "kept": len(kept), "quarantined": len(quarantined)}
     samples = [_index_entry(r, strict) for r in kept]
-    writer.close(
-        {
-            "classes": list(settings.classes),
-            "image_size": [settings.image_size] * settings.spatial_dims,
-            "channels": settings.channels,
-            "samples": samples,
-            "counts": counts,
-        }
-    )
+    index = {
+        "classes": list(settings.classes),
+        "image_size": [settings.image_size] * settings.spatial_dims,
+        "channels": settings.channels,
+        "samples": samples,
+        "counts": counts,
+        "shards": shards,
+        "shard_size": settings.shard_size,
+    }
+    write_json(out / "data" / INDEX, index)  # last of the shards: marks completeness
     _write_kept_sheet(out / "sheet.tsv", kept, strict)
     write_provenance(
         out / "data",
@@ -247,7 +298,7 @@ def preprocess(
         params={**asdict(settings), "roots": [path_token(r) for r in settings.roots]}
         if strict
         else asdict(settings),
-        inputs=[sheet_path],
+        inputs=[plan.sheet],
         seed=settings.seed,
         extra={"counts": counts, "split_sizes": _split_sizes(samples), "workers": threads},
         name_inputs=not strict,

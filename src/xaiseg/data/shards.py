@@ -58,9 +58,14 @@ class ShardWriter:
         self.shards.append(name)
         self._rows = []
 
+    def finish(self) -> list[str]:
+        """Flush the last shard; the names of every shard written."""
+        self._flush()
+        return self.shards
+
     def close(self, index: Mapping[str, Any]) -> None:
         """Flush the last shard and write the index last, so it marks completeness."""
-        self._flush()
+        self.finish()
         write_json(
             self.folder / INDEX, {**index, "shards": self.shards, "shard_size": self.shard_size}
         )
@@ -190,7 +195,7 @@ def join_groups(data_dir: str | Path, parts: Sequence[str | Path], out_dir: str 
                 "groups in order, each written from the same data"
             )
         for name in store.index["shards"]:
-            _link_or_copy(store.folder / name, out / name)
+            link_or_copy(store.folder / name, out / name)
         shards += store.index["shards"]
         samples += store.samples
     if len(samples) != len(data.samples):
@@ -202,7 +207,7 @@ def join_groups(data_dir: str | Path, parts: Sequence[str | Path], out_dir: str 
     return {"groups": len(stores), "samples": len(samples)}
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         tmp.unlink()  # the link takes the temporary name
         try:

@@ -5,6 +5,10 @@ each, half with a lesion label) and times a dry run of the whole workflow on it,
 every N given. Run by hand from the repository root (not in the test suite):
 
     .venv/bin/python benchmarks/dry_run.py --rows 1000 10000 100000
+    .venv/bin/python benchmarks/dry_run.py --rows 100000 --group-size 2000
+
+With ``--group-size`` the stages run in shard groups: before preprocessing has run, the
+dry run plans the jobs up to the plan checkpoint (the groups are counted from it).
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ def write_sheet(folder: Path, rows: int) -> Path:
     return sheet
 
 
-def dry_run(sheet: Path, work: Path) -> tuple[float, float]:
+def dry_run(sheet: Path, work: Path, group_size: int = 0) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the snakemake process) of one dry run."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())  # the demo's stages
     config["run"] = "bench"
+    config["group_size"] = group_size or None
     config["data"] = {"source": "sheet", "sheet": str(sheet), "classes": ["normal", "lesion"]}
     (work / "bench.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -67,6 +72,7 @@ def dry_run(sheet: Path, work: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--group-size", type=int, default=0, help="config group_size")
     args = parser.parse_args()
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="xaiseg-dry-") as tmp:
@@ -74,7 +80,7 @@ def main() -> None:
             data.mkdir()
             work.mkdir()
             sheet = write_sheet(data, rows)
-            wall, cpu = dry_run(sheet, work)
+            wall, cpu = dry_run(sheet, work, args.group_size)
             print(f"{rows:>7} rows: dry run {wall:6.2f} s wall, {cpu:6.2f} s CPU", flush=True)
 
 

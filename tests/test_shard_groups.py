@@ -156,7 +156,7 @@ def test_preprocessing_in_groups_writes_the_single_jobs_data(tmp_path, scope, co
         assert len(ShardStore(parts[0]).index["shards"]) == 3  # 17 rows: 6, 6 and 5
 
     with pytest.raises(XaisegError, match="g1 does not hold plan rows 0 to 17"):
-        from xaiseg.data.preprocess_groups import join_preprocessed
+        from xaiseg.data.preprocess_join import join_preprocessed
         from xaiseg.settings import PreprocessSettings
 
         settings = PreprocessSettings(classes=["normal", "lesion"], image_size=24, shard_size=6)

@@ -129,8 +129,7 @@ def cmd_sheet(args: argparse.Namespace) -> None:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
-    from xaiseg.data.preprocess import preprocess
-    from xaiseg.data.preprocess_groups import preprocess_group
+    from xaiseg.data.preprocess import preprocess, preprocess_group
 
     if (args.sheet is None) == (args.plan is None):
         raise XaisegError("preprocess: give --sheet, or --plan with --group")
@@ -146,13 +145,13 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
 
 
 def cmd_preprocess_plan(args: argparse.Namespace) -> None:
-    from xaiseg.data.preprocess_groups import write_plan
+    from xaiseg.data.plan import write_plan
 
     print(f"preprocess-plan: {write_plan(args.sheet, args.out, _settings(args))} rows to decode")
 
 
 def cmd_preprocess_join(args: argparse.Namespace) -> None:
-    from xaiseg.data.preprocess_groups import join_preprocessed
+    from xaiseg.data.preprocess_join import join_preprocessed
 
     counts = join_preprocessed(args.plan, args.parts, args.out, _settings(args))
     print(f"preprocess-join: {counts}")

@@ -106,8 +106,9 @@ class RunSettings:
     precision: str = "fp32"
     # "strict": artifacts and logs keep only sample_ids and hashes, never a path.
     privacy: str = "standard"
-    # Images per saliency and pseudo-mask job (whole shards of preprocess.shard_size),
-    # each stage's groups joined into one artifact; None: one job per map and recipe.
+    # Images per preprocessing, saliency, pseudo-mask and evaluation job (whole shards
+    # of preprocess.shard_size), each stage's groups joined into one artifact; None: one
+    # job per stage, map and recipe.
     group_size: int | None = None
 
 

@@ -33,7 +33,7 @@ if GROUP_SHARDS:
             "../../envs/xaiseg.yaml"
         params:
             settings=settings_json("preprocess"),
-            code=code("preprocess_groups"),
+            code=code("preprocess_plan"),
         shell:
             f"{XAISEG} preprocess-plan --sheet {{input.sheet:q}} --out {{output}}"
             " --settings {params.settings:q} > {log} 2>&1"
@@ -53,7 +53,7 @@ if GROUP_SHARDS:
         params:
             group=group_flag,
             settings=settings_json("preprocess"),
-            code=code("preprocess_groups"),
+            code=code("preprocess"),
         shell:
             f"{XAISEG} preprocess --plan {{input.plan}} --out {{output}} {{params.group}}"
             " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
@@ -76,7 +76,7 @@ if GROUP_SHARDS:
         params:
             out=lambda wc, output: os.path.dirname(output.sheet),
             settings=settings_json("preprocess"),
-            code=code("preprocess_groups"),
+            code=code("preprocess_join"),
         shell:
             f"{XAISEG} preprocess-join --plan {{input.plan}} --parts {{input.parts}}"
             " --out {params.out} --settings {params.settings:q} > {log} 2>&1"

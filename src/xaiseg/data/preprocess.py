@@ -1,4 +1,6 @@
-"""Decode every sheet row, resample, normalise, split, and write tensor shards.
+"""Decode every sheet row, resample, normalise, split, and write tensor shards: the
+whole sheet in one job (``preprocess``), or one shard group's rows of the plan
+(``preprocess_group``; ``xaiseg.data.preprocess_join`` gathers the groups).
 
 Decoding runs in a process pool (``threads`` workers) while the main process writes
 shards, so reading and writing overlap. Bad files are collected, not fatal one by one:
@@ -7,30 +9,29 @@ shards, so reading and writing overlap. Bad files are collected, not fatal one b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from monai.transforms import Resize
 from tqdm import tqdm
 
+from xaiseg.data.plan import (
+    KEPT,
+    PROBLEMS,
+    plan_rows,
+    read_plan,
+    write_problems,
+    write_rows,
+)
 from xaiseg.data.shards import INDEX, ShardWriter
-from xaiseg.data.splits import assign_splits
+from xaiseg.data.write import write_data
 from xaiseg.errors import InputError, XaisegError
 from xaiseg.io import load_image, load_mask
-from xaiseg.io.sheet import (
-    COLUMNS,
-    SheetProblem,
-    check_sheet,
-    path_token,
-    sheet_error,
-    write_sheet,
-)
-from xaiseg.provenance import write_json, write_provenance, write_text
+from xaiseg.io.sheet import SheetProblem, path_token, sheet_error
+from xaiseg.provenance import write_json, write_provenance
 from xaiseg.settings import PreprocessSettings
 
 
@@ -61,7 +62,6 @@ def _single_threaded_worker() -> None:
     torch.set_num_threads(1)
 
 
-PERCENTILE_SCOPES = ("image", "group")
 MIN_SIDE = 8  # pixels; anything smaller is not an image a network can learn from
 
 
@@ -196,36 +196,6 @@ def preprocess(
     return write_data(out, plan, kept, problems, writer.finish(), settings, threads)
 
 
-@dataclass
-class Plan:
-    """The checked sheet: rows to decode (absolute paths, split assigned, in sheet
-    order), the problems found without decoding, and the sheet's row count."""
-
-    sheet: Path
-    rows: list[dict]
-    problems: list[SheetProblem]
-    n_in: int
-
-
-def plan_rows(sheet_path: str | Path, settings: PreprocessSettings) -> Plan:
-    sheet_path = Path(sheet_path)
-    if settings.percentiles_over not in PERCENTILE_SCOPES:
-        raise XaisegError(
-            f"preprocess percentiles_over {settings.percentiles_over!r}: choose {PERCENTILE_SCOPES}"
-        )
-    rows, problems = check_sheet(sheet_path, settings.classes, settings.roots)
-    flagged = {p.row for p in problems}
-    frame = pd.DataFrame([r for r in rows if int(r["row"]) not in flagged])
-    if frame.empty:
-        raise sheet_error(sheet_path, problems, settings.privacy == "strict")
-    frame["label_index"] = frame["label"].map(settings.classes.index)
-    frame.loc[frame["group"] == "", "group"] = frame["sample_id"]
-    frame["split"] = assign_splits(
-        frame, settings.val_fraction, settings.test_fraction, settings.seed
-    )
-    return Plan(sheet_path, frame.to_dict("records"), problems, len(rows))
-
-
 def decode_rows(
     rows: list[dict],
     every_row: list[dict],
@@ -260,116 +230,33 @@ def decode_rows(
     return kept, problems
 
 
-def write_data(
-    out: Path,
-    plan: Plan,
-    kept: list[dict],
-    problems: list[SheetProblem],
-    shards: list[str],
+def preprocess_group(
+    plan_dir: str | Path,
+    out_dir: str | Path,
     settings: PreprocessSettings,
-    threads: int,
+    group: tuple[int, int],
+    threads: int = 1,
 ) -> dict:
-    """The data artifact's index (its shards written), the kept sheet, the quarantine
-    and provenance; fails instead when a problem is fatal under the settings."""
-    strict = settings.privacy == "strict"
-    problems = [*plan.problems, *problems]
-    fatal = [p for p in problems if not p.quarantinable]
-    if fatal or (problems and settings.on_bad_input == "fail"):
-        raise sheet_error(plan.sheet, sorted(problems, key=_order), strict)
-    check_split_classes(kept, settings.classes)
-    quarantined = sorted(problems, key=_order)
-    _write_quarantine(out / "quarantine.tsv", quarantined, strict)
-    counts = {"in": plan.n_in, "kept": len(kept), "quarantined": len(quarantined)}
-    samples = [_index_entry(r, strict) for r in kept]
-    index = {
-        "classes": list(settings.classes),
-        "image_size": [settings.image_size] * settings.spatial_dims,
-        "channels": settings.channels,
-        "samples": samples,
-        "counts": counts,
-        "shards": shards,
-        "shard_size": settings.shard_size,
-    }
-    write_json(out / "data" / INDEX, index)  # last of the shards: marks completeness
-    _write_kept_sheet(out / "sheet.tsv", kept, strict)
+    """Decode shard group ``(number, shards_per_group)``'s rows of the plan."""
+    number, shards = group
+    plan = read_plan(plan_dir)
+    size = shards * settings.shard_size
+    rows = plan.rows[number * size : (number + 1) * size]
+    if not rows:
+        raise XaisegError(f"{plan_dir}: no shard group {number} of {shards} shards")
+    out = Path(out_dir)
+    writer = ShardWriter(out, settings.shard_size, first_shard=number * shards)
+    kept, problems = decode_rows(rows, plan.rows, settings, threads, writer)
+    if problems and settings.on_bad_input == "fail":
+        raise sheet_error(plan.sheet, problems, settings.privacy == "strict")
+    write_rows(out / KEPT, kept)
+    write_problems(out / PROBLEMS, problems)
+    counts = {"in": len(rows), "kept": len(kept), "quarantined": len(problems)}
+    shard_size = settings.shard_size
+    write_json(out / INDEX, {"shards": writer.finish(), "shard_size": shard_size, "counts": counts})
     write_provenance(
-        out / "data",
-        stage="preprocess",
-        params={**asdict(settings), "roots": [path_token(r) for r in settings.roots]}
-        if strict
-        else asdict(settings),
-        inputs=[plan.sheet],
-        seed=settings.seed,
-        extra={"counts": counts, "split_sizes": _split_sizes(samples), "workers": threads},
-        name_inputs=not strict,
-    )
+        out, stage="preprocess_group", params=asdict(settings), seed=settings.seed,
+        extra={"counts": counts, "group": list(group), "workers": threads},
+        name_inputs=settings.privacy != "strict",
+    )  # fmt: skip
     return counts
-
-
-def _order(problem: SheetProblem) -> tuple[int, str]:
-    return (problem.row or 0, problem.reason)
-
-
-def check_split_classes(kept: Sequence[dict], classes: Sequence[str]) -> None:
-    """Train and val need every class (else nothing to learn or to select on); a test
-    split without the finding is flagged in the log."""
-    found: dict[str, set[str]] = {}
-    for row in kept:
-        found.setdefault(row["split"], set()).add(row["label"])
-    problems = [
-        f"the {split} split holds no {name!r} image"
-        for split in ("train", "val")
-        for name in classes
-        if name not in found.get(split, set())
-    ]
-    if problems:
-        raise InputError(
-            "splits",
-            "; ".join(problems) + " -- add images of that class, or fix the split column",
-        )
-    if classes[-1] not in found.get("test", set()):
-        print(f"warning: the test split holds no {classes[-1]!r} image: Dice cannot be measured")
-
-
-def _index_entry(row: dict, strict: bool) -> dict:
-    entry = {
-        "sample_id": row["sample_id"],
-        "label": row["label"],
-        "label_index": int(row["label_index"]),
-        "split": row["split"],
-        "group": path_token(row["group"]) if strict else row["group"],
-        "has_mask": bool(row["mask"]),
-    }
-    if not strict:
-        entry["source"] = os.path.basename(row["image"])
-    return entry
-
-
-def _write_kept_sheet(path: Path, kept: list[dict], strict: bool) -> None:
-    """The rows kept, with their split, paths as the user wrote them (relative to the
-    sheet's folder); under ``privacy: strict`` paths and groups become hashes."""
-    frame = pd.DataFrame(kept, columns=[*COLUMNS])
-    if strict:
-        for column in ("image", "mask", "group"):
-            frame[column] = frame[column].map(path_token)
-    write_sheet(path, frame)
-
-
-def _split_sizes(samples: Sequence[dict]) -> dict[str, int]:
-    return pd.Series([s["split"] for s in samples]).value_counts().to_dict()
-
-
-def _write_quarantine(path: Path, bad: list[SheetProblem], strict: bool) -> None:
-    frame = pd.DataFrame(
-        [
-            {
-                "row": p.row,
-                "sample_id": p.sample_id,
-                "file": path_token(p.file) if strict else p.file,
-                "reason": p.reason.replace("\n", " "),
-            }
-            for p in bad
-        ],
-        columns=["row", "sample_id", "file", "reason"],
-    )
-    write_text(path, frame.to_csv(sep="\t", index=False))

@@ -13,14 +13,15 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
 
 from xaiseg.errors import XaisegError
 from xaiseg.provenance import atomic_path, write_json
+
+if TYPE_CHECKING:
+    import torch
 
 INDEX = "index.json"
 
@@ -50,6 +51,9 @@ class ShardWriter:
     def _flush(self) -> None:
         if not self._rows:
             return
+        import torch
+        from safetensors.torch import save_file
+
         keys = self._rows[0].keys()
         tensors = {k: torch.from_numpy(np.stack([r[k] for r in self._rows])) for k in keys}
         name = shard_name(self.first_shard + len(self.shards))
@@ -89,6 +93,8 @@ class ShardStore:
         return self.sample_ids[k * size : (k + 1) * size]
 
     def iter_shards(self) -> Iterator[dict[str, torch.Tensor]]:
+        from safetensors.torch import load_file
+
         for name in self.index["shards"]:
             yield load_file(str(self.folder / name))
 
@@ -106,6 +112,8 @@ class ShardStore:
 
     def load(self, keys: Sequence[str]) -> dict[str, torch.Tensor]:
         """Concatenate the given tensors over all shards, in sample order."""
+        import torch
+
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
         for shard in self.iter_shards():
             for k in keys:
@@ -114,6 +122,9 @@ class ShardStore:
 
     def take(self, keys: Sequence[str], positions: Sequence[int]) -> dict[str, torch.Tensor]:
         """The given samples' tensors, read shard by shard (only those shards' rows kept)."""
+        import torch
+        from safetensors.torch import load_file
+
         size = self.index["shard_size"]
         wanted = sorted(set(positions))
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
@@ -145,6 +156,8 @@ class ShardStore:
 
     def load_split(self, keys: Sequence[str], split: str | None = None) -> dict[str, torch.Tensor]:
         """Tensors of one split (every sample when ``split`` is None)."""
+        import torch
+
         keep = torch.tensor(self.positions(split), dtype=torch.long)
         return {k: v[keep] for k, v in self.load(keys).items()}
 

@@ -42,14 +42,14 @@ def join_preprocessed(
         _check_part(part, plan, decoded, index["counts"]["in"], group_kept, group_problems)
         decoded += index["counts"]["in"]
         for k, name in enumerate(index["shards"]):
-            tensors = load_file(str(part / name))
-            rows = len(next(iter(tensors.values())))
+            rows = min(size, len(group_kept) - k * size)  # full shards, then the rest
             final = number == len(parts) - 1 and k == len(index["shards"]) - 1
             if packer is None and (rows == size or final):
                 shards.append(shard_name(placed // size))
                 link_or_copy(part / name, out / "data" / shards[-1])
-            else:
+            else:  # read only here: a join that links never opens a shard
                 packer = packer or ShardWriter(out / "data", size, first_shard=placed // size)
+                tensors = load_file(str(part / name))
                 for i in range(rows):
                     packer.add({key: value[i] for key, value in tensors.items()})
             placed += rows

@@ -224,14 +224,15 @@ def cmd_join(args: argparse.Namespace) -> None:
     print(f"join: {join_artifact(args.data, args.parts, args.out)}")
 
 
-def _add_group(p: argparse.ArgumentParser) -> None:
+def _add_group(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument(
         "--group",
         type=int,
         nargs=2,
         default=None,
+        required=required,
         metavar=("NUMBER", "SHARDS"),
-        help="only shard group NUMBER of SHARDS shards each (xaiseg join gathers them)",
+        help="only shard group NUMBER of SHARDS shards each (a join gathers the groups)",
     )
 
 
@@ -407,10 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", nargs="+", required=True, metavar="RECIPE:MODEL:FOLDER")
     p.add_argument("--saliency", nargs="*", default=[], metavar="MAP=FOLDER")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument(
-        "--group", type=int, nargs=2, required=True, metavar=("NUMBER", "SHARDS"),
-        help="shard group NUMBER of SHARDS shards each",
-    )  # fmt: skip
+    _add_group(p, required=True)
     p.set_defaults(handler=cmd_evaluate_images)
 
     p = sub.add_parser("faithfulness", help="deletion, insertion and randomisation of a map")

@@ -656,6 +656,52 @@ def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path, capsys):
         assert ours.read_bytes() == theirs.read_bytes(), model
 
 
+def test_shard_groups_through_a_real_slurm_cluster(workdir, tmp_path):
+    """The tiny config with group_size 20, every stage, through the SLURM profile on a
+    real one-node SLURM: the group jobs go through sbatch, the plan and joins stay local,
+    and the tables, kept sheet and data equal the local run's without groups. About 9
+    minutes on two cores, so not in CI: runs where XAISEG_SLURM_GROUPS=1."""
+    from tests.slurm.cluster import LocalSlurm, install
+
+    if not os.environ.get("XAISEG_SLURM_GROUPS"):
+        pytest.skip("the grouped SLURM run is by hand: XAISEG_SLURM_GROUPS=1")
+    problem = install()
+    if problem:
+        pytest.skip(problem)
+    project = tmp_path / "project"
+    project.mkdir()
+    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / item)
+    name = write_config(project, "groups.yaml", run="tiny_groups", group_size=20)
+    with LocalSlurm(tmp_path / "slurm") as cluster:
+        profile = _site_profile(project / "site", cluster.partition)
+        command = [sys.executable, "-m", "snakemake", "--profile", str(profile),
+                   "--workflow-profile", "none", "--configfile", name]  # fmt: skip
+        env = {
+            **cluster.env,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        result = subprocess.run(command, cwd=project, env=env, text=True, capture_output=True)
+        printed = result.stdout + result.stderr
+        assert result.returncode == 0, printed[-4000:]
+        jobs = {j["id"] for j in cluster.jobs()}
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", printed)
+    assert len(submitted) >= 40 and set(submitted) <= jobs
+    run, local = project / "results" / "tiny_groups", workdir / "results" / "tiny"
+    for stage in ("groups/data/shards/0", "groups/eval/images/2"):
+        record = json.loads((run / stage / "provenance.json").read_text())
+        assert record["job"]["SLURM_JOB_ID"] in submitted, stage
+    assert "SLURM_JOB_ID" not in json.loads((run / "data" / "provenance.json").read_text())["job"]
+    names = ["summary.csv", "eval/per_image.csv", "eval/saliency_metrics.csv", "sheet.tsv"]
+    names += [
+        "data/index.json",
+        *(f"data/{s}" for s in json.loads((local / "data/index.json").read_text())["shards"]),
+    ]
+    for name in names:
+        assert (run / name).read_bytes() == (local / name).read_bytes(), name
+
+
 def _site_profile(folder: Path, partition: str) -> Path:
     """workflow/profiles/slurm with what is the site's to choose set for this machine:
     its partition, one thread per job (two cores), small memory, no account."""

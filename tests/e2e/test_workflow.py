@@ -122,12 +122,18 @@ def write_config(workdir: Path, name: str, **changes) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("project")
+def copy_project(folder: Path) -> Path:
+    """The workflow and the package into ``folder``, as a clone would hold them."""
+    folder.mkdir(parents=True, exist_ok=True)
     for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
         source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / item)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / item)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    work = copy_project(tmp_path_factory.mktemp("project"))
     (work / "profiles").symlink_to("workflow/profiles")  # as in the checkout
     result = snakemake(work, "--configfile", write_config(work, "tiny.yaml"))
     (work / "first_run.log").write_text(result.stdout + result.stderr)
@@ -609,27 +615,14 @@ def test_the_slurm_profile_on_a_real_slurm_cluster(workdir, tmp_path, capsys):
     own CUDA_VISIBLE_DEVICES, a job cancelled with scancel fails the run and a rerun
     completes it, and the outputs equal the local run's. Runs where CI is set (Debian's
     SLURM is installed when missing) or XAISEG_SLURM=1."""
-    from tests.slurm.cluster import LocalSlurm, install
+    from tests.slurm.cluster import LocalSlurm
 
     if not (os.environ.get("CI") or os.environ.get("XAISEG_SLURM")):
         pytest.skip("the SLURM test runs where CI or XAISEG_SLURM is set")
-    problem = install()
-    if problem:
-        pytest.skip(problem)
-    project = tmp_path / "project"
-    project.mkdir()
-    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
-        source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / item)
+    project = _slurm_project(tmp_path)
     shutil.copy(workdir / "tiny.yaml", project / "tiny.yaml")
     with LocalSlurm(tmp_path / "slurm") as cluster:
-        profile = _site_profile(project / "site", cluster.partition)
-        command = [sys.executable, "-m", "snakemake", "--profile", str(profile),
-                   "--workflow-profile", "none", "--configfile", "tiny.yaml"]  # fmt: skip
-        env = {
-            **cluster.env,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        }
+        command, env = _slurm_command(project, cluster, "tiny.yaml")
         first = subprocess.Popen(command, cwd=project, env=env, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
         cancelled = _cancel_when_running(cluster, "train_classifier")
@@ -661,27 +654,14 @@ def test_shard_groups_through_a_real_slurm_cluster(workdir, tmp_path):
     real one-node SLURM: the group jobs go through sbatch, the plan and joins stay local,
     and the tables, kept sheet and data equal the local run's without groups. About 9
     minutes on two cores, so not in CI: runs where XAISEG_SLURM_GROUPS=1."""
-    from tests.slurm.cluster import LocalSlurm, install
+    from tests.slurm.cluster import LocalSlurm
 
     if not os.environ.get("XAISEG_SLURM_GROUPS"):
         pytest.skip("the grouped SLURM run is by hand: XAISEG_SLURM_GROUPS=1")
-    problem = install()
-    if problem:
-        pytest.skip(problem)
-    project = tmp_path / "project"
-    project.mkdir()
-    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
-        source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / item)
+    project = _slurm_project(tmp_path)
     name = write_config(project, "groups.yaml", run="tiny_groups", group_size=20)
     with LocalSlurm(tmp_path / "slurm") as cluster:
-        profile = _site_profile(project / "site", cluster.partition)
-        command = [sys.executable, "-m", "snakemake", "--profile", str(profile),
-                   "--workflow-profile", "none", "--configfile", name]  # fmt: skip
-        env = {
-            **cluster.env,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        }
+        command, env = _slurm_command(project, cluster, name)
         result = subprocess.run(command, cwd=project, env=env, text=True, capture_output=True)
         printed = result.stdout + result.stderr
         assert result.returncode == 0, printed[-4000:]
@@ -700,6 +680,25 @@ def test_shard_groups_through_a_real_slurm_cluster(workdir, tmp_path):
     ]
     for name in names:
         assert (run / name).read_bytes() == (local / name).read_bytes(), name
+
+
+def _slurm_project(tmp_path: Path) -> Path:
+    """A copy of the project for a SLURM run; skips where SLURM cannot be installed."""
+    from tests.slurm.cluster import install
+
+    problem = install()
+    if problem:
+        pytest.skip(problem)
+    return copy_project(tmp_path / "project")
+
+
+def _slurm_command(project: Path, cluster, config: str) -> tuple[list[str], dict[str, str]]:
+    """Snakemake through the site's SLURM profile, and the environment that reaches it."""
+    profile = _site_profile(project / "site", cluster.partition)
+    command = [sys.executable, "-m", "snakemake", "--profile", str(profile),
+               "--workflow-profile", "none", "--configfile", config]  # fmt: skip
+    env = {**cluster.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return command, env
 
 
 def _site_profile(folder: Path, partition: str) -> Path:

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 from safetensors import safe_open
 
-from tests.conftest import ROOT
-from tests.e2e.test_workflow import snakemake
+from tests.e2e.test_workflow import copy_project, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +58,10 @@ TINY_3D = {
 
 
 def test_3d_volumes_through_every_stage(tmp_path):
-    import shutil
 
     import yaml
 
-    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
-        source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
+    copy_project(tmp_path)
     (tmp_path / "tiny3d.yaml").write_text(yaml.safe_dump(TINY_3D))
     snakemake(tmp_path, "--configfile", "tiny3d.yaml")
     run = tmp_path / "results" / "tiny3d"

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import ROOT
-from tests.e2e.test_workflow import snakemake, write_config
+from tests.e2e.test_workflow import copy_project, snakemake, write_config
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,9 +25,7 @@ NETWORK_STAGES = ("pretrain", "classifier", "counterfactual", "saliency", "segme
 @pytest.fixture(scope="module")
 def cuda_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("cuda")
-    for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
-        source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / item)
+    copy_project(work)
     (work / "profiles").symlink_to("workflow/profiles")
     config = write_config(
         work, "cuda.yaml", device="cuda", precision="bf16",

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from xaiseg.errors import XaisegError
 from xaiseg.settings import TrainingSettings as FitSettings
-from xaiseg.train.loop import fit
+from xaiseg.train.loop import epoch_learning_rate, fit
 
 
 def _setup():
@@ -107,8 +108,19 @@ def _weights(folder):
     return load_file(str(folder / "checkpoint" / "last.safetensors"))
 
 
-def test_kill_mid_epoch_then_rerun_gives_identical_weights(tmp_path):
-    settings = FitSettings(epochs=4, patience=10, seed=3)
+def test_learning_rate_schedules_by_hand():
+    cosine = FitSettings(epochs=4, learning_rate=1.0, lr_schedule="cosine")
+    rates = [epoch_learning_rate(cosine, e) for e in (1, 2, 3, 4)]
+    # 0.5 * (1 + cos(pi * k / 4)) for k = 0..3
+    assert rates == pytest.approx([1.0, 0.853553, 0.5, 0.146447], abs=1e-6)
+    assert epoch_learning_rate(FitSettings(learning_rate=0.3), 7) == 0.3
+    with pytest.raises(XaisegError, match="lr_schedule 'step'"):
+        epoch_learning_rate(FitSettings(lr_schedule="step"), 1)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_kill_mid_epoch_then_rerun_gives_identical_weights(tmp_path, schedule):
+    settings = FitSettings(epochs=4, patience=10, seed=3, lr_schedule=schedule)
     model, loader, loss_fn = _augmented_setup()
     fit(model, loader, loss_fn, lambda net: 0.5, settings, tmp_path / "clean", "fp", "t")
 
@@ -135,6 +147,8 @@ def test_kill_mid_epoch_then_rerun_gives_identical_weights(tmp_path):
     model, loader, loss_fn = _augmented_setup()  # a new process: fresh model and RNGs
     meta = fit(model, loader, loss_fn, lambda net: 0.5, settings, tmp_path / "killed", "fp", "t")
     assert [h["epoch"] for h in meta["history"]] == [1, 2, 3, 4]
+    rates = [h["learning_rate"] for h in meta["history"]]
+    assert rates == [epoch_learning_rate(settings, e) for e in (1, 2, 3, 4)]
     clean, resumed = _weights(tmp_path / "clean"), _weights(tmp_path / "killed")
     assert clean.keys() == resumed.keys()
     for key in clean:

@@ -189,6 +189,9 @@ class TrainingSettings:
     weight_decay: float = 1e-4
     batch_size: int = 32
     patience: int = 10
+    # "cosine": the learning rate falls from learning_rate to 0 over the epochs (a
+    # settled network at the end, where a constant rate keeps the last epochs noisy).
+    lr_schedule: str = "constant"
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": autocast on CUDA only

@@ -9,6 +9,7 @@ run never interrupted. A finished run is not resumed: a rerun trains again.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from xaiseg.devices import autocast
+from xaiseg.errors import XaisegError
 from xaiseg.models.spec import load_weights, save_weights
 from xaiseg.settings import TrainingSettings
 from xaiseg.train import distributed
@@ -26,6 +28,20 @@ from xaiseg.train.checkpoint import claimed, load_training_state, save_training_
 
 ScoreFn = Callable[[nn.Module], float]
 LossFn = Callable[[nn.Module, dict], torch.Tensor]
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def epoch_learning_rate(settings: TrainingSettings, epoch: int) -> float:
+    """The rate of epoch ``epoch`` (from 1), from the settings alone: resume needs no state."""
+    if settings.lr_schedule == "constant":
+        return settings.learning_rate
+    if settings.lr_schedule == "cosine":  # half a cosine over the epochs, ending near 0
+        return (
+            settings.learning_rate * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / settings.epochs))
+        )
+    raise XaisegError(f"lr_schedule {settings.lr_schedule!r}: choose one of {LR_SCHEDULES}")
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -73,6 +89,7 @@ def fit(
 
 def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):
     device = device or torch.device("cpu")
+    epoch_learning_rate(settings, 1)  # an unknown schedule fails before any work
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -93,6 +110,9 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
             break
         tick = time.perf_counter()
         reseed_epoch(loader, settings.seed, epoch)
+        rate = epoch_learning_rate(settings, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
         train_loss = _train_epoch(
             net, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}"
         )
@@ -103,6 +123,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
             {
                 "epoch": epoch,
                 "loss": train_loss,
+                "learning_rate": rate,
                 "val_score": score,
                 "seconds": time.perf_counter() - tick,
             }

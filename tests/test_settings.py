@@ -15,6 +15,7 @@ from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES
 from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
 from xaiseg.saliency import METHODS
 from xaiseg.train.counterfactual import SELECTORS as COUNTERFACTUAL_SELECTORS
+from xaiseg.train.loop import LR_SCHEDULES
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
 PROPS = SCHEMA["properties"]
@@ -58,6 +59,8 @@ def test_schema_choices_are_the_registries():
     assert set(counterfactual) == set(RECONSTRUCTORS)
     select_by = PROPS["counterfactual"]["properties"]["select_by"]["enum"]
     assert set(select_by) == set(COUNTERFACTUAL_SELECTORS)
+    for section in ("classifier", "pretrain", "segmenter", "counterfactual"):
+        assert set(PROPS[section]["properties"]["lr_schedule"]["enum"]) == set(LR_SCHEDULES)
 
 
 def test_cli_flags_carry_no_defaults_of_their_own():

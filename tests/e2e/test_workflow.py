@@ -128,13 +128,13 @@ def copy_project(folder: Path) -> Path:
     for item in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / item)
+    (folder / "profiles").symlink_to("workflow/profiles")  # as in the checkout
     return folder
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     work = copy_project(tmp_path_factory.mktemp("project"))
-    (work / "profiles").symlink_to("workflow/profiles")  # as in the checkout
     result = snakemake(work, "--configfile", write_config(work, "tiny.yaml"))
     (work / "first_run.log").write_text(result.stdout + result.stderr)
     return work

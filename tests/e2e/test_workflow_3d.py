@@ -58,7 +58,6 @@ TINY_3D = {
 
 
 def test_3d_volumes_through_every_stage(tmp_path):
-
     import yaml
 
     copy_project(tmp_path)

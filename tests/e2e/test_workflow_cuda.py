@@ -26,7 +26,6 @@ NETWORK_STAGES = ("pretrain", "classifier", "counterfactual", "saliency", "segme
 def cuda_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("cuda")
     copy_project(work)
-    (work / "profiles").symlink_to("workflow/profiles")
     config = write_config(
         work, "cuda.yaml", device="cuda", precision="bf16",
         classifier__init_weights="pretrain", pretrain__epochs=2, pretrain__batch_size=8,

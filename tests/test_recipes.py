@@ -49,6 +49,21 @@ def test_ignore_band_marks_uncertain_pixels():
     assert mask[0, 1] == 1 and mask[0, 0] == 2 and mask[0, 2] == 2 and mask[3, 3] == 0
 
 
+def test_ignore_band_leaves_the_rule_only_what_lies_above_it():
+    # 92 pixels at 0, four at 0.5, four at 0.9: Otsu cuts below 0.5, calling 0.5 lesion
+    saliency = np.zeros((10, 10), np.float32)
+    saliency[0, :4] = 0.9
+    saliency[1, :4] = 0.5
+    maps, image = np.stack([saliency, saliency]), np.zeros((1, 10, 10), np.float32)
+    plain = _recipe(combine="mean")(maps, image)
+    assert plain[0, 0] == 1 and plain[1, 0] == 1 and plain[2, 0] == 0
+    # Below the band is background, whatever the rule's cut: 0.5 is less sure than it
+    banded = _recipe(combine="mean", ignore=IgnoreBand(low=0.6, high=0.8))(maps, image)
+    assert banded[0, 0] == 1 and banded[1, 0] == 0 and banded[2, 0] == 0
+    wide = _recipe(combine="mean", ignore=IgnoreBand(low=0.4, high=0.8))(maps, image)
+    assert wide[0, 0] == 1 and wide[1, 0] == IGNORE and wide[2, 0] == 0
+
+
 def test_refine_steps_run_in_order():
     saliency = np.zeros((1, 6, 6), np.float32)
     saliency[0, :3, :3] = 1.0

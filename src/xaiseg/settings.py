@@ -318,7 +318,8 @@ DEFAULT_REFINE = (RefineStep("fill_holes"), RefineStep("remove_small", {"min_siz
 
 @dataclass(frozen=True)
 class IgnoreBand:
-    """Pixels whose combined map lies in [low, high] are left out of the segmenter loss."""
+    """Pixels whose combined map lies in [low, high] are left out of the segmenter loss;
+    below ``low`` is background, and only above ``high`` does the rule find the lesion."""
 
     low: float = 0.3
     high: float = 0.6

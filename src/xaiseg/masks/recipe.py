@@ -2,7 +2,9 @@
 
 normalise each map -> combine (mean, max, product; or vote after the rule) -> rule ->
 refinement steps -> optional ignore band. The result is uint8: 0 background,
-1 foreground, 2 (``IGNORE``) uncertain, left out of the segmenter's loss.
+1 foreground, 2 (``IGNORE``) uncertain, left out of the segmenter's loss. With a band
+``[low, high]`` the rule decides only above it: a pixel less salient than the uncertain
+ones is background even where the rule's cut lies lower.
 """
 
 from __future__ import annotations
@@ -57,5 +59,6 @@ class Recipe:
         out = mask.astype(np.uint8)
         band = self.settings.ignore
         if band is not None:
+            out[combined < band.low] = 0
             out[(combined >= band.low) & (combined <= band.high)] = IGNORE
         return out

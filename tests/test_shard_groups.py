@@ -140,9 +140,9 @@ def test_preprocessing_in_groups_writes_the_single_jobs_data(tmp_path, scope, co
     assert main(["preprocess-plan", *sheet, "--out", str(tmp_path / "plan"), *flags]) == 0
     parts = [str(tmp_path / f"g{g}") for g in range(3)]  # 18, 18 and 4 rows
     for g, part in enumerate(parts):
-        args = ["preprocess", "--plan", str(tmp_path / "plan"), "--group", str(g), "3"]
+        args = ["preprocess", "--plan", str(tmp_path / "plan"), *sheet, "--group", str(g), "3"]
         assert main([*args, "--out", part, *flags]) == 0
-    args = ["preprocess-join", "--plan", str(tmp_path / "plan"), "--parts", *parts]
+    args = ["preprocess-join", "--plan", str(tmp_path / "plan"), *sheet, "--parts", *parts]
     assert main([*args, "--out", str(tmp_path / "joined"), *flags]) == 0
 
     whole, joined = tmp_path / "whole", tmp_path / "joined"
@@ -161,5 +161,9 @@ def test_preprocessing_in_groups_writes_the_single_jobs_data(tmp_path, scope, co
 
         settings = PreprocessSettings(classes=["normal", "lesion"], image_size=24, shard_size=6)
         join_preprocessed(
-            tmp_path / "plan", [parts[1], parts[0], parts[2]], tmp_path / "x", settings
+            tmp_path / "plan",
+            tmp_path / "demo" / "sheet.tsv",
+            [parts[1], parts[0], parts[2]],
+            tmp_path / "x",
+            settings,
         )

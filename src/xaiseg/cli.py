@@ -131,12 +131,13 @@ def cmd_sheet(args: argparse.Namespace) -> None:
 def cmd_preprocess(args: argparse.Namespace) -> None:
     from xaiseg.data.preprocess import preprocess, preprocess_group
 
-    if (args.sheet is None) == (args.plan is None):
-        raise XaisegError("preprocess: give --sheet, or --plan with --group")
+    if args.sheet is None:
+        raise XaisegError("preprocess: give --sheet (and --plan with --group for a group)")
     if args.plan is not None and args.group is None:
         raise XaisegError("preprocess: --plan needs --group NUMBER SHARDS")
     if args.plan is not None:
-        counts = preprocess_group(args.plan, args.out, _settings(args), args.group, args.threads)
+        where = (args.plan, args.sheet, args.out)
+        counts = preprocess_group(*where, _settings(args), args.group, args.threads)
     else:
         counts = preprocess(args.sheet, args.out, _settings(args), threads=args.threads)
     print(
@@ -153,7 +154,7 @@ def cmd_preprocess_plan(args: argparse.Namespace) -> None:
 def cmd_preprocess_join(args: argparse.Namespace) -> None:
     from xaiseg.data.preprocess_join import join_preprocessed
 
-    counts = join_preprocessed(args.plan, args.parts, args.out, _settings(args))
+    counts = join_preprocessed(args.plan, args.sheet, args.parts, args.out, _settings(args))
     print(f"preprocess-join: {counts}")
 
 
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("preprocess-join", help="the data artifact from its shard groups")
     p.add_argument("--plan", type=Path, required=True)
+    p.add_argument("--sheet", type=Path, required=True, help="the sheet the plan was made from")
     p.add_argument("--parts", type=Path, nargs="+", required=True, help="group folders, in order")
     p.add_argument("--out", type=Path, required=True, help="run folder (data/, sheet.tsv, ...)")
     _add_settings(p, S.PreprocessSettings, flags)

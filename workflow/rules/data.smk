@@ -41,6 +41,7 @@ if GROUP_SHARDS:
     rule preprocess_group:
         input:
             plan=f"{RUN}/plan",
+            sheet=sheet_path(),
         output:
             directory(job_folder("data", "shards")),
         log:
@@ -55,13 +56,15 @@ if GROUP_SHARDS:
             settings=settings_json("preprocess"),
             code=code("preprocess"),
         shell:
-            f"{XAISEG} preprocess --plan {{input.plan}} --out {{output}} {{params.group}}"
+            f"{XAISEG} preprocess --plan {{input.plan}} --sheet {{input.sheet:q}} --out {{output}}"
+            " {params.group}"
             " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
     # The groups' shards joined into the data artifact; a checkpoint, as below.
     checkpoint preprocess:
         input:
             plan=f"{RUN}/plan",
+            sheet=sheet_path(),
             parts=lambda wc: plan_parts(),
         output:
             data=directory(f"{RUN}/data"),
@@ -78,7 +81,8 @@ if GROUP_SHARDS:
             settings=settings_json("preprocess"),
             code=code("preprocess_join"),
         shell:
-            f"{XAISEG} preprocess-join --plan {{input.plan}} --parts {{input.parts}}"
+            f"{XAISEG} preprocess-join --plan {{input.plan}} --sheet {{input.sheet:q}}"
+            " --parts {input.parts}"
             " --out {params.out} --settings {params.settings:q} > {log} 2>&1"
 
 else:

@@ -232,6 +232,7 @@ def decode_rows(
 
 def preprocess_group(
     plan_dir: str | Path,
+    sheet_path: str | Path,
     out_dir: str | Path,
     settings: PreprocessSettings,
     group: tuple[int, int],
@@ -239,7 +240,7 @@ def preprocess_group(
 ) -> dict:
     """Decode shard group ``(number, shards_per_group)``'s rows of the plan."""
     number, shards = group
-    plan = read_plan(plan_dir)
+    plan = read_plan(plan_dir, sheet_path, settings)
     size = shards * settings.shard_size
     rows = plan.rows[number * size : (number + 1) * size]
     if not rows:

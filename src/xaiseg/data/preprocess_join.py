@@ -24,12 +24,13 @@ from xaiseg.settings import PreprocessSettings
 
 def join_preprocessed(
     plan_dir: str | Path,
+    sheet_path: str | Path,
     parts: list[str | Path],
     out_dir: str | Path,
     settings: PreprocessSettings,
 ) -> dict:
     """The data artifact, kept sheet and quarantine from every group's folder, in order."""
-    plan = read_plan(plan_dir)
+    plan = read_plan(plan_dir, sheet_path, settings)
     out = Path(out_dir)
     kept: list[dict] = []
     problems: list[SheetProblem] = []

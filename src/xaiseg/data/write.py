@@ -14,7 +14,7 @@ import pandas as pd
 from xaiseg.data.plan import Plan
 from xaiseg.data.shards import INDEX
 from xaiseg.errors import InputError
-from xaiseg.io.sheet import COLUMNS, SheetProblem, path_token, sheet_error, write_sheet
+from xaiseg.io.sheet import COLUMNS, SheetProblem, path_token, sheet_error, tsv_text, write_sheet
 from xaiseg.provenance import write_json, write_provenance, write_text
 from xaiseg.settings import PreprocessSettings
 
@@ -131,4 +131,4 @@ def _write_quarantine(path: Path, bad: list[SheetProblem], strict: bool) -> None
         ],
         columns=["row", "sample_id", "file", "reason"],
     )
-    write_text(path, frame.to_csv(sep="\t", index=False))
+    write_text(path, tsv_text(frame))

@@ -9,7 +9,6 @@ written in the sheet, and the reason.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
@@ -38,9 +37,15 @@ class SheetProblem:
         return f"{where}: {file + ': ' if file else ''}{self.reason}"
 
 
+TOKEN = re.compile(r"sha256:[0-9a-f]{16}")
+
+
 def path_token(value: str) -> str:
-    """What ``privacy: strict`` writes instead of a path: a short hash."""
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16] if value else ""
+    """What ``privacy: strict`` writes instead of a path: a short hash (a token stays
+    itself, so a value hashed early is not hashed again)."""
+    if not value or TOKEN.fullmatch(value):
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def sheet_error(path: Path, problems: Iterable[SheetProblem], strict: bool = False) -> InputError:
@@ -51,24 +56,56 @@ def sheet_error(path: Path, problems: Iterable[SheetProblem], strict: bool = Fal
 
 
 def load_rows(path: str | Path) -> list[dict[str, str]]:
-    """The sheet's rows as dicts (every column present); fatal problems raise at once."""
+    """The sheet's rows as dicts (every column present); fatal problems raise at once.
+
+    Cells are literal text, as TSV defines them: a double quote is a character, never
+    the start of a quoted field that could swallow the rows after it. Every non-blank
+    line is one row, and a row with more cells than the header is refused."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "sample sheet does not exist")
-    text = path.read_text(encoding="utf-8-sig")
-    if not text.strip():
+    lines = read_tsv_lines(path, "sample sheet")
+    if not lines:
         raise InputError(str(path), "sample sheet is empty (no header, no rows)")
-    reader = csv.DictReader(text.splitlines(), delimiter="\t")
-    header = reader.fieldnames or []
+    header = [cell.strip() for cell in lines[0][1]]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
             str(path), f"sample sheet lacks column(s) {missing}; it has {header} (tab-separated?)"
         )
-    rows = [{c: (row.get(c) or "").strip() for c in {*COLUMNS, *header}} for row in reader]
+    rows = []
+    for number, cells in lines[1:]:
+        extra = [c for c in cells[len(header) :] if c.strip()]
+        if extra:
+            raise InputError(
+                str(path),
+                f"line {number} has {len(cells)} tab-separated cells, the header {len(header)}"
+                " (a tab inside a value?)",
+            )
+        values = dict(zip(header, cells, strict=False))
+        rows.append({c: (values.get(c) or "").strip() for c in {*COLUMNS, *header}})
     if not rows:
         raise InputError(str(path), "sample sheet has a header but no rows")
     return rows
+
+
+def read_tsv_lines(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every non-blank line of a UTF-8 TSV file, cells split on
+    tabs only: no quoting, so the number of rows is the number of data lines."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise InputError(
+            str(path),
+            f"{what} is not UTF-8 (byte 0x{err.object[err.start]:02x} on line {line});"
+            " save it as UTF-8 (a spreadsheet's 'UTF-8 CSV/TSV' export)",
+        ) from None
+    return [
+        (number, line.split("\t"))
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
 
 
 def check_sheet(
@@ -237,4 +274,16 @@ def write_sheet(path: str | Path, sheet) -> None:
     from xaiseg.provenance import write_text
 
     columns = [c for c in COLUMNS if c in sheet.columns]
-    write_text(path, sheet[columns].to_csv(sep="\t", index=False))
+    write_text(path, tsv_text(sheet[columns]))
+
+
+def tsv_text(frame) -> str:
+    """A DataFrame as literal TSV (no quoting: what ``read_tsv_lines`` reads back)."""
+    lines = ["\t".join(map(str, frame.columns))]
+    for values in frame.itertuples(index=False):
+        cells = ["" if v is None or v != v else str(v) for v in values]
+        bad = next((c for c in cells if "\t" in c or "\n" in c or "\r" in c), None)
+        if bad is not None:
+            raise InputError(repr(bad), "a value holds a tab or line break; TSV cannot hold it")
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"

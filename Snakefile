@@ -1,4 +1,4 @@
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -7,9 +7,6 @@ configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"
-
-
-validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 
 include: "workflow/rules/common.smk"

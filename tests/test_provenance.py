@@ -49,3 +49,22 @@ def test_seeding_sets_deterministic_mode_without_loading_the_compiler():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "False", "3"]
+
+
+def test_safetensors_artifacts_take_the_umask_mode(tmp_path):
+    """safetensors replaces the file it is handed: the mode is set again before the
+    rename, so a model is 0644 under umask 022, as every other artifact."""
+    import os
+    import stat
+
+    import torch
+
+    from xaiseg.models.spec import save_weights
+
+    old = os.umask(0o022)
+    try:
+        save_weights({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+        (tmp_path / "m.json").write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o644

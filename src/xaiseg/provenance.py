@@ -46,6 +46,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~current_umask())
     try:
         yield tmp
+        # Again: a writer may have replaced the file (safetensors writes a new one).
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -175,6 +175,9 @@ class PreprocessSettings:
     # large bright lesion does not darken the rest of its slice).
     percentiles_over: str = "image"
     dicom_window: str | list[float] | None = None
+    # The most pixels (voxels) x frames one file may hold, checked before decoding: a
+    # small file can unpack to gigabytes.
+    max_pixels: int = 100_000_000
     roots: tuple[str, ...] = ()
     privacy: str = "standard"
     seed: int = 0
@@ -431,10 +434,7 @@ def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
         values.update({k: v for k, v in shared.items() if k in known})
         if name == "preprocess":
             values.update({k: data[k] for k in ("classes", "roots") if k in data})
-        try:
-            sections[name] = from_mapping(cls, values, name)
-        except ConfigError as err:
-            problems += err.problems
+        sections[name] = _section(cls, values, name, problems)
     run_keys = ("run", "threads", "group_size", *SHARED_KEYS)
     run_values = {k: config[k] for k in run_keys if k in config}
     data_values = {k: v for k, v in data.items() if k not in ("demo", "layout_options")}
@@ -445,17 +445,28 @@ def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
         ("demo", DemoSettings, demo_values, "data.demo"),
         ("layout", LayoutSettings, data.get("layout_options", {}), "data.layout_options"),
     ):
-        try:
-            sections[key] = from_mapping(cls, values, where)
-        except ConfigError as err:
-            problems += err.problems
-    if problems:
+        sections[key] = _section(cls, values, where, problems)
+    if any(value is None for value in sections.values()):
         raise ConfigError(problems)
     settings = WorkflowSettings(**sections)
-    problems = cross_field_problems(settings)
+    problems += cross_field_problems(settings)
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _section(cls: type, values: Mapping[str, Any], where: str, problems: list[str]) -> Any:
+    """A section's settings, its problems added to ``problems``; unknown keys are left
+    out of the section returned, so that the checks across sections still run."""
+    try:
+        return from_mapping(cls, values, where)
+    except ConfigError as err:
+        problems += err.problems
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return from_mapping(cls, {k: v for k, v in values.items() if k in known}, where)
+    except ConfigError:
+        return None
 
 
 def cross_field_problems(settings: WorkflowSettings) -> list[str]:
@@ -467,6 +478,12 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         problems.append("data.sheet: name the sample sheet (data.source is 'sheet')")
     if source == "layout" and not settings.data.layout:
         problems.append("data.layout: name the dataset layout (data.source is 'layout')")
+    low, high = pre.percentiles
+    if not 0 <= low < high <= 100:
+        problems.append(
+            f"preprocess.percentiles: [{low}, {high}] must be [low, high] with"
+            " 0 <= low < high <= 100 (the intensities mapped onto 0 and onto 1)"
+        )
     if pre.val_fraction + pre.test_fraction >= 1:
         problems.append(
             f"preprocess: val_fraction + test_fraction = {pre.val_fraction + pre.test_fraction}"

@@ -4,7 +4,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 
 SRC = Path(workflow.basedir) / "src"
 # The checkout's own package, first on the path: the Snakefile reads its settings and
@@ -12,13 +11,23 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from xaiseg.codehash import stage_code_hash
+from xaiseg.config_check import checked_settings
 from xaiseg.runtimes import saliency_rates, stage_lines
-from xaiseg.settings import ConfigError, RecipeJob, to_json, workflow_settings
+from xaiseg.settings import ConfigError, RecipeJob, to_json
+
+SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+
+
+def stop(message):
+    """End the run before any job with the message alone: no stack, no schema dump."""
+    print(f"xaiseg: {message}", file=sys.stderr)
+    sys.exit(1)
+
 
 try:
-    SETTINGS = workflow_settings(config)
+    SETTINGS = checked_settings(config, SCHEMA)
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    stop(err)
 
 RUN = f"results/{SETTINGS.run.run}"
 THREADS = SETTINGS.run.threads
@@ -106,7 +115,7 @@ def init_weights(section):
     if path == "pretrain":
         return [PRETRAINED]
     if path and not Path(path).is_file():
-        raise WorkflowError(f"config {section}.init_weights: file {path!r} not found")
+        stop(f"config {section}.init_weights: file {path!r} not found")
     return [path] if path else []
 
 
@@ -178,9 +187,7 @@ def sheet_path():
     if data.source == "layout":
         return f"{RUN}/layout_sheet.tsv"
     if not Path(data.sheet).is_file():
-        raise WorkflowError(
-            f"config data.sheet: sample sheet {data.sheet!r} does not exist"
-        )
+        stop(f"config data.sheet: sample sheet {data.sheet!r} does not exist")
     check_sheet_now(data.sheet)
     return data.sheet
 
@@ -197,7 +204,7 @@ def check_sheet_now(sheet):
         problems = [p for p in problems if not p.quarantinable]
     if problems:
         strict = pre.privacy == "strict"
-        raise WorkflowError(str(sheet_error(Path(sheet), problems, strict)))
+        stop(sheet_error(Path(sheet), problems, strict))
 
 
 def archive_paths():
@@ -211,9 +218,7 @@ def layout_root():
     if data.archive:
         return f"{RUN}/raw/{data.root}".rstrip("/")
     if not data.root or not Path(data.root).is_dir():
-        raise WorkflowError(
-            f"config data.root: dataset folder {data.root!r} does not exist"
-        )
+        stop(f"config data.root: dataset folder {data.root!r} does not exist")
     return data.root
 
 

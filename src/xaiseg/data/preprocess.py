@@ -75,7 +75,7 @@ def prepare_sample(
     size = (settings.image_size,) * settings.spatial_dims
     mask_out = np.zeros((1, *size), np.uint8)
     if row["mask_path"]:
-        mask = load_mask(row["mask_path"], settings.spatial_dims)
+        mask = load_mask(row["mask_path"], settings.spatial_dims, max_pixels=settings.max_pixels)
         if mask.shape != image.shape[1:] and settings.mask_size_mismatch != "resize":
             raise InputError(
                 row["mask_path"],
@@ -99,7 +99,7 @@ def decode_image(row: dict, settings: PreprocessSettings) -> np.ndarray:
     frame = int(row["frame"]) if row.get("frame") else None
     window = settings.dicom_window
     window = tuple(window) if isinstance(window, list) else window
-    image = load_image(row["image_path"], window, frame, settings.spatial_dims)
+    image = load_image(row["image_path"], window, frame, settings.spatial_dims, settings.max_pixels)
     if min(image.shape[1:]) < MIN_SIDE:
         shape = "x".join(str(n) for n in image.shape[1:])
         raise InputError(row["image_path"], f"image is {shape} pixels; need {MIN_SIDE} per side")

@@ -19,6 +19,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from xaiseg.errors import InputError
+from xaiseg.io.budget import check_pixels
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
@@ -26,14 +27,21 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 Window = None | str | Sequence[float]
 
 
-def decode_dicom(path: str | Path, window: Window = None) -> np.ndarray:
+def decode_dicom(
+    path: str | Path, window: Window = None, max_pixels: int | None = None
+) -> np.ndarray:
     """Return every frame as float32 (F, C, H, W)."""
     ds = _read(path)
+    try:
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        held = int(getattr(ds, "Rows", 0) or 0) * int(getattr(ds, "Columns", 0) or 0) * frames
+    except (TypeError, ValueError) as err:
+        raise InputError(str(path), f"DICOM image size unreadable ({_short(err)})") from err
+    check_pixels(path, held, max_pixels, "pixels")
     try:
         pixels = ds.pixel_array
     except Exception as err:  # decoders raise many types; all mean broken pixel data
         raise InputError(str(path), f"DICOM pixel data cannot be decoded ({_short(err)})") from err
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
     if frames == 1:
@@ -49,9 +57,14 @@ def decode_dicom(path: str | Path, window: Window = None) -> np.ndarray:
     return np.moveaxis(values, -1, 1)
 
 
-def read_dicom(path: str | Path, window: Window = None, frame: int | None = None) -> np.ndarray:
+def read_dicom(
+    path: str | Path,
+    window: Window = None,
+    frame: int | None = None,
+    max_pixels: int | None = None,
+) -> np.ndarray:
     """One frame of a DICOM as float32 (C, H, W); ``frame`` is required for multi-frame."""
-    frames = decode_dicom(path, window)
+    frames = decode_dicom(path, window, max_pixels)
     if frame is not None:
         if not 0 <= frame < len(frames):
             raise InputError(str(path), f"frame {frame} out of range (the file has {len(frames)})")

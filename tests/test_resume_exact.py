@@ -76,3 +76,43 @@ def test_loader_workers_train_the_same_weights(kind, data_dir, tmp_path, monkeyp
     _train(kind, data_dir, tmp_path / "workers")
     for name in ("model.safetensors", "checkpoint/last.safetensors"):
         assert (tmp_path / "workers" / name).read_bytes() == (tmp_path / "main" / name).read_bytes()
+
+
+def test_a_crash_between_weights_and_their_json_resumes_where_the_weights_are(
+    data_dir, tmp_path, monkeypatch
+):
+    """The state of epoch 2 written, then the crash before its JSON (simulated: epoch
+    1's last.json put back): the rerun resumes after epoch 2, as the weights say, and
+    ends with the uninterrupted run's model."""
+    import shutil
+
+    _train("classifier", data_dir, tmp_path / "clean")
+    saved = []
+    real = loop.save_training_state
+
+    def keep_each(folder, model, optimizer, meta):
+        real(folder, model, optimizer, meta)
+        saved.append(meta["epoch"])
+        shutil.copy(folder / "last.json", folder.parent / f"json-{meta['epoch']}")
+        if meta["epoch"] == 2 and not meta.get("finished"):
+            raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "save_training_state", keep_each)
+        with pytest.raises(Killed):
+            _train("classifier", data_dir, tmp_path / "killed")
+    killed = tmp_path / "killed"
+    shutil.copy(killed / "json-1", killed / "checkpoint" / "last.json")
+    resumed = []
+    real_load = loop.load_training_state
+
+    def note(*args):
+        meta = real_load(*args)
+        resumed.append(meta and meta["epoch"])
+        return meta
+
+    monkeypatch.setattr(loop, "load_training_state", note)
+    _train("classifier", data_dir, killed)
+    assert resumed == [2]
+    clean = (tmp_path / "clean" / "model.safetensors").read_bytes()
+    assert (killed / "model.safetensors").read_bytes() == clean

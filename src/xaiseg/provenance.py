@@ -65,7 +65,12 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(path: str | os.PathLike[str], payload: Any) -> None:
-    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    write_text(path, json_text(payload))
+
+
+def json_text(payload: Any) -> str:
+    """Sorted, indented JSON that also takes paths and numpy scalars."""
+    return json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n"
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xaiseg.errors import XaisegError
-from xaiseg.provenance import atomic_path, write_json
+from xaiseg.provenance import atomic_path, json_text, write_json
 
 OWNER = "owner.json"
 
@@ -62,18 +63,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
+STATE_KEY = "training_state"  # the epoch's JSON, inside the weights' own header
+
+
 def save_training_state(
     folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]
 ) -> None:
-    """Write ``last.safetensors`` then ``last.json``; the JSON marks a complete pair."""
+    """Write ``last.safetensors``: the weights, the optimiser's tensors and, in the
+    same file's header, the epoch's JSON, so that a crash leaves either the whole new
+    state or the whole old one. ``last.json`` is a copy to read, never read back."""
     opt = optimizer.state_dict()
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for idx, slots in opt["state"].items():
         for name, value in slots.items():
             tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).cpu().contiguous()
+    state = {**meta, "param_groups": opt["param_groups"]}
+    # Timings stay out of the header, so equal training writes equal bytes.
+    timeless = {**state, "history": [_untimed(h) for h in state.get("history", [])]}
     with atomic_path(folder / "last.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    write_json(folder / "last.json", {**meta, "param_groups": opt["param_groups"]})
+        save_file(tensors, str(tmp), metadata={STATE_KEY: json_text(timeless)})
+    write_json(folder / "last.json", state)
+
+
+def _untimed(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "seconds"}
+
+
+def _with_timings(meta: dict[str, Any], copy_path: Path) -> dict[str, Any]:
+    """Each epoch's seconds from ``last.json`` where it describes the same epochs."""
+    try:
+        copy = json.loads(copy_path.read_text())
+    except (OSError, ValueError):
+        copy = {}
+    same = [_untimed(h) for h in copy.get("history", [])] == meta.get("history")
+    timed = copy["history"] if same else [{**h, "seconds": None} for h in meta["history"]]
+    return {**meta, "history": timed}
 
 
 def load_training_state(
@@ -82,15 +106,23 @@ def load_training_state(
     """Restore the last epoch of an interrupted run with the same fingerprint.
 
     A run that finished is never resumed: a rerun (forced, or after any change) trains
-    again from the start, so it can never hand back a stale model.
+    again from the start, so it can never hand back a stale model. A checkpoint that
+    cannot be read (cut short, or from before the state lived in its header) is
+    trained past from the start, never half-used.
     """
-    meta_path = folder / "last.json"
-    if not meta_path.is_file() or not (folder / "last.safetensors").is_file():
+    path = folder / "last.safetensors"
+    if not path.is_file():
         return None
-    meta = json.loads(meta_path.read_text())
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = json.loads((handle.metadata() or {})[STATE_KEY])
+        tensors = load_file(str(path))
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
+        print(f"warning: {path} cannot be resumed from ({err}); training from the start")
+        return None
     if meta.get("fingerprint") != fingerprint or meta.get("finished"):
         return None
-    tensors = load_file(str(folder / "last.safetensors"))
+    meta = _with_timings(meta, folder / "last.json")
     device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, torch.Tensor]] = {}

@@ -54,5 +54,15 @@ rule all:
         final_outputs(),
 
 
+# One run at a time in a run folder (xaiseg.runlock): a second stops before any job.
+onstart:
+    hold_run_folder()
+
+
 onsuccess:
+    release_run_folder()
     print(headline())
+
+
+onerror:
+    release_run_folder()

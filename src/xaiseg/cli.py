@@ -225,6 +225,23 @@ def cmd_join(args: argparse.Namespace) -> None:
     print(f"join: {join_artifact(args.data, args.parts, args.out)}")
 
 
+def cmd_verify(args: argparse.Namespace) -> None:
+    from xaiseg.integrity import check_tree, set_aside
+
+    checked, findings = check_tree(args.folder)
+    for finding in findings:
+        print(f"corrupt: {finding.describe()}")
+    if findings and args.repair:
+        for folder, target in set_aside(args.folder, findings):
+            print(f"set aside: {folder} -> {target} (a plain workflow run makes it again)")
+    print(f"verify: {checked} artifacts, {len(findings)} corrupt file(s)")
+    if findings and not args.repair:
+        raise XaisegError(
+            f"{len(findings)} corrupt file(s); `xaiseg verify {args.folder} --repair` sets"
+            " their artifacts aside, and the workflow's next run makes them again"
+        )
+
+
 def _add_group(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument(
         "--group",
@@ -380,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", type=Path, nargs="+", required=True, help="group folders, in order")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(handler=cmd_join)
+
+    p = sub.add_parser("verify", help="check every artifact of a run against its provenance")
+    p.add_argument("folder", type=Path, help="a run folder (results/<run>) or any artifact")
+    p.add_argument("--repair", action="store_true", help="set corrupt artifacts aside")
+    p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("train-segmenter", help="train a U-Net on pseudo-masks or ground truth")
     p.add_argument("--data", type=Path, required=True)

@@ -173,7 +173,10 @@ def write_provenance(
     extra: Mapping[str, Any] | None = None,
     name_inputs: bool = True,
 ) -> Path:
-    """Write ``provenance.json`` into an artifact folder and return its path."""
+    """Write ``provenance.json`` into an artifact folder and return its path: the
+    stage's last write, listing what it wrote (``xaiseg.integrity``)."""
+    from xaiseg.integrity import output_records
+
     record = {
         "stage": stage,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -184,6 +187,7 @@ def write_provenance(
         "job": batch_job(),
         "versions": package_versions(),
         **(dict(extra) if extra else {}),
+        "outputs": output_records(folder),
     }
     path = Path(folder) / "provenance.json"
     write_json(path, record)

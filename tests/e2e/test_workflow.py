@@ -497,6 +497,34 @@ def test_plain_rerun_after_kill_completes(workdir):
     assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
 
 
+def test_a_second_run_in_the_same_folder_stops_before_any_job(workdir):
+    """Run A trains a segmenter; run B, started in the same folder with the same config
+    while A works, stops before its first job with the lock's holder named, and A ends
+    with every output in place (before the run lock, B failed on A's training claim and
+    Snakemake deleted A's finished outputs)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    log = workdir / "results" / "tiny" / "logs" / "segmenter_supervised.log"
+    log.unlink()
+    args = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
+    run_a = subprocess.Popen(
+        [*args, "--forcerun", "train_segmenter_supervised"],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 600
+    while time.time() < deadline and not log.exists():
+        time.sleep(0.05)
+    run_b = snakemake(workdir, "--configfile", "tiny.yaml", check=False)
+    output_a = run_a.communicate(timeout=900)[0]
+    assert run_b.returncode == 1, run_b.stdout + run_b.stderr
+    printed = run_b.stdout + run_b.stderr
+    assert f"another run (process {run_a.pid} on " in printed
+    assert "nothing was started" in printed and "rm results/tiny/.xaiseg-run.lock" in printed
+    assert "Traceback" not in printed
+    assert run_a.returncode == 0, output_a[-3000:]
+    assert not (workdir / "results/tiny/.xaiseg-run.lock").exists()
+    assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
+
+
 def test_failing_stage_prints_its_error(workdir, tmp_path):
     """A stage that fails shows the error itself (show-failed-logs), not only a path."""
     from PIL import Image

@@ -30,6 +30,38 @@ except ConfigError as err:
     stop(err)
 
 RUN = f"results/{SETTINGS.run.run}"
+
+
+def hold_run_folder():
+    from xaiseg.errors import XaisegError
+    from xaiseg.runlock import take_run_lock
+
+    try:
+        take_run_lock(RUN)
+    except XaisegError as err:
+        stop(err)
+
+
+def release_run_folder():
+    from xaiseg.runlock import drop_run_lock
+
+    drop_run_lock(RUN)
+
+
+def repair_run_folder():
+    """A corrupt artifact (cut short, changed since its stage wrote it) is set aside
+    under corrupt/ before the plan is made, so this run makes it again. Not while
+    another run works in the folder, nor in a cluster job's own Snakemake."""
+    from xaiseg.integrity import repair_at_start
+    from xaiseg.runlock import held_by_another
+
+    if workflow.is_main_process and not held_by_another(RUN):
+        for line in repair_at_start(RUN):
+            print(line, file=sys.stderr)
+
+
+repair_run_folder()
+
 THREADS = SETTINGS.run.threads
 # Every job runs the package from this checkout, whatever environment runs the shell
 # (the project's .venv, a --use-conda env, a cluster node): the code hashed into

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xaiseg.errors import XaisegError
+from xaiseg.integrity import verified_bytes
 from xaiseg.provenance import atomic_path, write_json
 
 if TYPE_CHECKING:
@@ -80,7 +81,10 @@ class ShardStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self.index = json.loads((self.folder / INDEX).read_text())
+        try:
+            self.index = json.loads(verified_bytes(self.folder / INDEX))
+        except (OSError, ValueError) as err:
+            raise XaisegError(f"{self.folder / INDEX}: cannot be read ({err})") from err
         self.samples: list[dict[str, Any]] = self.index.get("samples", [])
         self.first_shard = 0  # of a shard group (``group``), in the whole artifact
 
@@ -93,10 +97,8 @@ class ShardStore:
         return self.sample_ids[k * size : (k + 1) * size]
 
     def iter_shards(self) -> Iterator[dict[str, torch.Tensor]]:
-        from safetensors.torch import load_file
-
         for name in self.index["shards"]:
-            yield load_file(str(self.folder / name))
+            yield read_shard(self.folder / name)
 
     def iter_joined(self, *others: ShardStore) -> Iterator[tuple[list[str], list[dict]]]:
         """Shard by shard, this store's tensors beside the same samples' in ``others``.
@@ -123,7 +125,6 @@ class ShardStore:
     def take(self, keys: Sequence[str], positions: Sequence[int]) -> dict[str, torch.Tensor]:
         """The given samples' tensors, read shard by shard (only those shards' rows kept)."""
         import torch
-        from safetensors.torch import load_file
 
         size = self.index["shard_size"]
         wanted = sorted(set(positions))
@@ -131,7 +132,7 @@ class ShardStore:
         for k, name in enumerate(self.index["shards"]):
             rows = [p - k * size for p in wanted if k * size <= p < (k + 1) * size]
             if rows:
-                shard = load_file(str(self.folder / name))
+                shard = read_shard(self.folder / name)
                 for key in keys:
                     parts[key].append(shard[key][rows])
         order = [wanted.index(p) for p in positions]
@@ -160,6 +161,17 @@ class ShardStore:
 
         keep = torch.tensor(self.positions(split), dtype=torch.long)
         return {k: v[keep] for k, v in self.load(keys).items()}
+
+
+def read_shard(path: Path) -> dict[str, torch.Tensor]:
+    """A shard's tensors, its bytes checked against the artifact's record first."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(verified_bytes(path))
+    except (OSError, SafetensorError) as err:
+        raise XaisegError(f"{path}: cannot be read as a shard ({err})") from err
 
 
 def check_same_samples(a: ShardStore, b: ShardStore) -> None:

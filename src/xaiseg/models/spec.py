@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load, save_file
 from torch import nn
 
 from xaiseg.errors import XaisegError
+from xaiseg.integrity import verified_bytes
 from xaiseg.models.factory import build_classifier, build_reconstructor, build_segmenter
 from xaiseg.provenance import atomic_path, write_json
 
@@ -64,7 +66,11 @@ def save_weights(model: nn.Module | dict[str, torch.Tensor], path: str | Path) -
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    model.load_state_dict(load_file(str(path)))
+    """Weights into ``model``; a model folder's file is checked against its record."""
+    try:
+        model.load_state_dict(load(verified_bytes(path)))
+    except SafetensorError as err:
+        raise XaisegError(f"{path}: cannot be read as safetensors weights ({err})") from err
     return model
 
 

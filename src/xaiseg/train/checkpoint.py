@@ -17,6 +17,7 @@ from torch import nn
 
 from xaiseg.errors import XaisegError
 from xaiseg.provenance import atomic_path, json_text, write_json
+from xaiseg.runlock import alive, read_holder
 
 OWNER = "owner.json"
 
@@ -32,9 +33,9 @@ def claimed(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / OWNER
     host = socket.gethostname()
-    owner = _read_owner(path)
+    owner = read_holder(path)
     pid = owner.get("pid")
-    if owner.get("host") == host and isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+    if owner.get("host") == host and isinstance(pid, int) and pid != os.getpid() and alive(pid):
         raise XaisegError(
             f"{folder}: process {pid} on this machine is training into this folder; stop it"
             f" or wait (delete {path} if no such training runs)"
@@ -44,23 +45,6 @@ def claimed(folder: Path) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
-
-
-def _read_owner(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 STATE_KEY = "training_state"  # the epoch's JSON, inside the weights' own header

@@ -27,7 +27,7 @@ def test_a_truncated_shard_is_named_and_set_aside(data_dir, capsys):
     out = capsys.readouterr()
     assert f"corrupt: {_shard(data_dir)}: 1,000 bytes where its stage wrote" in out.out
     assert "(made by stage preprocess)" in out.out and "--repair" in out.err
-    with pytest.raises(CorruptArtifact, match="shard-00000.safetensors: corrupt artifact"):
+    with pytest.raises(CorruptArtifact, match=r"shard-00000\.safetensors: corrupt artifact"):
         ShardStore(data_dir).load(["image"])
     lines = repair_at_start(run)
     assert lines[-1].startswith(f"xaiseg: set {data_dir} aside to {run}/corrupt/")

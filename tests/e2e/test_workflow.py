@@ -197,6 +197,22 @@ def test_every_artifact_written(workdir):
     assert not [p for p in run.rglob("*") if p.suffix in {".pt", ".pth", ".pkl", ".pickle"}]
 
 
+def _xaiseg(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "xaiseg", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_every_artifact_matches_its_provenance(workdir):
+    """No stage rewrites a file another stage recorded: a finished run verifies whole."""
+    result = _xaiseg(workdir, "verify", "results/tiny")
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = int(re.search(r"verify: (\d+) artifacts, 0 corrupt", result.stdout).group(1))
+    assert checked >= 20
+
+
 def test_saliency_cached_as_float16(workdir):
     shard = workdir / "results/tiny/saliency/gradcam/shard-00000.safetensors"
     with safe_open(str(shard), "pt") as f:
@@ -522,6 +538,21 @@ def test_a_second_run_in_the_same_folder_stops_before_any_job(workdir):
     assert "Traceback" not in printed
     assert run_a.returncode == 0, output_a[-3000:]
     assert not (workdir / "results/tiny/.xaiseg-run.lock").exists()
+    assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
+
+
+def test_a_truncated_model_is_remade_by_a_plain_rerun(workdir):
+    """A final segmenter's model cut short: the plain rerun names it, sets its artifact
+    aside and trains it again, to the same bytes."""
+    model = workdir / "results/tiny/segmenter/supervised/model.safetensors"
+    original = model.read_bytes()
+    os.truncate(model, 1000)
+    result = snakemake(workdir, "--configfile", "tiny.yaml")
+    printed = result.stdout + result.stderr
+    assert f"{model.relative_to(workdir)}: 1,000 bytes where its stage wrote" in printed
+    assert "set results/tiny/segmenter/supervised aside to results/tiny/corrupt/" in printed
+    assert "train_segmenter_supervised" in printed
+    assert model.read_bytes() == original
     assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
 
 

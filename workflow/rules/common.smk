@@ -4,7 +4,6 @@ import shlex
 import sys
 from pathlib import Path
 
-
 SRC = Path(workflow.basedir) / "src"
 # The checkout's own package, first on the path: the Snakefile reads its settings and
 # code hashes from the same files the jobs run.

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.numpy import load_file
+from safetensors.numpy import load
 
 from xaiseg.data.plan import KEPT, PROBLEMS, Plan, read_plan, read_problems, read_rows
 from xaiseg.data.shards import INDEX, ShardWriter, link_or_copy, shard_name
 from xaiseg.data.write import write_data
 from xaiseg.errors import XaisegError
+from xaiseg.integrity import verified_bytes
 from xaiseg.io.sheet import SheetProblem
 from xaiseg.settings import PreprocessSettings
 
@@ -50,7 +51,7 @@ def join_preprocessed(
                 link_or_copy(part / name, out / "data" / shards[-1])
             else:  # read only here: a join that links never opens a shard
                 packer = packer or ShardWriter(out / "data", size, first_shard=placed // size)
-                tensors = load_file(str(part / name))
+                tensors = load(verified_bytes(part / name))
                 for i in range(rows):
                     packer.add({key: value[i] for key, value in tensors.items()})
             placed += rows

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load
 from torch import nn
 
 from xaiseg.errors import XaisegError
+from xaiseg.integrity import verified_bytes
 from xaiseg.provenance import file_sha256, write_json
 
 
@@ -43,7 +44,7 @@ def load_matching(model: nn.Module, path: str | Path) -> dict:
     if not path.is_file():
         raise XaisegError(f"init_weights {path}: file not found")
     try:
-        weights = load_file(str(path))
+        weights = load(verified_bytes(path))
     except (SafetensorError, OSError) as err:
         raise XaisegError(f"init_weights {path}: not a safetensors file ({err})") from err
     state = model.state_dict()

@@ -83,7 +83,7 @@ def save_network(model: nn.Module, spec: NetworkSpec, folder: str | Path) -> Non
 def load_network(folder: str | Path) -> tuple[nn.Module, NetworkSpec]:
     """The network of a model folder, in eval mode, on the CPU."""
     folder = Path(folder)
-    values = json.loads((folder / "model.json").read_text())
+    values = json.loads(verified_bytes(folder / "model.json"))
     spec = NetworkSpec(**{**values, "classes": tuple(values["classes"])})
     model = load_weights(build_network(spec), folder / "model.safetensors")
     return model.eval(), spec

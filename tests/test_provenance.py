@@ -31,6 +31,23 @@ def test_provenance_records_inputs_params_versions(tmp_path):
     assert record["inputs"] == {"in.txt": file_sha256(src)}
     assert record["params"] == {"k": 1} and record["seed"] == 3
     assert "torch" in record["versions"] and "monai" in record["versions"]
+    assert record["outputs"] == {}  # the folder held nothing yet
+
+
+def test_provenance_lists_what_its_stage_wrote(tmp_path):
+    art = tmp_path / "art"
+    (art / "sub").mkdir(parents=True)
+    (art / "checkpoint").mkdir()
+    (art / "own").mkdir()
+    (art / "model.bin").write_bytes(b"abc")
+    (art / "sub" / "shard").write_bytes(b"")
+    (art / "checkpoint" / "last.safetensors").write_bytes(b"resume state")
+    (art / "own" / "provenance.json").write_text("{}")  # another stage's artifact
+    (art / ".hidden").write_text("x")
+    record = json.loads(write_provenance(art, stage="x", params={}).read_text())
+    assert sorted(record["outputs"]) == ["model.bin", "sub/shard"]
+    assert record["outputs"]["model.bin"]["bytes"] == 3
+    assert record["outputs"]["model.bin"]["sha256"] == file_sha256(art / "model.bin")
 
 
 def test_seeding_sets_deterministic_mode_without_loading_the_compiler():

@@ -47,7 +47,7 @@ def output_records(folder: str | Path) -> dict[str, dict[str, Any]]:
     state and hidden files are left out."""
     folder = Path(folder)
     records = {}
-    for path in sorted(_outputs(folder)):
+    for path in sorted(_outputs(folder)) if folder.is_dir() else []:
         stat = path.stat()
         records[path.relative_to(folder).as_posix()] = {
             "bytes": stat.st_size,

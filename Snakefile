@@ -6,6 +6,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# A real-data config names the shared recipe block; it goes under the config's own keys.
+if config.get("recipes"):
+
+    configfile: config["recipes"]
+
+
 report: "workflow/report/workflow.rst"
 
 

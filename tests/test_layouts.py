@@ -295,3 +295,38 @@ def test_cbis_ddsm_joins_rois_by_folder_and_merges(tmp_path):
 
     merged = load_mask(sheet.loc[1, "mask"])
     assert merged.shape == (20, 16) and merged.sum() == 8 and merged[2, 2] and merged[10, 8]
+
+
+def test_busi_finding_classes_map_benign_and_malignant_to_the_lesion(tmp_path):
+    """data.finding: the layout's three labels become two classes, and preprocessing
+    counts benign and malignant images as the finding."""
+    import json
+
+    root = tmp_path / "busi"
+    for k in range(1, 5):
+        for kind, value in (("benign", 90), ("malignant", 140), ("normal", 40)):
+            _png(root / kind / f"{kind} ({k}).png", value, size=(16, 16))
+            box = None if kind == "normal" else (slice(4, 8), slice(4, 8))
+            _png(root / kind / f"{kind} ({k})_mask.png", size=(16, 16), box=box)
+    out = tmp_path / "out" / "sheet.tsv"
+    assert main(["sheet", str(root), "--layout", "busi", "--out", str(out)]) == 0
+    classes, finding = ["normal", "lesion"], ["benign", "malignant"]
+    sheet = read_sheet(out, classes, roots=[root], finding=finding)
+    assert sheet["label"].value_counts().to_dict() == {"lesion": 8, "normal": 4}
+    with pytest.raises(InputError, match=r"label 'benign' is not one of \['normal', 'lesion'\]"):
+        read_sheet(out, classes, roots=[root])
+    args = ["preprocess", "--sheet", str(out), "--out", str(tmp_path / "run"), "--roots", str(root)]
+    args += ["--classes", *classes, "--finding", *finding, "--image-size", "16"]
+    assert main([*args, "--val-fraction", "0.25", "--test-fraction", "0.25"]) == 0
+    index = json.loads((tmp_path / "run" / "data" / "index.json").read_text())
+    labels = {s["sample_id"]: s["label_index"] for s in index["samples"]}
+    assert labels["malignant_malignant_3"] == labels["benign_benign_1"] == 1
+    assert labels["normal_normal_2"] == 0
+
+
+def test_a_finding_label_that_names_the_other_class_is_refused():
+    from xaiseg.settings import ConfigError, workflow_settings
+
+    config = {"data": {"classes": ["normal", "lesion"], "finding": ["normal", "malignant"]}}
+    with pytest.raises(ConfigError, match=r"data.finding: \['normal'\] also name a class"):
+        workflow_settings(config)

@@ -28,7 +28,7 @@ def field_names(cls, drop=()):
 @pytest.mark.parametrize("section, cls", list(S.STAGE_SECTIONS.items()))
 def test_schema_section_keys_are_the_dataclass_fields(section, cls):
     schema_keys = set(PROPS[section]["properties"])
-    assert schema_keys == field_names(cls, drop=(*S.SHARED_KEYS, "classes", "roots"))
+    assert schema_keys == field_names(cls, drop=(*S.SHARED_KEYS, *S.DATA_KEYS))
 
 
 def test_nested_schema_keys_are_the_dataclass_fields():
@@ -36,7 +36,8 @@ def test_nested_schema_keys_are_the_dataclass_fields():
     assert set(data) - {"demo", "layout_options"} == field_names(S.DataSettings)
     assert set(data["demo"]["properties"]) == field_names(S.DemoSettings, drop=["seed"])
     assert set(data["layout_options"]["properties"]) == field_names(S.LayoutSettings)
-    run_keys = set(PROPS) - {*S.STAGE_SECTIONS, "data"}
+    # "recipes" names a file the Snakefile layers in before any settings are made.
+    run_keys = set(PROPS) - {*S.STAGE_SECTIONS, "data", "recipes"}
     assert run_keys == field_names(S.RunSettings)
     maps = PROPS["saliency"]["properties"]["maps"]["additionalProperties"]["properties"]
     assert set(maps) == field_names(S.MapSettings)
@@ -209,3 +210,33 @@ def test_finetune_names_a_recipe_and_fractions_in_range():
         S.workflow_settings(config)
     assert "finetune.pretrained: 'nope' is not a recipe" in str(caught.value)
     assert "finetune.fractions: each in (0, 1]" in str(caught.value)
+
+
+DATASET_KEYS = {"run", "seed", "threads", "recipes", "data", "preprocess", "group_size"}
+
+
+def _resolved(name):
+    """A dataset config as the Snakefile merges it: config.yaml, the config, its recipe
+    block, the config again (the command line's file wins)."""
+    from snakemake.utils import update_config
+
+    own = yaml.safe_load((ROOT / "workflow/configs" / name).read_text())
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, own)
+    update_config(config, yaml.safe_load((ROOT / own["recipes"]).read_text()))
+    update_config(config, own)
+    return S.workflow_settings(config)
+
+
+def test_real_data_configs_share_one_recipe_block():
+    """lgg40 and BUSI differ only in their run, data and preprocessing."""
+    lgg, busi = _resolved("lgg40.yaml"), _resolved("busi.yaml")
+    for name in ("lgg40.yaml", "busi.yaml"):
+        own = yaml.safe_load((ROOT / "workflow/configs" / name).read_text())
+        assert set(own) <= DATASET_KEYS, name
+        assert own["recipes"] == "workflow/configs/recipes.yaml"
+    shared = ("classifier", "counterfactual", "saliency", "masks", "segmenter", "finetune")
+    for section in shared:
+        assert getattr(lgg, section) == getattr(busi, section), section
+    assert busi.preprocess.finding == ("benign", "malignant")
+    assert [r.name for r in lgg.masks.recipes] == ["cf-healthy97", "lrp-otsu", "gradcam-otsu"]

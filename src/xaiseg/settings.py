@@ -121,6 +121,8 @@ class DataSettings:
     archive: str | tuple[str, ...] = ""  # one archive or several, extracted side by side
     classes: tuple[str, ...] = ("normal", "lesion")
     roots: tuple[str, ...] = ()  # folders besides the sheet's that sheet paths may use
+    # Sheet labels that all mean the finding, the last class (BUSI: benign, malignant).
+    finding: tuple[str, ...] = ()
 
 
 # --- stages, in data-flow order -------------------------------------------------------
@@ -161,6 +163,7 @@ class LayoutSettings:
 @dataclass(frozen=True)
 class PreprocessSettings:
     classes: tuple[str, ...] = ("normal", "lesion")
+    finding: tuple[str, ...] = ()  # data.finding
     image_size: int = 64
     spatial_dims: int = 2
     channels: int = 1
@@ -402,6 +405,8 @@ STAGE_SECTIONS = {
 }
 # Top-level config keys copied into every stage section that has the field.
 SHARED_KEYS = ("seed", "device", "precision", "privacy")
+# data keys that preprocessing reads too.
+DATA_KEYS = ("classes", "roots", "finding")
 
 
 @dataclass(frozen=True)
@@ -433,7 +438,7 @@ def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
         known = {f.name for f in dataclasses.fields(cls)}
         values.update({k: v for k, v in shared.items() if k in known})
         if name == "preprocess":
-            values.update({k: data[k] for k in ("classes", "roots") if k in data})
+            values.update({k: data[k] for k in DATA_KEYS if k in data})
         sections[name] = _section(cls, values, name, problems)
     run_keys = ("run", "threads", "group_size", *SHARED_KEYS)
     run_values = {k: config[k] for k in run_keys if k in config}
@@ -483,6 +488,11 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         problems.append(
             f"preprocess.percentiles: [{low}, {high}] must be [low, high] with"
             " 0 <= low < high <= 100 (the intensities mapped onto 0 and onto 1)"
+        )
+    clash = sorted(set(pre.finding) & set(pre.classes[:-1]))
+    if clash:
+        problems.append(
+            f"data.finding: {clash} also name a class without the finding ({list(pre.classes)})"
         )
     if pre.val_fraction + pre.test_fraction >= 1:
         problems.append(

@@ -230,7 +230,7 @@ def check_sheet_now(sheet):
     from xaiseg.io.sheet import check_sheet, sheet_error
 
     pre = SETTINGS.preprocess
-    _, problems = check_sheet(sheet, pre.classes, pre.roots)
+    _, problems = check_sheet(sheet, pre.classes, pre.roots, pre.finding)
     if pre.on_bad_input == "skip":
         problems = [p for p in problems if not p.quarantinable]
     if problems:

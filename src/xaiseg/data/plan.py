@@ -53,7 +53,7 @@ def plan_rows(sheet_path: str | Path, settings: PreprocessSettings) -> Plan:
             f"preprocess percentiles_over {settings.percentiles_over!r}: choose {PERCENTILE_SCOPES}"
         )
     strict = settings.privacy == "strict"
-    rows, problems = check_sheet(sheet_path, settings.classes, settings.roots)
+    rows, problems = check_sheet(sheet_path, settings.classes, settings.roots, settings.finding)
     if strict:
         problems = [redacted(p) for p in problems]
     flagged = {p.row for p in problems}
@@ -114,7 +114,7 @@ def read_plan(plan_dir: str | Path, sheet_path: str | Path, settings: Preprocess
             " it; rerun the workflow, which makes the plan again"
         )
     rows = read_rows(folder / ROWS)
-    located, _ = check_sheet(sheet_path, settings.classes, settings.roots)
+    located, _ = check_sheet(sheet_path, settings.classes, settings.roots, settings.finding)
     paths = {r["sample_id"]: r for r in located}
     for row in rows:
         row.update({c: paths[row["sample_id"]][c] for c in PATH_COLUMNS})

@@ -112,10 +112,15 @@ def check_sheet(
     path: str | Path,
     classes: Sequence[str],
     roots: Sequence[str | Path] = (),
+    finding: Sequence[str] = (),
 ) -> tuple[list[dict[str, str]], list[SheetProblem]]:
     """Rows with absolute, confined paths (``image_path``/``mask_path``), and every
     problem found. Files must lie inside the sheet's folder or one of ``roots``,
     symlinks resolved, so a sheet cannot read ``../../etc/passwd``.
+
+    ``finding``: sheet labels that all mean the finding (the last class), such as
+    BUSI's benign and malignant; a row's label becomes that class, and its own label
+    is kept as ``sheet_label``. Every other label must be one of the classes.
 
     Checked column by column, so that a sheet of 100,000 rows takes about a second:
     the schema's simple keywords screen every row and only the rows that fail them go
@@ -125,15 +130,18 @@ def check_sheet(
     folders = _Folders([path.parent, *roots])
     problems = _schema_problems(rows)
     seen: set[str] = set()
-    known = set(classes)
+    known, meaning = set(classes), dict.fromkeys(finding, classes[-1])
     for number, row in enumerate(rows, start=2):
         row["row"] = str(number)
         sid = row["sample_id"]
         if sid in seen:
             problems.append(SheetProblem(number, sid, "", f"duplicate sample_id {sid!r}"))
         seen.add(sid)
+        row["sheet_label"] = row["label"]
+        row["label"] = meaning.get(row["label"], row["label"])
         if row["label"] and row["label"] not in known:
-            reason = f"label {row['label']!r} is not one of the classes {list(classes)}"
+            allowed = list(classes) + [f for f in finding if f not in known]
+            reason = f"label {row['sheet_label']!r} is not one of {allowed}"
             problems.append(SheetProblem(number, sid, "", reason))
         for column in ("image", "mask"):
             row[f"{column}_path"] = ""
@@ -252,13 +260,14 @@ def read_sheet(
     classes: Sequence[str],
     require_files: bool = True,
     roots: Sequence[str | Path] = (),
+    finding: Sequence[str] = (),
 ):
     """Check a sheet and return it as a DataFrame with absolute paths; any problem
     (missing files too, unless ``require_files`` is False) raises, all named at once."""
     import pandas as pd
 
     path = Path(path)
-    rows, problems = check_sheet(path, classes, roots)
+    rows, problems = check_sheet(path, classes, roots, finding)
     if not require_files:
         problems = [p for p in problems if not p.quarantinable]
     if problems:

@@ -313,7 +313,9 @@ def test_busi_finding_classes_map_benign_and_malignant_to_the_lesion(tmp_path):
     classes, finding = ["normal", "lesion"], ["benign", "malignant"]
     sheet = read_sheet(out, classes, roots=[root], finding=finding)
     assert sheet["label"].value_counts().to_dict() == {"lesion": 8, "normal": 4}
-    with pytest.raises(InputError, match=r"label 'benign' is not one of \['normal', 'lesion'\]"):
+    with pytest.raises(
+        InputError, match=r"label 'benign' is not one of the classes \['normal', 'lesion'\]"
+    ):
         read_sheet(out, classes, roots=[root])
     args = ["preprocess", "--sheet", str(out), "--out", str(tmp_path / "run"), "--roots", str(root)]
     args += ["--classes", *classes, "--finding", *finding, "--image-size", "16"]

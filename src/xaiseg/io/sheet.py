@@ -140,8 +140,8 @@ def check_sheet(
         row["sheet_label"] = row["label"]
         row["label"] = meaning.get(row["label"], row["label"])
         if row["label"] and row["label"] not in known:
-            allowed = list(classes) + [f for f in finding if f not in known]
-            reason = f"label {row['sheet_label']!r} is not one of {allowed}"
+            reason = f"label {row['sheet_label']!r} is not one of the classes {list(classes)}"
+            reason += f" or of data.finding {list(finding)}" if finding else ""
             problems.append(SheetProblem(number, sid, "", reason))
         for column in ("image", "mask"):
             row[f"{column}_path"] = ""

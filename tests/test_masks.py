@@ -69,3 +69,53 @@ def test_readme_example_is_the_shipped_file():
     ]
     assert block == source
     assert '"hysteresis": Hysteresis,' in (ROOT / "src/xaiseg/masks/__init__.py").read_text()
+
+
+def _square_and_blob(dark: bool):
+    """A 20 x 20 image with a lesion square at rows and columns 6 to 12, and a map that
+    peaks at its centre but spills two pixels beyond it on every side."""
+    image = np.full((1, 20, 20), 0.2, np.float32)
+    image[0, 6:13, 6:13] = 0.8
+    if dark:
+        image = 1.0 - image
+    yy, xx = np.mgrid[:20, :20]
+    saliency = np.exp(-((yy - 9) ** 2 + (xx - 9) ** 2) / (2 * 4.0**2)).astype(np.float32)
+    return image, saliency
+
+
+def test_random_walker_snaps_a_spilling_blob_to_the_lesion_bright_or_dark():
+    truth = np.zeros((20, 20), bool)
+    truth[6:13, 6:13] = True
+    for dark in (False, True):
+        image, saliency = _square_and_blob(dark)
+        blob = saliency > 0.2  # the rule's coarse answer: a disc wider than the square
+        assert blob.sum() > truth.sum() + 40
+        walked = REFINERS["random_walker"](foreground=0.7, background=0.2)(blob, saliency, image)
+        assert (walked == truth).all()
+
+
+def test_random_walker_seeds_by_share_of_the_peak_and_keeps_a_seedless_mask():
+    step = REFINERS["random_walker"](foreground=0.5, background=0.25)
+    saliency = np.array([[0.0, 0.1, 0.2, 0.3, 0.4]], np.float32) * 2  # peak 0.8
+    mask = np.array([[False, False, False, True, True]])
+    # Shares of the peak: 0, 0.25, 0.5, 0.75, 1; lesion seeds need the mask and >= 0.5,
+    # background seeds lie outside it below 0.25.
+    assert step.seeds(mask, saliency).tolist() == [[2, 0, 0, 1, 1]]
+    nothing_below = np.ones((4, 4), np.float32)
+    full = np.ones((4, 4), bool)
+    assert (step(full, nothing_below, np.zeros((1, 4, 4))) == full).all()
+
+
+def test_superpixels_keep_the_regions_the_mask_mostly_covers():
+    image, _ = _square_and_blob(dark=False)
+    truth = np.zeros((20, 20), bool)
+    truth[6:13, 6:13] = True
+    step = REFINERS["superpixels"](size=50, compactness=0.01, share=0.5, image_sigma=0)
+    # SLIC follows the square's outline: it is one superpixel, the surround six more.
+    segments = step.segments(image)
+    assert len(np.unique(segments[truth])) == 1 and len(np.unique(segments)) == 7
+    most_of_it = truth.copy()
+    most_of_it[6:9, 6:13] = False  # 28 of the square's 49 pixels, 57%
+    most_of_it[0:2, 0:20] = True  # and 40 of the surround's 351, 11%
+    assert (step(most_of_it, None, image) == truth).all()
+    assert not step(truth & (np.arange(20) < 8)[:, None], None, image).any()  # 14 of 49

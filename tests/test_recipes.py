@@ -99,6 +99,24 @@ def test_dark_lesions_by_direction():
     assert mask.sum() == 4 and mask[2:4, 2:4].all()
 
 
+def test_auto_direction_follows_the_evidence_dark_or_bright():
+    rule = RULES["intensity_otsu"](direction="auto")
+    saliency = np.zeros((6, 6), np.float32)
+    saliency[1:5, 1:5] = 0.5
+    saliency[2:4, 2:4] = 1.0  # the evidence peaks on the lesion
+    for lesion, tissue, expected in ((0.1, 0.6, "dark"), (0.9, 0.4, "bright")):
+        image = np.full((1, 6, 6), tissue, np.float32)
+        image[0, 2:4, 2:4] = lesion
+        image[0, 0, :] = 0.0  # air above the body: neither lesion nor tissue
+        region = saliency > 0.1
+        # Inside: (4 x 1.0 x lesion + 12 x 0.5 x tissue) / 10; outside: tissue.
+        assert rule.direction(saliency, image[0], region) == expected
+        mask = rule(saliency, image)
+        assert mask.sum() == 4 and mask[2:4, 2:4].all()
+    with pytest.raises(XaisegError, match="direction 'up'"):
+        RULES["intensity_otsu"](direction="up")
+
+
 def test_masked_loss_ignores_ignore_pixels():
     logits = torch.randn(2, 2, 5, 5)
     target = torch.randint(0, 2, (2, 1, 5, 5)).float()

@@ -239,6 +239,14 @@ def test_summary_table(workdir):
     assert few.sum() == 2  # the recipe 5 val masks choose, per model
     assert test["model"].isin(["finetune", "scratch"]).sum() == 6  # DoLL: 3 runs per arm
     assert test["dice"].between(0, 1).all()
+    # The label-only criterion: a value beside every weak row, one recipe chosen.
+    weak = summary[summary["setting"] == "no masks"]
+    assert weak["deletion_drop"].notna().all()
+    assert summary.loc[summary["setting"] != "no masks", "deletion_drop"].isna().all()
+    chosen = summary.loc[summary["label_choice"], "recipe"].unique()
+    assert len(chosen) == 1
+    best = weak.loc[weak["deletion_drop"].idxmax(), "recipe"]
+    assert chosen[0] == best
     metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
     assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
 
@@ -246,6 +254,7 @@ def test_summary_table(workdir):
 def test_the_run_ends_with_the_headline_and_a_line_per_stage(workdir):
     printed = (workdir / "first_run.log").read_text()
     assert "headline (best val, no masks):" in printed and "(95% CI " in printed
+    assert "chosen without masks (deletion drop on val): " in printed
     assert "report: snakemake --report results/tiny/report.html" in printed
     stages = printed.split("stages (jobs, wall time; results/tiny/benchmarks/):")[1]
     for stage in ("train_classifier", "saliency", "masks", "segmenter", "evaluate", "all"):
@@ -336,6 +345,10 @@ def test_report_carries_counts_and_classifier(workdir):
     report = (workdir / "results/tiny/eval/report.md").read_text()
     assert "images in the sheet: 48, kept: 48, quarantined: 0" in report
     assert "## Classifier (test split)" in report and "(val)" in report
+    summary = pd.read_csv(workdir / "results/tiny/summary.csv")
+    chosen = summary.loc[summary["label_choice"], "recipe"].iloc[0]
+    assert "## Choosing without masks (val split)" in report
+    assert f"Chosen: **{chosen}**" in report
     assert "![overlays](figures/overlays.png)" in report
 
 

@@ -387,6 +387,13 @@ def headline():
             f" {float(test['dice']):.3f} (95% CI {float(test['dice_ci_low']):.3f} to"
             f" {float(test['dice_ci_high']):.3f}, patients resampled)"
         )
+    labels = [r for r in rows if r["split"] == "test" and r.get("label_choice") == "True"]
+    labels = [r for r in labels if r["model"] == "segmenter"]
+    if labels:
+        lines.append(
+            f"chosen without masks (deletion drop on val): {labels[0]['recipe']} segmenter,"
+            f" test Dice {float(labels[0]['dice']):.3f}"
+        )
     supervised = pick("test", "supervised", "all masks")
     if supervised:
         lines.append(

@@ -4,6 +4,8 @@ rule evaluate:
         data=f"{RUN}/data",
         classifier=f"{RUN}/classifier/metrics.json",
         predictions=f"{RUN}/classifier/predictions.csv",
+        # The label-only criterion asks the classifier (its model beside the metrics).
+        classifier_model=f"{RUN}/classifier/model.safetensors",
         # With group_size, every shard group's per-image tables (evaluate_images).
         groups=lambda wc: group_parts("eval", "images") if GROUP_SHARDS else [],
         faithfulness=expand(

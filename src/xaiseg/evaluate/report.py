@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.evaluate.criterion import CRITERION
 from xaiseg.evaluate.tables import to_markdown
 
 
@@ -47,7 +48,10 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
                 ]
                 lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
         lines.append("")
-    test = summary[summary["split"] == "test"].drop(columns=["split", "warning"], errors="ignore")
+    lines += criterion_lines(summary)
+    test = summary[summary["split"] == "test"].drop(
+        columns=["split", "warning", CRITERION, "label_choice"], errors="ignore"
+    )
     lines += [
         "## Segmentation (test split)",
         "",
@@ -58,3 +62,26 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
         "",
     ]
     return "\n".join(lines)
+
+
+def criterion_lines(summary: pd.DataFrame) -> list[str]:
+    """Each recipe's label-only criterion beside its val Dice, and the recipe it chooses."""
+    if CRITERION not in summary or summary[CRITERION].isna().all():
+        return []
+    val = summary[(summary["split"] == "val") & summary[CRITERION].notna()]
+    table = val.pivot_table("dice", index=["recipe", CRITERION], columns="model").reset_index()
+    table = table.sort_values(CRITERION, ascending=False, kind="stable").rename(
+        columns={"pseudo_mask": "val dice, pseudo-mask", "segmenter": "val dice, segmenter"}
+    )
+    chosen = val.loc[val["label_choice"], "recipe"]
+    return [
+        "## Choosing without masks (val split)",
+        "",
+        f"The classifier's drop in probability of the finding when a recipe's pseudo-mask "
+        f"is blurred away ({CRITERION}), on val images with the finding: labels only. "
+        f"Chosen: **{chosen.iloc[0] if len(chosen) else 'none'}**. Val Dice, which needs "
+        "the val masks, beside it:",
+        "",
+        to_markdown(table),
+        "",
+    ]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
+from xaiseg.evaluate.criterion import CRITERION, recipe_criterion, with_criterion
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.per_image import gather_groups
 from xaiseg.evaluate.report import render_report
@@ -61,6 +62,7 @@ def evaluate(
     summary = summary_table(per_image)
     few = few_masks_rows(per_image, summary, settings.few_masks, settings.seed)
     summary = pd.concat([summary, few], ignore_index=True)
+    summary = with_criterion(summary, _criterion(data_dir, things, classifier_metrics))
     warning = classifier_warning(classifier_metrics)
     summary["warning"] = ""
     if warning:
@@ -102,6 +104,18 @@ def evaluate(
         seed=settings.seed,
     )
     return summary
+
+
+def _criterion(
+    data_dir: str | Path, things: Sequence[Evaluated], classifier_metrics: Path | None
+) -> pd.DataFrame:
+    """The label-only criterion of every recipe's pseudo-masks, when the classifier's
+    folder (beside its metrics) holds its network; else an empty table."""
+    masks = {t.recipe: t.masks_dir for t in things if t.model == "pseudo_mask"}
+    folder = Path(classifier_metrics).parent if classifier_metrics else None
+    if not masks or folder is None or not (folder / "model.safetensors").is_file():
+        return pd.DataFrame({"recipe": [], CRITERION: [], "label_choice": []})
+    return recipe_criterion(data_dir, masks, folder)
 
 
 FAITHFULNESS_COLUMNS = (

@@ -254,7 +254,7 @@ def test_summary_table(workdir):
 def test_the_run_ends_with_the_headline_and_a_line_per_stage(workdir):
     printed = (workdir / "first_run.log").read_text()
     assert "headline (best val, no masks):" in printed and "(95% CI " in printed
-    assert "chosen without masks (deletion drop on val): " in printed
+    assert "label-only choice (deletion drop on val; not yet the headline" in printed
     assert "report: snakemake --report results/tiny/report.html" in printed
     stages = printed.split("stages (jobs, wall time; results/tiny/benchmarks/):")[1]
     for stage in ("train_classifier", "saliency", "masks", "segmenter", "evaluate", "all"):

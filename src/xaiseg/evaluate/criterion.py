@@ -4,8 +4,8 @@ For each val image with the finding (known from its label), the classifier's
 probability of the finding on the image, less its probability once the recipe's
 pseudo-mask is blurred away; the criterion is the mean over those images. A mask on the
 lesion takes the evidence with it; a mask beside it leaves the probability where it
-was. Reads image labels and the classifier only, never a mask. Over 32 candidate
-recipes on BUSI it ranked val Dice with Spearman 0.89 (docs/criterion.md).
+was. Reads image labels and the classifier only, never a mask. How well it ranks
+recipes by val Dice, per dataset: docs/criterion.md.
 """
 
 from __future__ import annotations

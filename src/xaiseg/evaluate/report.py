@@ -80,7 +80,8 @@ def criterion_lines(summary: pd.DataFrame) -> list[str]:
         f"The classifier's drop in probability of the finding when a recipe's pseudo-mask "
         f"is blurred away ({CRITERION}), on val images with the finding: labels only. "
         f"Chosen: **{chosen.iloc[0] if len(chosen) else 'none'}**. Val Dice, which needs "
-        "the val masks, beside it:",
+        "the val masks, beside it; the criterion does not yet track it on every dataset "
+        "(docs/criterion.md), so the headline stays the best val Dice:",
         "",
         to_markdown(table),
         "",

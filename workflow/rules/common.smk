@@ -387,8 +387,13 @@ def headline():
             f" {float(test['dice']):.3f} (95% CI {float(test['dice_ci_low']):.3f} to"
             f" {float(test['dice_ci_high']):.3f}, patients resampled)"
         )
-    labels = [r for r in rows if r["split"] == "test" and r.get("label_choice") == "True"]
-    labels = [r for r in labels if r["model"] == "segmenter"]
+    labels = [
+        r
+        for r in rows
+        if r["split"] == "test"
+        and r["model"] == "segmenter"
+        and r.get("label_choice") == "True"
+    ]
     if labels:
         lines.append(
             "label-only choice (deletion drop on val; not yet the headline, see"

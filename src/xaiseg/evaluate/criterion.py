@@ -19,6 +19,9 @@ import torch
 from scipy import ndimage
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.train.classifier import predict_probabilities
+
+CPU = torch.device("cpu")
 
 CRITERION = "deletion_drop"
 WEAK_MODELS: Sequence[str] = ("pseudo_mask", "segmenter")
@@ -34,24 +37,18 @@ def blur(images: np.ndarray, share: float = BLUR_SHARE) -> np.ndarray:
     return ndimage.gaussian_filter(images.astype(np.float32), sigma)
 
 
-@torch.no_grad()
-def finding_probability(model: torch.nn.Module, images: torch.Tensor, finding: int) -> np.ndarray:
-    model.eval()
-    parts = [model(batch).float().softmax(1)[:, finding] for batch in images.split(64)]
-    return torch.cat(parts).numpy() if parts else np.zeros(0)
-
-
 def deletion_drop(
     model: torch.nn.Module, images: np.ndarray, masks: np.ndarray, finding: int
 ) -> np.ndarray:
     """Per image (N, C, *spatial), with bool masks (N, *spatial): p(finding) less
-    p(finding) with the mask's pixels replaced by the blurred image's."""
-    blurred = blur(images)
+    p(finding) with the mask's pixels replaced by the blurred image's (on the CPU)."""
     inside = masks[:, np.newaxis].astype(np.float32)
-    deleted = images * (1 - inside) + blurred * inside
-    before = finding_probability(model, torch.as_tensor(images, dtype=torch.float32), finding)
-    after = finding_probability(model, torch.as_tensor(deleted, dtype=torch.float32), finding)
-    return before - after
+    deleted = images * (1 - inside) + blur(images) * inside
+    before, after = (
+        predict_probabilities(model, torch.as_tensor(x, dtype=torch.float32), CPU)[:, finding]
+        for x in (images, deleted)
+    )
+    return (before - after).numpy()
 
 
 def recipe_criterion(
@@ -65,14 +62,12 @@ def recipe_criterion(
     finding = len(store.index["classes"]) - 1
     rows = [i for i in store.positions("val") if store.samples[i]["label_index"] == finding]
     model, _spec = load_network(classifier_dir)
-    images = store.take(["image"], rows)["image"].float().numpy() if rows else None
-    drops = {}
-    for recipe, folder in mask_dirs.items():
-        if images is None:
-            drops[recipe] = np.nan
-            continue
-        masks = ShardStore(folder).take(["mask"], rows)["mask"][:, 0].numpy() == 1
-        drops[recipe] = float(deletion_drop(model, images, masks, finding).mean())
+    drops = dict.fromkeys(mask_dirs, np.nan)  # a val split without the finding: no drop
+    if rows:
+        images = store.take(["image"], rows)["image"].float().numpy()
+        for recipe, folder in mask_dirs.items():
+            masks = ShardStore(folder).take(["mask"], rows)["mask"][:, 0].numpy() == 1
+            drops[recipe] = float(deletion_drop(model, images, masks, finding).mean())
     table = pd.DataFrame({"recipe": list(drops), CRITERION: list(drops.values())})
     best = table[CRITERION].idxmax() if table[CRITERION].notna().any() else None
     table["label_choice"] = table.index == best

@@ -25,6 +25,7 @@ wildcard_constraints:
     fraction="[0-9.]+",
     seed="[0-9]+",
     group="[0-9]+",
+    part="[0-9]+",
 
 
 include: "workflow/rules/data.smk"
@@ -33,6 +34,7 @@ include: "workflow/rules/saliency.smk"
 include: "workflow/rules/masks.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/predict.smk"
 
 
 # Small and quick: on a cluster they run beside Snakemake instead of waiting in a queue.
@@ -41,6 +43,7 @@ localrules:
     demo_data,
     extract_archive,
     layout_sheet,
+    predict_join,
 
 
 if GROUP_SHARDS:

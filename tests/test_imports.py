@@ -4,7 +4,7 @@ from tests.conftest import ROOT
 from xaiseg.codehash import imported_modules
 
 # Stage packages in data-flow order; a module may import its own stage or earlier ones.
-ORDER = ["io", "data", "models", "train", "saliency", "masks", "explain", "evaluate"]
+ORDER = ["io", "data", "models", "train", "saliency", "masks", "evaluate", "predict"]
 # Shared modules below every stage; they import no stage themselves.
 CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics", "runtimes"}
 CORE |= {"integrity", "runlock", "config_check"}  # artifact records, run lock, config

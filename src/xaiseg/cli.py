@@ -242,6 +242,41 @@ def cmd_verify(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from xaiseg.predict import export_model
+
+    package = export_model(args.run, args.segmenter, args.out, args.slice_axis)
+    print(f"export: {package.inference.segmenter} of {args.run} -> {args.out}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from xaiseg.predict import predict
+    from xaiseg.predict.sources import SheetRows
+
+    torch_threads(args.threads)
+    rows = SheetRows(args.sheet_root, args.split, args.limit)
+    table = predict(
+        args.model, args.inputs, args.out, device=args.device, batch_size=args.batch_size,
+        workers=args.workers, outputs=args.outputs, saliency=args.saliency,
+        exclude=args.exclude, privacy=args.privacy, on_bad_input=args.on_bad_input,
+        rows=rows, part=tuple(args.part) if args.part else None,
+    )  # fmt: skip
+    print(f"predict: {len(table)} inputs -> {args.out}/predictions.tsv")
+
+
+def cmd_predict_join(args: argparse.Namespace) -> None:
+    from xaiseg.predict.run import join_predictions
+
+    table = join_predictions(args.parts, args.out)
+    print(f"predict-join: {len(table)} inputs -> {args.out}/predictions.tsv")
+
+
+def torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(threads, 1))
+
+
 def _add_group(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument(
         "--group",
@@ -454,6 +489,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for figure.png")
     _add_settings(p, S.EvaluateSettings, ("n_figure", "seed"))
     p.set_defaults(handler=cmd_explain)
+    p = sub.add_parser("export", help="a run's classifier and segmenter as one model package")
+    p.add_argument("run", type=Path, help="the run folder (results/<run>)")
+    p.add_argument("--segmenter", default="headline", help="a folder under segmenter/, or headline")
+    p.add_argument("--out", type=Path, required=True, help="the package folder to write")
+    p.add_argument("--slice-axis", type=int, default=2, help="RAS+ axis volumes are cut along")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("predict", help="segment new scans with a model package")
+    p.add_argument("inputs", nargs="+", help="files, folders, DICOM series folders or sheets")
+    p.add_argument("--model", type=Path, required=True, help="a package from xaiseg export")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (0: in line)")
+    p.add_argument("--threads", type=int, default=4, help="torch threads on the CPU")
+    p.add_argument(
+        "--outputs", nargs="*", default=[], choices=["probability", "overlay"],
+        help="besides the mask: the segmenter's probability map, a PNG overlay",
+    )  # fmt: skip
+    p.add_argument("--saliency", default=None, help="also a heat map of this map or method")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="GLOB", help="file names to skip")
+    p.add_argument("--privacy", choices=["standard", "strict"], default="standard")
+    p.add_argument("--on-bad-input", choices=["fail", "skip"], default="fail")
+    p.add_argument("--sheet-root", type=Path, default=None, help="where sheet paths start")
+    p.add_argument("--split", default="", help="only a sheet's rows of this split")
+    p.add_argument("--limit", type=int, default=None, help="only a sheet's first N rows")
+    p.add_argument(
+        "--part", type=int, nargs=2, default=None, metavar=("NUMBER", "PARTS"),
+        help="only part NUMBER (0-based) of PARTS, whole groups each (predict-join gathers)",
+    )  # fmt: skip
+    p.set_defaults(handler=cmd_predict)
+
+    p = sub.add_parser("predict-join", help="one predictions.tsv of several predict parts")
+    p.add_argument("parts", nargs="+", type=Path, help="the parts' output folders")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_predict_join)
     return parser
 
 

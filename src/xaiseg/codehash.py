@@ -37,6 +37,9 @@ STAGE_MODULES = {
     "evaluate_images": "xaiseg.evaluate.per_image",
     "explain": "xaiseg.evaluate.explain",
     "faithfulness": "xaiseg.evaluate.map_checks",
+    "export": "xaiseg.predict.package",
+    "predict": "xaiseg.predict.run",
+    "predict_join": "xaiseg.predict.run",
 }
 
 

@@ -125,6 +125,15 @@ def _write_dicom(path: Path, image: np.ndarray, patient: str, index: int) -> Non
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     ds.WindowCenter, ds.WindowWidth = 400, 1200
     ds.PixelSpacing = [1.0, 1.0]
+    # Where the slice lies, as scanners write it: what a DICOM SEG of it refers to.
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=["xaiseg demo study", patient])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["xaiseg demo series", patient, str(index)])
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=["xaiseg demo frame", patient])
+    ds.StudyID, ds.SeriesNumber, ds.StudyTime = "1", 1, "000000"
+    ds.ReferringPhysicianName, ds.PatientSex = "", "O"
+    ds.ImagePositionPatient = [0.0, 0.0, float(index)]
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    ds.SliceThickness = 1.0
     ds.PixelData = stored.tobytes()
     ds.save_as(path, enforce_file_format=True)
 

@@ -389,6 +389,22 @@ class EvaluateSettings:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class PredictSettings:
+    """After the run: its classifier and one segmenter exported as a model package
+    (``results/<run>/model``), then applied to new images."""
+
+    model: str = "headline"  # a segmenter of the run, or the headline (best val Dice)
+    # A sheet of images to segment (an ``image`` column; optional sample_id, group, frame).
+    sheet: str = ""
+    # Or the first N test images of the run's own sheet: export and predict, checked on
+    # images the run scored. 0: none.
+    test_images: int = 0
+    jobs: int = 1  # parallel predict jobs, each a share of the sheet's groups
+    batch_size: int = 32
+    outputs: tuple[str, ...] = ("overlay",)  # besides the mask: probability, overlay
+
+
 # --- the whole workflow ----------------------------------------------------------------
 
 STAGE_SECTIONS = {
@@ -402,6 +418,7 @@ STAGE_SECTIONS = {
     "finetune": FinetuneSettings,
     "faithfulness": FaithfulnessSettings,
     "evaluate": EvaluateSettings,
+    "predict": PredictSettings,
 }
 # Top-level config keys copied into every stage section that has the field.
 SHARED_KEYS = ("seed", "device", "precision", "privacy")
@@ -425,6 +442,7 @@ class WorkflowSettings:
     finetune: FinetuneSettings
     faithfulness: FaithfulnessSettings
     evaluate: EvaluateSettings
+    predict: PredictSettings
 
 
 def workflow_settings(config: Mapping[str, Any]) -> WorkflowSettings:
@@ -560,6 +578,18 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         band = recipe.ignore
         if band is not None and not 0 <= band.low <= band.high <= 1:
             problems.append(f"masks.recipes[{recipe.name}].ignore: need 0 <= low <= high <= 1")
+    return problems + _predict_problems(settings, names)
+
+
+def _predict_problems(settings: WorkflowSettings, recipes: list[str]) -> list[str]:
+    predict = settings.predict
+    known = ["headline", *(f"pseudo-{n}" for n in recipes)]
+    known += ["supervised"] if settings.segmenter.supervised else []
+    problems = []
+    if predict.model not in known:
+        problems.append(f"predict.model: {predict.model!r} is not a segmenter of the run {known}")
+    if predict.sheet and predict.test_images:
+        problems.append("predict: give sheet or test_images, not both")
     return problems
 
 

@@ -261,12 +261,45 @@ def test_the_run_ends_with_the_headline_and_a_line_per_stage(workdir):
         assert f"  {stage} " in stages
 
 
+def test_predict_gives_the_runs_own_masks_in_each_files_format(workdir):
+    """The exported headline, applied to the run's first test images by the workflow's
+    predict rule: each mask in its file's format and size, and on the network's grid
+    the very masks the run's segmenter wrote (nothing drifted between training and use)."""
+    import numpy as np
+    from PIL import Image
+
+    from xaiseg.data.shards import ShardStore
+    from xaiseg.predict import read_package
+    from xaiseg.predict.run import Predictor, predict_sources
+    from xaiseg.predict.sources import SheetRows, collect_sources
+
+    run = workdir / "results" / "tiny"
+    table = pd.read_csv(run / "predict/predictions.tsv", sep="\t", keep_default_na=False)
+    assert len(table) == 8 and not table["problem"].astype(bool).any()
+    suffixes = {name.split("_mask")[1] for name in table["mask"]}
+    assert suffixes == {".png", ".nii.gz"}  # DICOM: a NIfTI copy beside the SEG
+    seg = table[table["kind"] == "series"]
+    assert len(seg) and all(name.endswith("_seg.dcm") for name in seg["seg"])
+    for name in table[table["mask"].str.endswith(".png")]["mask"]:
+        source = run / "demo_data/images" / name.split("/", 1)[1].replace("_mask", "")
+        assert Image.open(run / "predict" / name).size == Image.open(source).size
+
+    package = read_package(run / "model")
+    rows = SheetRows(root=run / "demo_data", split="test", limit=8)
+    sources = collect_sources([run / "sheet.tsv"], rows=rows)
+    store = ShardStore(run / "segmenter" / package.inference.segmenter / "predictions")
+    written = dict(zip(store.sample_ids, store.load(["mask"])["mask"].numpy(), strict=True))
+    for prediction in predict_sources(Predictor(package, "cpu"), sources):
+        expected = written[prediction.decoded.source.name][0]
+        assert np.array_equal(prediction.grid_mask[0], expected)
+
+
 def test_logs_and_benchmarks_for_every_rule(workdir):
     run = workdir / "results" / "tiny"
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 31
+        == 34
     )
 
 
@@ -281,6 +314,9 @@ def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
         "train_segmenter_pseudo": 4,
         "train_segmenter_finetune": 3,  # fine-tuned from a retrained segmenter
         "evaluate": 1,
+        "export_model": 1,
+        "predict": 1,
+        "predict_join": 1,
         "all": 1,
     }
 
@@ -311,6 +347,9 @@ def test_stage_code_change_reruns_that_stage(workdir):
             # The explain figure normalises maps as recipes do (masks.normalize), and
             # the masks package's __init__ imports every rule.
             "explain": 1,
+            "export_model": 1,
+            "predict": 1,
+            "predict_join": 1,
             "all": 1,
         }
     finally:

@@ -349,7 +349,37 @@ def final_outputs():
         f"{RUN}/classifier/model.safetensors",
         *[f"{RUN}/segmenter/{name}/model.safetensors" for name in segmenter_names()],
         *[f"{RUN}/eval/explain/{name}/figure.png" for name in explained_segmenters()],
+        f"{RUN}/model",
+        *([f"{RUN}/predict/predictions.tsv"] if predict_sheet() else []),
     ]
+
+
+def exportable():
+    """The segmenters export may be asked for: the one named, or every weak one and the
+    supervised (the headline is known only once the summary is written)."""
+    model = SETTINGS.predict.model
+    if model != "headline":
+        return [model]
+    return [name for name in segmenter_names() if name.startswith("pseudo-")]
+
+
+def predict_sheet():
+    """The sheet predict reads: the config's, or the run's own (its test images)."""
+    predict = SETTINGS.predict
+    if predict.sheet:
+        if not Path(predict.sheet).is_file():
+            stop(f"config predict.sheet: {predict.sheet!r} does not exist")
+        return predict.sheet
+    return f"{RUN}/sheet.tsv" if predict.test_images else ""
+
+
+def predict_rows():
+    """The run's own sheet: its test rows, paths from the folder of the sheet it was."""
+    predict = SETTINGS.predict
+    if predict.sheet or not predict.test_images:
+        return ""
+    root = shlex.quote(os.path.dirname(sheet_path()) or ".")
+    return f"--split test --limit {predict.test_images} --sheet-root {root}"
 
 
 def headline():
@@ -404,6 +434,14 @@ def headline():
     if supervised:
         lines.append(
             f"supervised (all masks): test Dice {float(supervised['dice']):.3f}"
+        )
+    if Path(f"{RUN}/model").is_dir():
+        lines.append(
+            f"model package: {RUN}/model (xaiseg predict --model {RUN}/model SCANS --out"
+            f" OUT); predictions: {RUN}/predict/predictions.tsv"
+            if predict_sheet()
+            else f"model package: {RUN}/model (xaiseg predict --model {RUN}/model SCANS"
+            " --out OUT)"
         )
     lines.append(
         f"tables: {RUN}/summary.csv; report: snakemake --report {RUN}/report.html"

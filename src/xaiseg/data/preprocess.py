@@ -82,16 +82,23 @@ def prepare_sample(
                 f"mask size {mask.shape} differs from image size {image.shape[1:]}",
             )
         mask_out = Resize(size, mode="nearest")(mask[np.newaxis].astype(np.float32))
-    # Resample first: percentiles of the smaller image cost a fraction and barely differ.
-    image = resample(image, settings)
-    if bounds is None:
-        image = scale_percentiles(image, *settings.percentiles)
-    else:
-        image = scale_between(image, bounds[0], bounds[1])
     return {
-        "image": np.asarray(image, dtype=np.float32),
+        "image": normalise(resample(image, settings), settings, bounds),
         "mask": (np.asarray(mask_out) > 0.5).astype(np.uint8),
     }
+
+
+def normalise(
+    resampled: np.ndarray, settings: PreprocessSettings, bounds: np.ndarray | None = None
+) -> np.ndarray:
+    """Intensities onto [0, 1]: ``bounds`` (2, C) of the image's group, or (None) the
+    image's own percentiles. Training and ``xaiseg predict`` both come through here."""
+    # Resampled first: percentiles of the smaller image cost a fraction and barely differ.
+    if bounds is None:
+        image = scale_percentiles(resampled, *settings.percentiles)
+    else:
+        image = scale_between(resampled, bounds[0], bounds[1])
+    return np.asarray(image, dtype=np.float32)
 
 
 def decode_image(row: dict, settings: PreprocessSettings) -> np.ndarray:
@@ -129,9 +136,14 @@ def _intensity_sample(args) -> np.ndarray | None:
     image cannot be decoded (the second pass reports it)."""
     row, settings = args
     try:
-        flat = resample(decode_image(row, settings), settings).reshape(settings.channels, -1)
+        return intensity_sample(resample(decode_image(row, settings), settings))
     except InputError:
         return None
+
+
+def intensity_sample(resampled: np.ndarray) -> np.ndarray:
+    """An even subsample (C, <=GROUP_SAMPLE) of a resampled image's intensities."""
+    flat = resampled.reshape(len(resampled), -1)
     return flat[:, :: max(1, flat.shape[1] // GROUP_SAMPLE)]
 
 
@@ -148,17 +160,18 @@ def group_bounds(
     for row, sample in zip(ordered, samples, strict=True):
         if row["group"] != current:
             if values:
-                bounds[current] = _percentiles(values, settings.percentiles)
+                bounds[current] = percentile_bounds(values, settings.percentiles)
             current, values = row["group"], []
         if sample is not None:
             values.append(sample)
     if values:
-        bounds[current] = _percentiles(values, settings.percentiles)
+        bounds[current] = percentile_bounds(values, settings.percentiles)
     return bounds
 
 
-def _percentiles(values: list[np.ndarray], percentiles: Sequence[float]) -> np.ndarray:
-    return np.percentile(np.concatenate(values, axis=1), list(percentiles), axis=1)
+def percentile_bounds(samples: list[np.ndarray], percentiles: Sequence[float]) -> np.ndarray:
+    """(2, C): the percentiles of a group's pooled intensity samples, per channel."""
+    return np.percentile(np.concatenate(samples, axis=1), list(percentiles), axis=1)
 
 
 def _prepare_or_error(args) -> tuple[dict | None, InputError | None]:

@@ -145,6 +145,20 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def headline_recipe(summary: pd.DataFrame) -> str | None:
+    """The recipe of the headline weak segmenter: best val Dice among the no-masks
+    segmenter rows (test never chooses). None when the table has no such row."""
+    rows = summary[
+        (summary["split"] == "val")
+        & (summary["model"] == "segmenter")
+        & (summary["setting"] == NO_MASKS)
+    ]
+    if rows.empty:
+        return None
+    dice = pd.to_numeric(rows["dice"], errors="coerce").fillna(0.0)
+    return str(rows.loc[dice.idxmax(), "recipe"])
+
+
 def _interval(positive: pd.DataFrame) -> tuple[float, float]:
     """95% interval of the mean Dice over lesion images, resampling patients (groups)."""
     groups = positive["group"] if "group" in positive else positive["sample_id"]

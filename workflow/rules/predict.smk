@@ -1,0 +1,75 @@
+# After the run: the chosen segmenter and the classifier as one model package, then
+# applied to new images (predict.sheet) or to the run's own first test images.
+
+
+rule export_model:
+    input:
+        # The headline is read from the summary; any segmenter may be the one exported.
+        summary=f"{RUN}/summary.csv",
+        classifier=f"{RUN}/classifier/model.safetensors",
+        segmenters=[
+            f"{RUN}/segmenter/{name}/model.safetensors" for name in exportable()
+        ],
+    output:
+        directory(f"{RUN}/model"),
+    log:
+        f"{RUN}/logs/export_model.log",
+    benchmark:
+        f"{RUN}/benchmarks/export_model.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    params:
+        model=SETTINGS.predict.model,
+        axis=2 if SETTINGS.layout.axis is None else SETTINGS.layout.axis,
+        code=code("export"),
+    shell:
+        f"{XAISEG} export {RUN} --segmenter {{params.model}} --out {{output}}"
+        " --slice-axis {params.axis} > {log} 2>&1"
+
+
+rule predict:
+    input:
+        model=f"{RUN}/model",
+        sheet=predict_sheet(),
+    output:
+        directory(f"{RUN}/predict/part-{{part}}"),
+    log:
+        f"{RUN}/logs/predict_{{part}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/predict_{{part}}.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        rows=predict_rows(),
+        parts=SETTINGS.predict.jobs,
+        batch=SETTINGS.predict.batch_size,
+        outputs=" ".join(SETTINGS.predict.outputs),
+        privacy=SETTINGS.run.privacy,
+        device=SETTINGS.run.device,
+        code=code("predict"),
+    shell:
+        f"{XAISEG} predict {{input.sheet}} --model {{input.model}} --out {{output}}"
+        " {params.rows} --part {wildcards.part} {params.parts} --batch-size {params.batch}"
+        " --outputs {params.outputs} --privacy {params.privacy} --device {params.device}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule predict_join:
+    input:
+        expand(f"{RUN}/predict/part-{{part}}", part=range(SETTINGS.predict.jobs)),
+    output:
+        f"{RUN}/predict/predictions.tsv",
+    log:
+        f"{RUN}/logs/predict_join.log",
+    benchmark:
+        f"{RUN}/benchmarks/predict_join.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    params:
+        out=lambda wc, output: os.path.dirname(output[0]),
+        code=code("predict_join"),
+    shell:
+        f"{XAISEG} predict-join {{input}} --out {{params.out}} > {{log}} 2>&1"

@@ -9,7 +9,7 @@ from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.errors import XaisegError
 from xaiseg.masks import REFINERS, RULES
 from xaiseg.masks.recipe import Recipe
-from xaiseg.settings import ConfigError, IgnoreBand, RecipeSettings, RefineStep
+from xaiseg.settings import ConfigError, IgnoreBand, RecipeSettings, RefineStepSettings
 from xaiseg.train.losses import MaskedDiceCELoss
 
 IMAGE = np.zeros((1, 4, 4), np.float32)
@@ -68,7 +68,7 @@ def test_refine_steps_run_in_order():
     saliency = np.zeros((1, 6, 6), np.float32)
     saliency[0, :3, :3] = 1.0
     saliency[0, 5, 5] = 1.0
-    steps = (RefineStep("keep_largest", {"n": 1}),)
+    steps = (RefineStepSettings("keep_largest", {"n": 1}),)
     mask = Recipe(RecipeSettings(name="r", methods=("a",), refine=steps))(saliency, saliency)
     assert mask.sum() == 9 and mask[5, 5] == 0
 
@@ -88,7 +88,7 @@ def test_misspelt_rule_option_is_named():
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['percnt'\]"):
         RULES["top_percent"](percnt=3)
     with pytest.raises(XaisegError, match="unknown refine step"):
-        Recipe(RecipeSettings(name="r", methods=("a",), refine=(RefineStep("smooth"),)))
+        Recipe(RecipeSettings(name="r", methods=("a",), refine=(RefineStepSettings("smooth"),)))
 
 
 def test_dark_lesions_by_direction():

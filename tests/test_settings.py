@@ -43,7 +43,7 @@ def test_nested_schema_keys_are_the_dataclass_fields():
     assert set(maps) == field_names(S.MapSettings)
     recipe = PROPS["masks"]["properties"]["recipes"]["items"]["properties"]
     assert set(recipe) == field_names(S.RecipeSettings)
-    assert set(recipe["refine"]["items"]["properties"]) == field_names(S.RefineStep)
+    assert set(recipe["refine"]["items"]["properties"]) == field_names(S.RefineStepSettings)
 
 
 def test_schema_choices_are_the_registries():

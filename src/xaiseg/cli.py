@@ -14,14 +14,12 @@ import json
 import os
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from xaiseg import settings as S
 from xaiseg.errors import XaisegError
-
-Handler = Callable[[argparse.Namespace], None]
 
 
 def _json_value(text: str) -> Any:

@@ -314,12 +314,15 @@ class SaliencySettings:
 
 
 @dataclass(frozen=True)
-class RefineStep:
+class RefineStepSettings:
     step: str
     options: dict[str, Any] = field(default_factory=dict)
 
 
-DEFAULT_REFINE = (RefineStep("fill_holes"), RefineStep("remove_small", {"min_size": 4}))
+DEFAULT_REFINE = (
+    RefineStepSettings("fill_holes"),
+    RefineStepSettings("remove_small", {"min_size": 4}),
+)
 
 
 @dataclass(frozen=True)
@@ -344,7 +347,7 @@ class RecipeSettings:
     normalize: str = "peak"
     rule: str = "otsu"
     rule_options: dict[str, Any] = field(default_factory=dict)
-    refine: tuple[RefineStep, ...] = DEFAULT_REFINE
+    refine: tuple[RefineStepSettings, ...] = DEFAULT_REFINE
     ignore: IgnoreBand | None = None
 
 

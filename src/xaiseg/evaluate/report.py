@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.data.splits import SPLITS
 from xaiseg.evaluate.criterion import CRITERION
 from xaiseg.evaluate.tables import to_markdown
 
@@ -23,7 +24,7 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
         "",
         f"- images in the sheet: {counts.get('in', '?')}, kept: {counts.get('kept', '?')}, "
         f"quarantined: {counts.get('quarantined', '?')} (see `quarantine.tsv`)",
-        "- split sizes: " + ", ".join(f"{k} {splits.get(k, 0)}" for k in ("train", "val", "test")),
+        "- split sizes: " + ", ".join(f"{k} {splits.get(k, 0)}" for k in SPLITS),
         f"- classes: {', '.join(index['classes'])}; image size {index['image_size']}, "
         f"{index['channels']} channel(s)",
         "",

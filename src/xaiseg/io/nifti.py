@@ -116,13 +116,6 @@ def read_volume(
     return data, geometry
 
 
-def label_slices(labels: np.ndarray, axis: int) -> np.ndarray:
-    """Per-slice "has foreground" of a label map; float-stored maps are rounded first."""
-    foreground = np.rint(labels) > 0
-    other = tuple(a for a in range(3) if a != axis)
-    return foreground.any(axis=other)
-
-
 def take_slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
     """A 2D slice as (H, W) with rows running along the next axis (image convention)."""
     return np.take(volume, index, axis=axis).T

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.data.splits import SPLITS
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.metrics import classification_metrics, grouped_bootstrap_auc, youden_threshold
@@ -137,7 +138,7 @@ def _evaluate_and_predict(
         "val_threshold": youden_threshold(prob[val_rows], truth[val_rows]),
         "val_auc_ci": [low, high],  # 95%, bootstrap over groups (patients)
     }
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         rows = torch.tensor(store.positions(split), dtype=torch.long)
         if len(rows):
             metrics[split] = classification_metrics(prob[rows], truth[rows])

@@ -17,7 +17,6 @@ from xaiseg.errors import XaisegError
 from xaiseg.saliency.relevance.canonize import CONVS, NORMS, ResidualSum, canonize
 from xaiseg.saliency.relevance.rules import Rule, epsilon_rule
 
-AFFINE = (*CONVS, nn.Linear)
 # Linear maps without weights: the epsilon rule keeps their relevance conserved.
 PARAMETER_FREE = (
     nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,

@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +17,7 @@ from xaiseg.train.counterfactual import SELECTORS as COUNTERFACTUAL_SELECTORS
 from xaiseg.train.loop import LR_SCHEDULES
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+CONFIGS = ROOT / "workflow/configs"
 PROPS = SCHEMA["properties"]
 
 
@@ -110,7 +110,7 @@ def _config(**changes):
         node = config
         *parents, key = dotted.split("__")
         for p in parents:
-            node = node[p]
+            node = node.setdefault(p, {})  # config.yaml holds only what the demo sets
         node[key] = value
     return config
 
@@ -145,7 +145,7 @@ def test_whole_volumes_go_with_3d_and_slices_with_2d():
     config["data"]["layout_options"] = {"axis": None}
     with pytest.raises(S.ConfigError, match=r"axis: None with preprocess\.spatial_dims 2"):
         S.workflow_settings(config)
-    config["preprocess"]["spatial_dims"] = 3
+    config.setdefault("preprocess", {})["spatial_dims"] = 3
     assert S.workflow_settings(config).layout.axis is None
 
 
@@ -171,14 +171,86 @@ def test_settings_json_round_trip():
         assert S.from_json(type(value), S.to_json(value)) == value
 
 
-def test_defaults_are_written_once():
-    """No stage module repeats a settings default: each stage takes its dataclass."""
+def _defaults(cls) -> dict:
+    return {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def restated_defaults(config: dict, base: dict | None = None) -> list[str]:
+    """Keys of ``config`` whose value is the settings' default, unless ``base`` (the
+    config it is layered over) sets that key to something else: then it undoes it."""
+    base = base or {}
+    found = []
+
+    def check(cls, values: dict, base_values: dict, where: str) -> None:
+        defaults = _defaults(cls)
+        for key, value in (values or {}).items():
+            if key not in defaults or isinstance(value, dict):
+                continue
+            undoes = key in (base_values or {}) and base_values[key] != value
+            if _plain(value) == _plain(defaults[key]) and not undoes:
+                found.append(f"{where}{key}")
+
+    check(S.RunSettings, config, base, "")
+    for name, cls in S.STAGE_SECTIONS.items():
+        check(cls, config.get(name), base.get(name), f"{name}.")
+    data, base_data = config.get("data") or {}, base.get("data") or {}
+    check(S.DataSettings, data, base_data, "data.")
+    check(S.DemoSettings, data.get("demo"), base_data.get("demo"), "data.demo.")
+    check(S.LayoutSettings, data.get("layout_options"), {}, "data.layout_options.")
+    for recipe in (config.get("masks") or {}).get("recipes") or []:
+        check(S.RecipeSettings, recipe, {}, f"masks.recipes[{recipe['name']}].")
+    for name, spec in ((config.get("saliency") or {}).get("maps") or {}).items():
+        check(S.MapSettings, spec, {}, f"saliency.maps.{name}.")
+    return found
+
+
+def test_restated_defaults_are_found():
+    config = {"seed": 0, "classifier": {"epochs": 30, "lr_schedule": "constant"}}
+    assert restated_defaults(config) == ["seed", "classifier.epochs", "classifier.lr_schedule"]
+    base = {"classifier": {"lr_schedule": "cosine"}}  # undoing the base's value is not
+    assert restated_defaults(config, base) == ["seed", "classifier.epochs"]
+
+
+@pytest.mark.parametrize("name", ["config.yaml", *sorted(p.name for p in CONFIGS.glob("*.yaml"))])
+def test_defaults_are_written_once(name):
+    """A shipped config holds what it sets on purpose: no value equal to the default in
+    src/xaiseg/settings.py, unless it undoes what the config under it sets."""
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if name == "config.yaml":
+        config, base = base, {}
+    else:
+        config = yaml.safe_load((CONFIGS / name).read_text())
+        if config.get("recipes"):
+            base = _merge(base, yaml.safe_load((ROOT / config["recipes"]).read_text()))
+    assert restated_defaults(config, base) == []
+
+
+def test_layouts_take_their_options_from_layout_settings():
+    """A layout's options have no defaults of their own: LayoutSettings' are the only."""
+    import inspect
+
+    fields = {f.name for f in dataclasses.fields(S.LayoutSettings)}
+    for name, layout in LAYOUTS.items():
+        for parameter in inspect.signature(layout).parameters.values():
+            if parameter.name in fields:
+                assert parameter.default is inspect.Parameter.empty, (name, parameter.name)
+
+
+def test_stage_modules_take_their_settings():
+    """No stage module defines its own settings class: each takes its dataclass."""
     sources = "\n".join(
         p.read_text() for p in (ROOT / "src/xaiseg").rglob("*.py") if p.name != "settings.py"
     )
-    for cls in (S.ClassifierSettings, S.SegmenterSettings, S.PreprocessSettings):
+    for cls in S.STAGE_SECTIONS.values():
         assert f"class {cls.__name__}" not in sources
-    assert Path(ROOT / "src/xaiseg/settings.py").is_file()
 
 
 def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():

@@ -6,7 +6,9 @@ paths relative to ``root``, so the sheet can sit in ``root`` and travel with it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,7 @@ from xaiseg.io.layouts.kvasir import kvasir_layout
 from xaiseg.io.layouts.lgg import lgg_layout
 from xaiseg.io.layouts.nifti import nifti_layout
 from xaiseg.io.layouts.nuinsseg import nuinsseg_layout
+from xaiseg.settings import LayoutSettings
 
 Layout = Callable[..., pd.DataFrame]
 LAYOUTS: dict[str, Layout] = {
@@ -44,7 +47,12 @@ def build_sheet(layout: str, root: str | Path, **options) -> pd.DataFrame:
         raise InputError(layout, f"unknown layout; choose one of {sorted(LAYOUTS)}")
     if not root.is_dir():
         raise InputError(str(root), "dataset folder does not exist")
-    sheet = LAYOUTS[layout](root, **options)
+    # The options' defaults are LayoutSettings' (written once there): a layout takes
+    # the fields it names.
+    function = LAYOUTS[layout]
+    accepted = inspect.signature(function).parameters
+    defaults = {k: v for k, v in asdict(LayoutSettings()).items() if k in accepted}
+    sheet = function(root, **{**defaults, **options})
     if sheet.empty:
         raise InputError(str(root), f"no samples found for layout {layout!r} (empty folder?)")
     return sheet
@@ -54,7 +62,6 @@ def write_layout_sheet(
     layout: str, root: str | Path, out: str | Path, options: dict
 ) -> pd.DataFrame:
     """Build, validate and write a sheet whose paths are relative to the sheet's folder."""
-    import inspect
     import os
 
     from xaiseg.io.sheet import read_sheet, write_sheet

@@ -65,12 +65,13 @@ def brats_cases(root: Path, sequences: Sequence[str] = (), skip: Path | None = N
 
 def brats_layout(
     root: Path,
+    *,
     derived_dir: Path | None = None,
-    axis: int | None = 2,
-    negative: str = "normal",
-    positive: str = "lesion",
-    sequences: Sequence[str] = (),
-    foreground_labels: Sequence[int] = (),
+    axis: int | None,
+    negative: str,
+    positive: str,
+    sequences: Sequence[str],
+    foreground_labels: Sequence[int],
 ) -> pd.DataFrame:
     cases = brats_cases(root, sequences, derived_dir)
     return volume_rows(cases, root, derived_dir, axis, negative, positive, foreground_labels)

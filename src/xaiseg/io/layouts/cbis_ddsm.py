@@ -36,9 +36,10 @@ def _size(path: Path) -> tuple[int, int]:
 
 def cbis_ddsm_layout(
     root: Path,
+    *,
     derived_dir: Path | None = None,
-    negative: str = "benign",
-    positive: str = "malignant",
+    negative: str,
+    positive: str,
 ) -> pd.DataFrame:
     merged_dir = Path(derived_dir or root / DERIVED) / "merged_masks"
     tables = sorted(root.glob("*_case_description_*set.csv"))

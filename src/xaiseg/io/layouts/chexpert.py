@@ -39,10 +39,11 @@ PATIENT = re.compile(r"(patient\d+)")
 
 def chexpert_layout(
     root: Path,
-    observation: str = "Pleural Effusion",
-    uncertain: str = "ones",
-    negative: str = "normal",
-    positive: str = "lesion",
+    *,
+    observation: str,
+    uncertain: str,
+    negative: str,
+    positive: str,
 ) -> pd.DataFrame:
     if observation not in OBSERVATIONS:
         raise InputError(

@@ -95,12 +95,13 @@ def decathlon_cases(root: Path, sequences: Sequence[str] = ()) -> list[Case]:
 
 def decathlon_layout(
     root: Path,
+    *,
     derived_dir: Path | None = None,
-    axis: int | None = 2,
-    negative: str = "normal",
-    positive: str = "lesion",
-    sequences: Sequence[str] = (),
-    foreground_labels: Sequence[int] = (),
+    axis: int | None,
+    negative: str,
+    positive: str,
+    sequences: Sequence[str],
+    foreground_labels: Sequence[int],
 ) -> pd.DataFrame:
     if not (root / "imagesTr").is_dir():
         raise InputError(str(root), "no imagesTr/ folder (Decathlon / nnU-Net layout)")

@@ -10,7 +10,7 @@ from xaiseg.errors import InputError
 from xaiseg.io.layouts.common import IMAGE_SUFFIXES, find_mask, sample_id
 
 
-def kvasir_layout(root: Path, positive: str = "lesion") -> pd.DataFrame:
+def kvasir_layout(root: Path, *, positive: str) -> pd.DataFrame:
     images_dir, masks_dir = root / "images", root / "masks"
     if not images_dir.is_dir():
         raise InputError(str(root), "Kvasir layout needs an images/ folder")

@@ -18,7 +18,7 @@ from xaiseg.io.readers import load_mask
 SLICE = re.compile(r"^(?P<patient>.+)_(?P<slice>\d+)\.tif$")
 
 
-def lgg_layout(root: Path, negative: str = "normal", positive: str = "lesion") -> pd.DataFrame:
+def lgg_layout(root: Path, *, negative: str, positive: str) -> pd.DataFrame:
     rows = []
     patient_dirs = sorted({image.parent for image in root.rglob("*_mask.tif")})
     for patient_dir in patient_dirs:

@@ -33,12 +33,13 @@ def flat_cases(root: Path) -> list[Case]:
 
 def nifti_layout(
     root: Path,
+    *,
     derived_dir: Path | None = None,
-    axis: int | None = 2,
-    negative: str = "normal",
-    positive: str = "lesion",
-    sequences: Sequence[str] = (),
-    foreground_labels: Sequence[int] = (),
+    axis: int | None,
+    negative: str,
+    positive: str,
+    sequences: Sequence[str],
+    foreground_labels: Sequence[int],
 ) -> pd.DataFrame:
     cases = decathlon_cases(root, sequences) if (root / "imagesTr").is_dir() else flat_cases(root)
     return volume_rows(cases, root, derived_dir, axis, negative, positive, foreground_labels)

@@ -39,10 +39,11 @@ def nucleus_mask(organ: Path, image: Path) -> Path:
 
 def nuinsseg_layout(
     root: Path,
-    negative: str = "normal",
-    positive: str = "lesion",
-    label_from: str = "mask",
-    group_by: str = "organ",
+    *,
+    negative: str,
+    positive: str,
+    label_from: str,
+    group_by: str,
 ) -> pd.DataFrame:
     if label_from not in ("mask", "organ") or group_by not in ("organ", "image"):
         raise InputError(str(root), "nuinsseg: label_from mask or organ, group_by organ or image")

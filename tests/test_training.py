@@ -253,3 +253,13 @@ def test_loader_workers_give_the_same_batches_as_the_main_process():
     assert not torch.equal(torch.cat(alone), other)
     by_index = {int(r[-1]): r[:-1] for r in torch.cat(alone)}
     assert any(not torch.equal(by_index[i], r[:-1]) for i, r in ((int(r[-1]), r) for r in other))
+
+
+def test_min_steps_lengthens_the_epochs_of_a_small_dataset():
+    from xaiseg.settings import ClassifierSettings
+    from xaiseg.train.loop import at_least_steps
+
+    settings = ClassifierSettings(epochs=5, min_steps=23)
+    assert at_least_steps(settings, 4).epochs == 6  # ceil(23 / 4) batches per epoch
+    assert at_least_steps(settings, 5).epochs == 5  # 25 steps already: unchanged
+    assert at_least_steps(ClassifierSettings(epochs=5), 1).epochs == 5  # off by default

@@ -198,6 +198,9 @@ class TrainingSettings:
     # "cosine": the learning rate falls from learning_rate to 0 over the epochs (a
     # settled network at the end, where a constant rate keeps the last epochs noisy).
     lr_schedule: str = "constant"
+    # At least this many optimiser steps: a small dataset's epochs are few batches, so it
+    # gets more of them (epochs rise to ceil(min_steps / batches per epoch)). 0: off.
+    min_steps: int = 0
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": autocast on CUDA only

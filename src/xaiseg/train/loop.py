@@ -9,6 +9,7 @@ run never interrupted. A finished run is not resumed: a rerun trains again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -79,12 +80,21 @@ def fit(
     Early stopping waits until a score first beats ``floor`` (what a trivial model
     scores): a network still on a trivial plateau is not out of patience yet.
     """
+    settings = at_least_steps(settings, len(loader))
     ckpt = Path(out_dir) / "checkpoint"
     # Under torchrun the first process writes the checkpoints; the others only read.
     with claimed(ckpt) if distributed.is_main() else contextlib.nullcontext():
         return _fit(
             model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor
         )
+
+
+def at_least_steps(settings: TrainingSettings, batches_per_epoch: int) -> TrainingSettings:
+    """``settings`` with enough epochs for ``min_steps`` optimiser steps."""
+    needed = math.ceil(settings.min_steps / max(batches_per_epoch, 1))
+    if needed <= settings.epochs:
+        return settings
+    return dataclasses.replace(settings, epochs=needed)
 
 
 def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):

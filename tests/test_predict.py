@@ -327,3 +327,19 @@ def test_inputs_that_would_overwrite_each_other_are_refused(tmp_path):
         Image.new("L", (16, 16)).save(tmp_path / folder / "same.png")
     with pytest.raises(Exception, match="same outputs"):
         collect_sources([tmp_path / "x" / "same.png", tmp_path / "y" / "same.png"])
+
+
+def test_the_real_dicom_corpus_is_read_or_named_never_fatal(package, dicom_corpus, tmp_path):
+    """887 real files of every kind (broken ones included): each series gets a row, an
+    unreadable one names its file and why, and where the standard allows it a DICOM SEG
+    that highdicom reads back."""
+    table = predict(package, [dicom_corpus], tmp_path / "out", on_bad_input="skip")
+    problems = table[table["problem"].astype(bool)]
+    assert len(table) > 50 and len(problems) < len(table) / 2
+    assert all(p.startswith(str(dicom_corpus)) for p in problems["problem"])  # file, reason
+    segs = [s for s in table.get("seg", []) if isinstance(s, str) and s]
+    assert segs
+    for seg in segs[:3]:
+        assert hd.seg.segread(tmp_path / "out" / seg).Modality == "SEG"
+    notes = table["note"].dropna().astype(str)
+    assert all(n.startswith("no DICOM SEG: ") for n in notes if n)

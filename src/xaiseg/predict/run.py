@@ -219,6 +219,7 @@ def write_prediction(prediction: Prediction, out: Path, outputs: Sequence[str], 
         "lesion_pixels": pixels,
         "lesion_size": size,
         "size_unit": unit,
+        "note": decoded.note,
         # "probability" is the classifier's; the segmenter's map file is named apart.
         **{FILE_COLUMN.get(k, k): path.relative_to(out).as_posix() for k, path in files.items()},
     }
@@ -300,9 +301,14 @@ def _write_series(decoded, masks, maps, out, overlay: bool, label: str) -> dict[
     maps, x along the columns, y along the rows, z along the sorted instances."""
     geometry, name = decoded.geometry, decoded.source.name
     files = {}
-    if geometry["placed"]:
+    if not geometry["placed"]:
+        decoded.note = "no DICOM SEG: the files do not say where they lie (no frame of reference)"
+    else:
         target = write.target(out, name, "_seg.dcm")
-        files["seg"] = write.write_dicom_seg(target, np.stack(masks), decoded, label)
+        try:
+            files["seg"] = write.write_dicom_seg(target, np.stack(masks), decoded, label)
+        except Exception as err:  # highdicom refuses what the standard does not allow
+            decoded.note = f"no DICOM SEG: {str(err).splitlines()[0][:200]}"
     for key, planes in {"mask": masks, **maps}.items():
         dtype = np.uint8 if key == "mask" else np.float32
         volume = np.stack([p.T for p in planes], axis=2).astype(dtype)
@@ -363,10 +369,16 @@ def predict(
                     problem = problem.replace(str(path), path_token(str(path)))
             rows.append({**row, "kind": source.kind, "problem": problem})
             continue
-        rows.append({**row, **write_prediction(prediction, out, outputs, label), "problem": ""})
+        try:
+            written = write_prediction(prediction, out, outputs, label)
+        except Exception as err:  # one odd file must not lose the thousands around it
+            rows.append({**row, "kind": source.kind, "problem": f"not written: {err}"})
+            continue
+        rows.append({**row, **written, "problem": ""})
         images += len(prediction.decoded.images)
     seconds = time.perf_counter() - started
-    table = pd.DataFrame(rows, columns=[*_COLUMNS, *_file_columns(rows)])
+    # object: counts stay integers where rows of unreadable inputs leave them blank
+    table = pd.DataFrame(rows, columns=[*_COLUMNS, *_file_columns(rows)], dtype=object)
     write_text(out / "predictions.tsv", tsv_text(table))
     speed = throughput(images, seconds)
     write_provenance(
@@ -405,6 +417,7 @@ _COLUMNS = (
     "lesion_size",
     "size_unit",
     "problem",
+    "note",
 )
 
 

@@ -47,7 +47,8 @@ class Decoded:
     source: Source
     images: list[np.ndarray]
     geometry: dict = field(default_factory=dict)
-    problem: str = ""
+    problem: str = ""  # why it could not be read: no outputs
+    note: str = ""  # what could not be written, the rest written
 
 
 def _kind_of(path: Path) -> str | None:
@@ -318,15 +319,16 @@ def dicom_geometry(headers: list, shape: tuple[int, ...]) -> dict:
     """The RAS+ affine of a series' voxel grid (x: column, y: row, z: slice), its
     spacing in mm, and whether the files said where they lie (``placed``)."""
     first = headers[0]
-    spacing = [float(v) for v in getattr(first, "PixelSpacing", None) or (1.0, 1.0)]
-    row_step, column_step = spacing  # mm between rows, between columns
-    orientation = getattr(first, "ImageOrientationPatient", None)
-    position = getattr(first, "ImagePositionPatient", None)
-    placed = orientation is not None and position is not None
+    spacing = _numbers(getattr(first, "PixelSpacing", None), 2)
+    spacing_known = spacing is not None and min(spacing) > 0
+    row_step, column_step = spacing if spacing_known else (1.0, 1.0)  # mm between rows, columns
+    orientation = _numbers(getattr(first, "ImageOrientationPatient", None), 6)
+    position = _numbers(getattr(first, "ImagePositionPatient", None), 3)
+    placed = orientation is not None and position is not None and _orthonormal(orientation)
     along_row = np.array(orientation[:3], float) if placed else np.array([1.0, 0, 0])
     along_column = np.array(orientation[3:], float) if placed else np.array([0, 1.0, 0])
     origin = np.array([float(v) for v in position], float) if placed else np.zeros(3)
-    slice_step = _slice_step(headers, along_row, along_column)
+    slice_step = _slice_step(headers, along_row, along_column, placed)
     affine = np.eye(4)
     affine[:3, 0] = along_row * column_step
     affine[:3, 1] = along_column * row_step
@@ -337,17 +339,50 @@ def dicom_geometry(headers: list, shape: tuple[int, ...]) -> dict:
         "affine": lps_to_ras @ affine,
         "spacing": [column_step, row_step, float(np.linalg.norm(slice_step))],
         "placed": placed,
-        "spacing_known": hasattr(first, "PixelSpacing"),
+        "spacing_known": spacing_known,
     }
 
 
-def _slice_step(headers: list, along_row: np.ndarray, along_column: np.ndarray) -> np.ndarray:
-    normal = np.cross(along_row, along_column)
-    positions = [getattr(h, "ImagePositionPatient", None) for h in headers]
-    if len(headers) > 1 and all(p is not None for p in positions):
-        first, last = (np.array([float(v) for v in p]) for p in (positions[0], positions[-1]))
-        return (last - first) / (len(headers) - 1)
-    thickness = float(getattr(headers[0], "SpacingBetweenSlices", 0) or 0) or float(
-        getattr(headers[0], "SliceThickness", 1) or 1
-    )
-    return normal * thickness
+def _numbers(value, count: int) -> list[float] | None:
+    """A multi-valued DICOM number as floats, or None when absent or malformed."""
+    try:
+        numbers = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count and all(np.isfinite(numbers)) else None
+
+
+def _orthonormal(orientation: list[float]) -> bool:
+    """Two unit direction cosines at right angles, as the standard requires."""
+    row, column = np.array(orientation[:3]), np.array(orientation[3:])
+    unit = abs(np.linalg.norm(row) - 1) < 1e-3 and abs(np.linalg.norm(column) - 1) < 1e-3
+    return bool(unit and abs(float(row @ column)) < 1e-3)
+
+
+def _slice_step(headers: list, along_row: np.ndarray, along_column: np.ndarray, placed: bool):
+    """From the first instance to the next: the positions' mean step where they differ,
+    else the slice normal times the spacing between slices (or their thickness)."""
+    positions = [_numbers(getattr(h, "ImagePositionPatient", None), 3) for h in headers]
+    if placed and len(headers) > 1 and all(p is not None for p in positions):
+        step = (np.array(positions[-1]) - np.array(positions[0])) / (len(headers) - 1)
+        if np.linalg.norm(step) > 1e-6:  # instances at one position (echoes, phases): no step
+            return step
+    gaps = [getattr(headers[0], k, None) for k in ("SpacingBetweenSlices", "SliceThickness")]
+    thickness = next((float(g) for g in gaps if _numbers([g], 1) and float(g) > 0), 1.0)
+    return np.cross(along_row, along_column) * thickness
+
+
+def _numbers(value, count: int) -> list[float] | None:
+    """A multi-valued DICOM number as floats, or None when absent or malformed."""
+    try:
+        numbers = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count and all(np.isfinite(numbers)) else None
+
+
+def _orthonormal(orientation: list[float]) -> bool:
+    """Two unit direction cosines at right angles, as the standard requires."""
+    row, column = np.array(orientation[:3]), np.array(orientation[3:])
+    unit = abs(np.linalg.norm(row) - 1) < 1e-3 and abs(np.linalg.norm(column) - 1) < 1e-3
+    return bool(unit and abs(float(row @ column)) < 1e-3)

@@ -362,17 +362,17 @@ def predict(
         source = prediction.decoded.source
         shown = source.name if privacy == "strict" else str(source.paths[0])
         row = {"input": shown, "name": source.name}
-        if prediction.decoded.problem:
-            problem = prediction.decoded.problem
+        problem, written = prediction.decoded.problem, {}
+        if not problem:
+            try:
+                written = write_prediction(prediction, out, outputs, label)
+            except Exception as err:  # one odd file must not lose the thousands around it
+                problem = f"{source.paths[0]}: outputs not written ({err})"
+        if problem:
             if privacy == "strict":
                 for path in source.paths:
                     problem = problem.replace(str(path), path_token(str(path)))
             rows.append({**row, "kind": source.kind, "problem": problem})
-            continue
-        try:
-            written = write_prediction(prediction, out, outputs, label)
-        except Exception as err:  # one odd file must not lose the thousands around it
-            rows.append({**row, "kind": source.kind, "problem": f"not written: {err}"})
             continue
         rows.append({**row, **written, "problem": ""})
         images += len(prediction.decoded.images)

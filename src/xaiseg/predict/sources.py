@@ -370,19 +370,3 @@ def _slice_step(headers: list, along_row: np.ndarray, along_column: np.ndarray, 
     gaps = [getattr(headers[0], k, None) for k in ("SpacingBetweenSlices", "SliceThickness")]
     thickness = next((float(g) for g in gaps if _numbers([g], 1) and float(g) > 0), 1.0)
     return np.cross(along_row, along_column) * thickness
-
-
-def _numbers(value, count: int) -> list[float] | None:
-    """A multi-valued DICOM number as floats, or None when absent or malformed."""
-    try:
-        numbers = [float(v) for v in value]
-    except (TypeError, ValueError):
-        return None
-    return numbers if len(numbers) == count and all(np.isfinite(numbers)) else None
-
-
-def _orthonormal(orientation: list[float]) -> bool:
-    """Two unit direction cosines at right angles, as the standard requires."""
-    row, column = np.array(orientation[:3]), np.array(orientation[3:])
-    unit = abs(np.linalg.norm(row) - 1) < 1e-3 and abs(np.linalg.norm(column) - 1) < 1e-3
-    return bool(unit and abs(float(row @ column)) < 1e-3)

@@ -141,15 +141,25 @@ def test_a_png_of_300_by_217_comes_back_300_by_217(package, tmp_path):
     rng = np.random.default_rng(1)
     image, lesion = disk_image(rng, (217, 300), (120, 170), 30)  # 217 rows, 300 columns
     Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "a.png")
-    table = predict(package, [tmp_path / "a.png"], tmp_path / "out", outputs=["probability"])
+    table = predict(
+        package,
+        [tmp_path / "a.png"],
+        tmp_path / "out",
+        outputs=["probability", "overlay"],
+        saliency="integrated_gradients",
+    )
     mask = np.asarray(Image.open(tmp_path / "out" / "a_mask.png"))
     assert Image.open(tmp_path / "out" / "a_mask.png").size == (300, 217)
     assert set(np.unique(mask)) <= {0, 255}
     assert dice(mask > 0, lesion) > 0.85
     probability = np.asarray(Image.open(tmp_path / "out" / "a_probability.png"))
     assert probability.shape == (217, 300) and probability[lesion].mean() > 200
+    for extra in ("saliency", "overlay"):  # a heat map of the classifier, the picture
+        with Image.open(tmp_path / "out" / f"a_{extra}.png") as picture:
+            assert picture.size == (300, 217)
     row = table.iloc[0]
     assert row["mask"] == "a_mask.png" and row["lesion_pixels"] == int((mask > 0).sum())
+    assert row["probability_map"] == "a_probability.png" and row["overlay"] == "a_overlay.png"
     assert row["size_unit"] == "" and pd.isna(row["lesion_size"])  # a PNG has no spacing
 
 

@@ -78,22 +78,21 @@ def write_nifti_like(path: Path, data: np.ndarray, geometry: dict) -> Path:
     header.set_data_dtype(data.dtype)
     header.set_slope_inter(1.0, 0.0)
     header.set_data_shape(data.shape)
-    image = nib.Nifti1Image(np.ascontiguousarray(data), geometry["affine"], header)
-    image.set_qform(geometry["affine"], int(geometry["header"]["qform_code"]) or 1)
-    image.set_sform(geometry["affine"], int(geometry["header"]["sform_code"]) or 1)
-    with atomic_path(path) as tmp:
-        nib.save(image, str(tmp.with_name(tmp.name + ".nii.gz")))
-        tmp.with_name(tmp.name + ".nii.gz").rename(tmp)
-    return path
+    codes = (int(geometry["header"]["qform_code"]) or 1, int(geometry["header"]["sform_code"]) or 1)
+    return write_nifti_affine(path, data, geometry["affine"], header, codes)
 
 
-def write_nifti_affine(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:
-    image = nib.Nifti1Image(np.ascontiguousarray(data), affine)
-    image.set_qform(affine, 1)
-    image.set_sform(affine, 1)
+def write_nifti_affine(
+    path: Path, data: np.ndarray, affine: np.ndarray, header=None, codes: tuple = (1, 1)
+) -> Path:
+    """``data`` with ``affine`` as both qform and sform (code 1, scanner, unless given)."""
+    image = nib.Nifti1Image(np.ascontiguousarray(data), affine, header)
+    image.set_qform(affine, codes[0])
+    image.set_sform(affine, codes[1])
     with atomic_path(path) as tmp:
-        nib.save(image, str(tmp.with_name(tmp.name + ".nii.gz")))
-        tmp.with_name(tmp.name + ".nii.gz").rename(tmp)
+        named = tmp.with_name(tmp.name + ".nii.gz")  # nibabel picks the format by suffix
+        nib.save(image, str(named))
+        named.rename(tmp)
     return path
 
 

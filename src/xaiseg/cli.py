@@ -251,7 +251,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from xaiseg.predict import predict
     from xaiseg.predict.sources import SheetRows
 
-    torch_threads(args.threads)
+    _threads(args)
     rows = SheetRows(args.sheet_root, args.split, args.limit)
     table = predict(
         args.model, args.inputs, args.out, device=args.device, batch_size=args.batch_size,
@@ -267,12 +267,6 @@ def cmd_predict_join(args: argparse.Namespace) -> None:
 
     table = join_predictions(args.parts, args.out)
     print(f"predict-join: {len(table)} inputs -> {args.out}/predictions.tsv")
-
-
-def torch_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(threads, 1))
 
 
 def _add_group(p: argparse.ArgumentParser, required: bool = False) -> None:

@@ -584,13 +584,11 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         band = recipe.ignore
         if band is not None and not 0 <= band.low <= band.high <= 1:
             problems.append(f"masks.recipes[{recipe.name}].ignore: need 0 <= low <= high <= 1")
-    return problems + _predict_problems(settings, names)
+    return problems + _predict_problems(settings.predict, segmenters)
 
 
-def _predict_problems(settings: WorkflowSettings, recipes: list[str]) -> list[str]:
-    predict = settings.predict
-    known = ["headline", *(f"pseudo-{n}" for n in recipes)]
-    known += ["supervised"] if settings.segmenter.supervised else []
+def _predict_problems(predict: PredictSettings, segmenters: set[str]) -> list[str]:
+    known = ["headline", *sorted(segmenters)]
     problems = []
     if predict.model not in known:
         problems.append(f"predict.model: {predict.model!r} is not a segmenter of the run {known}")

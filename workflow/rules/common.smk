@@ -436,13 +436,10 @@ def headline():
             f"supervised (all masks): test Dice {float(supervised['dice']):.3f}"
         )
     if Path(f"{RUN}/model").is_dir():
-        lines.append(
-            f"model package: {RUN}/model (xaiseg predict --model {RUN}/model SCANS --out"
-            f" OUT); predictions: {RUN}/predict/predictions.tsv"
-            if predict_sheet()
-            else f"model package: {RUN}/model (xaiseg predict --model {RUN}/model SCANS"
-            " --out OUT)"
-        )
+        line = f"model package: {RUN}/model (xaiseg predict --model {RUN}/model SCANS --out OUT)"
+        if predict_sheet():
+            line += f"; predictions: {RUN}/predict/predictions.tsv"
+        lines.append(line)
     lines.append(
         f"tables: {RUN}/summary.csv; report: snakemake --report {RUN}/report.html"
         " (make run writes it)"

@@ -13,7 +13,7 @@ from xaiseg.io.nifti import NIFTI_SUFFIXES, read_nifti, read_volume
 from xaiseg.io.raster import RASTER_SUFFIXES, read_raster
 
 
-def _suffix(path: Path) -> str:
+def file_suffix(path: Path) -> str:
     """The file's kind by its name, or by its DICOM preamble: PACS exports often carry
     no suffix, or a number after the last dot."""
     name = path.name.lower()
@@ -49,7 +49,7 @@ def load_image(
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), "file does not exist")
-    suffix = _suffix(p)
+    suffix = file_suffix(p)
     if spatial_dims == 3:
         if suffix not in NIFTI_SUFFIXES:
             raise InputError(str(p), "3D volumes are read from NIfTI files only")

@@ -38,6 +38,7 @@ from xaiseg.predict.sources import (
 )
 from xaiseg.provenance import throughput, write_provenance, write_text
 from xaiseg.saliency import METHODS
+from xaiseg.saliency.base import resize_maps
 from xaiseg.saliency.targets import ClassTarget
 from xaiseg.settings import PreprocessSettings
 from xaiseg.train.classifier import predict_probabilities
@@ -182,14 +183,15 @@ def _decode_group(group, settings, axis) -> list[Decoded]:
 # --- back to each input's own geometry -------------------------------------------------
 
 
-def to_native(plane: np.ndarray, shape: Sequence[int], mode: str) -> np.ndarray:
-    """A grid plane (or volume) resampled to the image's own size: nearest for masks
-    (the network's labels, unchanged), linear for maps."""
-    if tuple(plane.shape) == tuple(shape):
-        return plane
-    dims = len(shape)
-    how = "nearest" if mode == write.NEAREST else ("bilinear" if dims == 2 else "trilinear")
-    return np.asarray(Resize(tuple(shape), mode=how)(plane[np.newaxis].astype(np.float32)))[0]
+def to_native(plane: np.ndarray, shape: Sequence[int], labels: bool = False) -> np.ndarray:
+    """A grid plane (or volume) resampled to the image's own size: nearest for labels
+    (the network's, unchanged), linear for maps (as saliency maps are resized)."""
+    shape = tuple(shape)
+    if labels:
+        return np.asarray(Resize(shape, mode="nearest")(plane[np.newaxis].astype(np.float32)))[0]
+    return resize_maps(torch.from_numpy(np.asarray(plane, np.float32))[None, None], shape)[
+        0, 0
+    ].numpy()
 
 
 def write_prediction(prediction: Prediction, out: Path, outputs: Sequence[str], label: str) -> dict:
@@ -197,12 +199,12 @@ def write_prediction(prediction: Prediction, out: Path, outputs: Sequence[str], 
     decoded = prediction.decoded
     shapes = [image.shape[1:] for image in decoded.images]
     masks = [
-        to_native(m, s, write.NEAREST).astype(np.uint8)
+        to_native(m, s, labels=True).astype(np.uint8)
         for m, s in zip(prediction.grid_mask, shapes, strict=True)
     ]
     grids = {"probability": prediction.grid_probability, "saliency": prediction.saliency}
     maps = {
-        key: [to_native(p, s, write.LINEAR) for p, s in zip(grid, shapes, strict=True)]
+        key: [to_native(p, s) for p, s in zip(grid, shapes, strict=True)]
         for key, grid in grids.items()
         if grid is not None and (key in outputs or key == "saliency")
     }
@@ -259,20 +261,12 @@ def _write_image(decoded, masks, maps, out, overlay: bool, label: str) -> dict[s
 
 def _write_nifti_image(decoded, masks, maps, out) -> dict[str, Path]:
     """A one-slice NIfTI: the plane back into the file's own voxel order and affine."""
-    import nibabel as nib
-
-    image = nib.load(str(decoded.source.paths[0]))
-    canonical = nib.as_closest_canonical(image)
-    geometry = {
-        "affine": image.affine,
-        "canonical_affine": canonical.affine,
-        "header": image.header,
-    }
+    geometry = decoded.geometry
     files = {}
     for key, planes in {"mask": masks, **maps}.items():
         dtype = np.uint8 if key == "mask" else np.float32
         # read_nifti gave the plane transposed (rows along the second axis): undo it.
-        volume = planes[0].T.reshape(canonical.shape[:3]).astype(dtype)
+        volume = planes[0].T.reshape(geometry["canonical_shape"]).astype(dtype)
         target = write.target(out, decoded.source.name, f"_{key}.nii.gz")
         files[key] = write.write_nifti_like(
             target, write.back_to_file_orientation(volume, geometry), geometry

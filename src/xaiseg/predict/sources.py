@@ -25,7 +25,7 @@ from xaiseg.errors import InputError, XaisegError
 from xaiseg.io.dicom import DICOM_SUFFIXES, decode_dicom
 from xaiseg.io.nifti import NIFTI_SUFFIXES, take_slice
 from xaiseg.io.raster import RASTER_SUFFIXES
-from xaiseg.io.readers import _has_dicom_preamble, load_image
+from xaiseg.io.readers import file_suffix, load_image
 from xaiseg.settings import PreprocessSettings
 
 SHEET_SUFFIXES = (".tsv", ".csv")
@@ -52,24 +52,22 @@ class Decoded:
 
 
 def _kind_of(path: Path) -> str | None:
-    name = path.name.lower()
-    if name.endswith(NIFTI_SUFFIXES):
-        return "nifti"
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return "dicom"
-    if path.suffix.lower() in RASTER_SUFFIXES:
-        return "raster"
+    """The reader a file goes to, by the readers' own rule (suffix, else preamble)."""
     if path.suffix.lower() in SHEET_SUFFIXES:
         return "sheet"
-    return "dicom" if _has_dicom_preamble(path) else None
+    suffix = file_suffix(path)
+    for kind, suffixes in (("nifti", NIFTI_SUFFIXES), ("dicom", DICOM_SUFFIXES)):
+        if suffix in suffixes:
+            return kind
+    return "raster" if suffix in RASTER_SUFFIXES else None
 
 
 def _stem(relative: Path) -> str:
+    """The name less a suffix a reader knows ("scan.nii.gz" -> "scan"; "IM0001" stays)."""
     text = relative.as_posix()
-    for suffix in (*NIFTI_SUFFIXES, *DICOM_SUFFIXES, *RASTER_SUFFIXES):
-        if text.lower().endswith(suffix):
-            return text[: -len(suffix)]
-    return text
+    known = (*NIFTI_SUFFIXES, *DICOM_SUFFIXES, *RASTER_SUFFIXES)
+    suffix = next((s for s in known if text.lower().endswith(s)), "")
+    return text[: len(text) - len(suffix)]
 
 
 @dataclass(frozen=True)
@@ -226,8 +224,10 @@ def decode_source(source: Source, settings: PreprocessSettings, slice_axis: int)
     thousands must not lose the others)."""
     try:
         if source.kind == "image":
-            row = {"image_path": str(source.paths[0]), "frame": source.frame}
-            return Decoded(source, [decode_image(row, settings)])
+            path = source.paths[0]
+            row = {"image_path": str(path), "frame": source.frame}
+            geometry = nifti_geometry(path) if _kind_of(path) == "nifti" else {}
+            return Decoded(source, [decode_image(row, settings)], geometry)
         if source.kind == "volume":
             return _decode_volume(source, settings, slice_axis)
         return _decode_series(source, settings)
@@ -235,33 +235,33 @@ def decode_source(source: Source, settings: PreprocessSettings, slice_axis: int)
         return Decoded(source, [], problem=str(err))
 
 
-def _decode_volume(source: Source, settings: PreprocessSettings, slice_axis: int) -> Decoded:
-    path = source.paths[0]
+def nifti_geometry(path: Path) -> dict:
+    """Where a NIfTI's voxels lie, as written back: its own affine and header, and the
+    closest-canonical (RAS+) affine and shape the readers decode it in."""
     image = nib.load(str(path))
     canonical = nib.as_closest_canonical(image)
-    geometry = {
+    return {
         "affine": image.affine,
         "canonical_affine": canonical.affine,
+        "canonical_shape": canonical.shape[:3],
         "header": image.header,
         "zooms": [float(z) for z in canonical.header.get_zooms()[:3]],
     }
+
+
+def _decode_volume(source: Source, settings: PreprocessSettings, slice_axis: int) -> Decoded:
+    path = source.paths[0]
+    geometry = nifti_geometry(path)
+    volume = load_image(path, spatial_dims=3, max_pixels=settings.max_pixels)  # (C, X, Y, Z)
     if settings.spatial_dims == 3:
-        volume = load_image(path, spatial_dims=3, max_pixels=settings.max_pixels)
-        geometry["shape"] = volume.shape[1:]
         return Decoded(source, [_channels(volume, settings, path)], geometry)
-    data = load_image_volume(path, settings)
-    geometry.update(shape=data.shape[:3], axis=slice_axis)
+    data = np.moveaxis(volume, 0, -1)
+    geometry["axis"] = slice_axis
     slices = []
     for index in range(data.shape[slice_axis]):
         planes = [take_slice(data[..., c], slice_axis, index) for c in range(data.shape[3])]
         slices.append(_channels(np.stack(planes), settings, path))
     return Decoded(source, slices, geometry)
-
-
-def load_image_volume(path: Path, settings: PreprocessSettings) -> np.ndarray:
-    """A NIfTI volume as (X, Y, Z, C) in closest-canonical orientation."""
-    volume = load_image(path, spatial_dims=3, max_pixels=settings.max_pixels)
-    return np.moveaxis(volume, 0, -1)
 
 
 def _channels(image: np.ndarray, settings: PreprocessSettings, path: Path) -> np.ndarray:

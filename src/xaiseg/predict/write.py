@@ -19,8 +19,6 @@ import xaiseg
 from xaiseg.predict.sources import Decoded
 from xaiseg.provenance import atomic_path
 
-NEAREST, LINEAR = "nearest", "linear"
-
 
 def target(out: Path, name: str, suffix: str) -> Path:
     path = out / f"{name}{suffix}"

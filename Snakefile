@@ -53,14 +53,13 @@ if GROUP_SHARDS:
     localrules:
         preprocess_plan,
         preprocess,
-        saliency_join,
-        pseudo_masks_join,
+        join,
 
 
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        PLAN.final_outputs,
 
 
 # One run at a time in a run folder (xaiseg.runlock): a second stops before any job.
@@ -69,9 +68,9 @@ onstart:
 
 
 onsuccess:
-    release_run_folder()
-    print(headline())
+    drop_run_lock(RUN)
+    print("\n".join(headline_lines(RUN)))
 
 
 onerror:
-    release_run_folder()
+    drop_run_lock(RUN)

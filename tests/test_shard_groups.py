@@ -8,8 +8,9 @@ import json
 import pytest
 
 from xaiseg.cli import main
-from xaiseg.data.shards import ShardStore, shard_groups
+from xaiseg.data.shards import ShardStore
 from xaiseg.errors import XaisegError
+from xaiseg.run_plan import group_count
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def _same_artifact(a, b):
 def test_saliency_in_groups_joins_to_the_single_jobs_maps(run, tmp_path):
     whole = _saliency(run, tmp_path / "whole")
     store = ShardStore(run / "data")
-    assert len(store.index["shards"]) == 7 and shard_groups(store, 3) == 3
+    assert len(store.index["shards"]) == 7 and group_count(len(store.index["shards"]), 3) == 3
     parts = [_saliency(run, tmp_path / f"g{g}", g, 3) for g in range(3)]
     assert len(ShardStore(parts[2]).samples) == 4  # the last group: one shard of 4
     args = ["join", "--data", str(run / "data"), "--out", str(tmp_path / "joined")]

@@ -310,9 +310,8 @@ def test_second_run_does_nothing(workdir):
 def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
     assert planned_jobs(workdir, "--configfile", name) == {
-        "pseudo_masks": 4,
-        "train_segmenter_pseudo": 4,
-        "train_segmenter_finetune": 3,  # fine-tuned from a retrained segmenter
+        "masks": 4,
+        "train_segmenter": 7,  # 4 on pseudo-masks, 3 fine-tuned from one of them
         "evaluate": 1,
         "export_model": 1,
         "predict": 1,
@@ -325,7 +324,11 @@ def test_classifier_parameter_keeps_preprocessing(workdir):
     name = write_config(workdir, "lr.yaml", classifier__learning_rate=0.01)
     jobs = planned_jobs(workdir, "--configfile", name)
     assert "preprocess" not in jobs and "demo_data" not in jobs
-    assert "train_segmenter_supervised" not in jobs
+    # The segmenters on pseudo-masks and those fine-tuned from one; not the supervised
+    # nor the scratch ones, which learn from ground truth alone.
+    trained = shell_commands(workdir, "--configfile", name, force=False)["train_segmenter"]
+    assert len(trained) == jobs["train_segmenter"] == 7
+    assert not [c for c in trained if "/segmenter/supervised " in c or "/scratch-" in c]
     # The counterfactual map and the supervised segmenter's maps do not depend on the
     # classifier: only its three maps rerun.
     assert jobs["train_classifier"] == 1 and jobs["saliency"] == 3
@@ -340,9 +343,8 @@ def test_stage_code_change_reruns_that_stage(workdir):
         rule_file.write_text(original + "\n# changed\n")
         jobs = planned_jobs(workdir, "--configfile", "tiny.yaml")
         assert jobs == {
-            "pseudo_masks": 4,
-            "train_segmenter_pseudo": 4,
-            "train_segmenter_finetune": 3,
+            "masks": 4,
+            "train_segmenter": 7,
             "evaluate": 1,
             # The explain figure normalises maps as recipes do (masks.normalize), and
             # the masks package's __init__ imports every rule.
@@ -409,9 +411,9 @@ def test_a_training_job_given_several_gpus_runs_under_torchrun(workdir):
     """A profile's set-resources gpu=2 turns that rule's command into a two-process
     torchrun (tests/test_distributed.py trains that way); one GPU stays plain python."""
     args = ["--configfile", "tiny.yaml", "--resources", "gpu=2"]
-    commands = shell_commands(workdir, *args, "--set-resources", "train_segmenter_supervised:gpu=2")
+    commands = shell_commands(workdir, *args, "--set-resources", "train_segmenter:gpu=2")
     torchrun = "python -m torch.distributed.run --standalone --nproc_per_node 2 -m xaiseg"
-    assert f"{torchrun} train-segmenter" in commands["train_segmenter_supervised"][0]
+    assert all(f"{torchrun} train-segmenter" in c for c in commands["train_segmenter"])
     assert "python -m xaiseg train-classifier" in commands["train_classifier"][0]
 
 
@@ -423,7 +425,7 @@ def test_stages_in_shard_groups_equal_one_job(workdir):
     folders = ["saliency/gradcam", "masks/gradcam-otsu"]
     targets = [f"results/tiny_groups/{f}" for f in folders]
     result = snakemake(workdir, *targets, "--configfile", name)
-    for rule in ("preprocess_group", "saliency", "pseudo_masks"):  # the joins apart
+    for rule in ("preprocess_group", "saliency", "masks"):  # the joins apart
         assert len(re.findall(rf"^(local)?rule {rule}:", result.stderr, re.M)) == 3, rule
     for folder in ["data", *folders]:
         grouped, single = (workdir / "results" / run / folder for run in ("tiny_groups", "tiny"))
@@ -449,9 +451,7 @@ def test_every_rule_runs_this_checkouts_code(workdir):
     """Under the .venv, --use-conda or a cluster node alike, the command itself puts the
     checkout's src/ first on PYTHONPATH, so the hashed code is the code that runs."""
     commands = shell_commands(workdir, "--configfile", "tiny.yaml")
-    assert {"demo_data", "preprocess", "train_classifier", "saliency", "pseudo_masks"} <= set(
-        commands
-    )
+    assert {"demo_data", "preprocess", "train_classifier", "saliency", "masks"} <= set(commands)
     src = str(workdir / "src")
     for rule, lines in commands.items():
         if rule == "all":
@@ -544,7 +544,7 @@ def test_plain_rerun_after_kill_completes(workdir):
             "--configfile",
             "tiny.yaml",
             "--forcerun",
-            "train_segmenter_supervised",
+            "results/tiny/segmenter/supervised/model.safetensors",
         ],
         cwd=workdir,
         env=env,
@@ -561,7 +561,10 @@ def test_plain_rerun_after_kill_completes(workdir):
     process.wait()
     assert not (workdir / "results/tiny/segmenter/supervised/model.safetensors").exists()
     result = snakemake(workdir, "--configfile", "tiny.yaml")
-    assert "train_segmenter_supervised" in result.stdout + result.stderr
+    assert (
+        "output: results/tiny/segmenter/supervised/model.safetensors"
+        in result.stdout + result.stderr
+    )
     assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
 
 
@@ -575,7 +578,7 @@ def test_a_second_run_in_the_same_folder_stops_before_any_job(workdir):
     log.unlink()
     args = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
     run_a = subprocess.Popen(
-        [*args, "--forcerun", "train_segmenter_supervised"],
+        [*args, "--forcerun", "results/tiny/segmenter/supervised/model.safetensors"],
         cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.time() + 600
@@ -603,7 +606,7 @@ def test_a_truncated_model_is_remade_by_a_plain_rerun(workdir):
     printed = result.stdout + result.stderr
     assert f"{model.relative_to(workdir)}: 1,000 bytes where its stage wrote" in printed
     assert "set results/tiny/segmenter/supervised aside to results/tiny/corrupt/" in printed
-    assert "train_segmenter_supervised" in printed
+    assert "output: results/tiny/segmenter/supervised/model.safetensors" in printed
     assert model.read_bytes() == original
     assert planned_jobs(workdir, "--configfile", "tiny.yaml") == {}
 

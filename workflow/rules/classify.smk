@@ -1,7 +1,11 @@
+# The trained models every pseudo-mask waits for: first when jobs queue for cores or
+# GPUs (priority). A job given several GPUs trains data-parallel (launch).
+
+
 rule train_classifier:
     input:
         data=f"{RUN}/data",
-        init=init_weights("classifier"),
+        init=PLAN.models["classifier"].inputs["init"],
     output:
         model=f"{RUN}/classifier/model.safetensors",
         spec=f"{RUN}/classifier/model.json",
@@ -11,7 +15,6 @@ rule train_classifier:
         f"{RUN}/logs/train_classifier.log",
     benchmark:
         f"{RUN}/benchmarks/train_classifier.tsv"
-    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
     priority: 2
     conda:
         "../../envs/xaiseg.yaml"
@@ -20,18 +23,19 @@ rule train_classifier:
         gpu=1,
     params:
         launch=launch,
+        command="train-classifier",
         out=lambda wc, output: os.path.dirname(output.model),
-        settings=classifier_json(),
+        settings=PLAN.models["classifier"].settings,
         code=code("classifier"),
     shell:
-        f"{XAISEG_TRAIN} train-classifier --data {{input.data}} --out {{params.out}}"
+        f"{XAISEG_TRAIN} {{params.command}} --data {{input.data}} --out {{params.out}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
-rule train_counterfactual:
+use rule train_classifier as train_counterfactual with:
     input:
         data=f"{RUN}/data",
-        init=init_weights("counterfactual"),
+        init=PLAN.models["counterfactual"].inputs["init"],
     output:
         model=f"{RUN}/counterfactual/model.safetensors",
         spec=f"{RUN}/counterfactual/model.json",
@@ -40,27 +44,16 @@ rule train_counterfactual:
         f"{RUN}/logs/train_counterfactual.log",
     benchmark:
         f"{RUN}/benchmarks/train_counterfactual.tsv"
-    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
-    priority: 2
-    conda:
-        "../../envs/xaiseg.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
     params:
-        launch=launch,
-        out=lambda wc, output: os.path.dirname(output.model),
-        settings=settings_json("counterfactual"),
+        command="train-counterfactual",
+        settings=PLAN.models["counterfactual"].settings,
         code=code("counterfactual"),
-    shell:
-        f"{XAISEG_TRAIN} train-counterfactual --data {{input.data}} --out {{params.out}}"
-        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
-rule pretrain:
+use rule train_classifier as pretrain with:
     input:
         data=f"{RUN}/data",
-        init=init_weights("pretrain"),
+        init=PLAN.models["pretrain"].inputs["init"],
     output:
         model=f"{RUN}/pretrain/model.safetensors",
         spec=f"{RUN}/pretrain/model.json",
@@ -69,18 +62,7 @@ rule pretrain:
         f"{RUN}/logs/pretrain.log",
     benchmark:
         f"{RUN}/benchmarks/pretrain.tsv"
-    # On the way to every pseudo-mask: first when jobs queue for cores or GPUs.
-    priority: 2
-    conda:
-        "../../envs/xaiseg.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
     params:
-        launch=launch,
-        out=lambda wc, output: os.path.dirname(output.model),
-        settings=pretrain_json(),
+        command="pretrain",
+        settings=PLAN.models["pretrain"].settings,
         code=code("pretrain"),
-    shell:
-        f"{XAISEG_TRAIN} pretrain --data {{input.data}} --out {{params.out}}"
-        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

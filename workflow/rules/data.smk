@@ -11,7 +11,7 @@ rule demo_data:
         "../../envs/xaiseg.yaml"
     params:
         out=lambda wc, output: os.path.dirname(output.sheet),
-        settings=settings_json("demo"),
+        settings=PLAN.sections["demo"],
         code=code("demo"),
     shell:
         f"{XAISEG} demo-data --out {{params.out}} --settings {{params.settings:q}} > {{log}} 2>&1"
@@ -22,7 +22,7 @@ if GROUP_SHARDS:
     # The sheet checked and split once; preprocessing groups are counted from it.
     checkpoint preprocess_plan:
         input:
-            sheet=sheet_path(),
+            sheet=PLAN.sheet,
         output:
             directory(f"{RUN}/plan"),
         log:
@@ -32,7 +32,7 @@ if GROUP_SHARDS:
         conda:
             "../../envs/xaiseg.yaml"
         params:
-            settings=settings_json("preprocess"),
+            settings=PLAN.sections["preprocess"],
             code=code("preprocess_plan"),
         shell:
             f"{XAISEG} preprocess-plan --sheet {{input.sheet:q}} --out {{output}}"
@@ -41,7 +41,7 @@ if GROUP_SHARDS:
     rule preprocess_group:
         input:
             plan=f"{RUN}/plan",
-            sheet=sheet_path(),
+            sheet=PLAN.sheet,
         output:
             directory(job_folder("data", "shards")),
         log:
@@ -53,7 +53,7 @@ if GROUP_SHARDS:
         threads: 8
         params:
             group=group_flag,
-            settings=settings_json("preprocess"),
+            settings=PLAN.sections["preprocess"],
             code=code("preprocess"),
         shell:
             f"{XAISEG} preprocess --plan {{input.plan}} --sheet {{input.sheet:q}} --out {{output}}"
@@ -64,7 +64,7 @@ if GROUP_SHARDS:
     checkpoint preprocess:
         input:
             plan=f"{RUN}/plan",
-            sheet=sheet_path(),
+            sheet=PLAN.sheet,
             parts=lambda wc: plan_parts(),
         output:
             data=directory(f"{RUN}/data"),
@@ -78,7 +78,7 @@ if GROUP_SHARDS:
             "../../envs/xaiseg.yaml"
         params:
             out=lambda wc, output: os.path.dirname(output.sheet),
-            settings=settings_json("preprocess"),
+            settings=PLAN.sections["preprocess"],
             code=code("preprocess_join"),
         shell:
             f"{XAISEG} preprocess-join --plan {{input.plan}} --sheet {{input.sheet:q}}"
@@ -87,10 +87,10 @@ if GROUP_SHARDS:
 
 else:
 
-    # A checkpoint: shard groups are counted from its index (common.smk).
+    # A checkpoint: shard groups are counted from its index (group_parts).
     checkpoint preprocess:
         input:
-            sheet=sheet_path(),
+            sheet=PLAN.sheet,
         output:
             data=directory(f"{RUN}/data"),
             sheet=f"{RUN}/sheet.tsv",
@@ -104,7 +104,7 @@ else:
         threads: 8
         params:
             out=lambda wc, output: os.path.dirname(output.sheet),
-            settings=settings_json("preprocess"),
+            settings=PLAN.sections["preprocess"],
             code=code("preprocess"),
         shell:
             f"{XAISEG} preprocess --sheet {{input.sheet:q}} --out {{params.out}}"
@@ -113,7 +113,7 @@ else:
 
 rule extract_archive:
     input:
-        archive_paths(),
+        PLAN.archives,
     output:
         directory(f"{RUN}/raw"),
     log:
@@ -138,9 +138,9 @@ rule layout_sheet:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        root=layout_root() if SETTINGS.data.source == "layout" else "",
+        root=PLAN.dataset,
         layout=SETTINGS.data.layout,
-        settings=settings_json("layout"),
+        settings=PLAN.sections["layout"],
         code=code("layout"),
     shell:
         f"{XAISEG} sheet {{params.root:q}} --layout {{params.layout}} --out {{output}}"

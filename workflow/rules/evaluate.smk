@@ -1,6 +1,11 @@
+# Every artifact scored against ground truth (PLAN.scored: pseudo-masks, segmenters'
+# predictions and the recipes' maps), the tables, figures and the report.
+MAPS = PLAN.recipe_maps
+
+
 rule evaluate:
     input:
-        unpack(evaluated_inputs),
+        **PLAN.scored,
         data=f"{RUN}/data",
         classifier=f"{RUN}/classifier/metrics.json",
         predictions=f"{RUN}/classifier/predictions.csv",
@@ -8,11 +13,20 @@ rule evaluate:
         classifier_model=f"{RUN}/classifier/model.safetensors",
         # With group_size, every shard group's per-image tables (evaluate_images).
         groups=lambda wc: group_parts("eval", "images") if GROUP_SHARDS else [],
-        faithfulness=expand(
-            f"{RUN}/eval/faithfulness/{{map}}/faithfulness.json", map=map_names()
-        ),
+        faithfulness=[f"{RUN}/eval/faithfulness/{m}/faithfulness.json" for m in MAPS],
     output:
-        **finetune_outputs(),
+        # Dice against the share of masks, with fine-tuned and scratch runs.
+        **(
+            {
+                "few_table": f"{RUN}/eval/dice_vs_fraction.csv",
+                "few_figure": report(
+                    f"{RUN}/eval/figures/dice_vs_fraction.png",
+                    **shown("dice_vs_fraction", "Few masks"),
+                ),
+            }
+            if PLAN.few_masks
+            else {}
+        ),
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
         markdown=f"{RUN}/eval/summary.md",
@@ -49,10 +63,10 @@ rule evaluate:
         "../../envs/xaiseg.yaml"
     params:
         out=lambda wc, output: os.path.dirname(output.summary),
-        things=evaluated_things(),
-        maps=[f"{m}={RUN}/saliency/{m}" for m in map_names()],
-        faithfulness=[f"{m}={RUN}/eval/faithfulness/{m}" for m in map_names()],
-        settings=settings_json("evaluate"),
+        things=PLAN.evaluated,
+        maps=[f"{m}={RUN}/saliency/{m}" for m in MAPS],
+        faithfulness=[f"{m}={RUN}/eval/faithfulness/{m}" for m in MAPS],
+        settings=PLAN.sections["evaluate"],
         groups=lambda wc, input: (
             f"--groups {' '.join(input.groups)}" if input.groups else ""
         ),
@@ -71,7 +85,7 @@ if GROUP_SHARDS:
     # Per-image scores of one shard group, gathered by evaluate.
     rule evaluate_images:
         input:
-            unpack(evaluated_inputs),
+            **PLAN.scored,
             data=f"{RUN}/data",
         output:
             directory(job_folder("eval", "images")),
@@ -82,8 +96,8 @@ if GROUP_SHARDS:
         conda:
             "../../envs/xaiseg.yaml"
         params:
-            things=evaluated_things(),
-            maps=[f"{m}={RUN}/saliency/{m}" for m in map_names()],
+            things=PLAN.evaluated,
+            maps=[f"{m}={RUN}/saliency/{m}" for m in MAPS],
             group=group_flag,
             code=code("evaluate_images"),
         shell:
@@ -95,9 +109,7 @@ rule explain:
     input:
         data=f"{RUN}/data",
         predictions=f"{RUN}/segmenter/{{name}}/predictions",
-        saliency=lambda wc: expand(
-            f"{RUN}/saliency/{{map}}", map=explained_segmenters()[wc.name]
-        ),
+        saliency=lambda wc: [PLAN.maps[m].folder for m in PLAN.explained[wc.name]],
     output:
         figure=report(
             f"{RUN}/eval/explain/{{name}}/figure.png",
@@ -115,10 +127,8 @@ rule explain:
         "../../envs/xaiseg.yaml"
     params:
         out=lambda wc, output: os.path.dirname(output.figure),
-        maps=lambda wc: [
-            f"{m}={RUN}/saliency/{m}" for m in explained_segmenters()[wc.name]
-        ],
-        settings=settings_json("evaluate"),
+        maps=lambda wc, input: [f"{Path(m).name}={m}" for m in input.saliency],
+        settings=PLAN.sections["evaluate"],
         code=code("explain"),
     shell:
         f"{XAISEG} explain --data {{input.data}} --predictions {{input.predictions}}"
@@ -130,7 +140,7 @@ rule faithfulness:
     input:
         data=f"{RUN}/data",
         classifier=f"{RUN}/classifier/model.safetensors",
-        model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
+        model=lambda wc: PLAN.maps[wc.map].inputs["model"],
         saliency=f"{RUN}/saliency/{{map}}",
     output:
         summary=f"{RUN}/eval/faithfulness/{{map}}/faithfulness.json",
@@ -145,10 +155,10 @@ rule faithfulness:
         gpu=1,
     params:
         classifier=lambda wc, input: os.path.dirname(input.classifier),
-        model=lambda wc, input: os.path.dirname(input.model),
+        model=lambda wc, input: os.path.dirname(input.model[0]),
         out=lambda wc, output: os.path.dirname(output.summary),
-        saliency=saliency_json,
-        settings=settings_json("faithfulness"),
+        saliency=lambda wc: PLAN.maps[wc.map].settings,
+        settings=PLAN.sections["faithfulness"],
         code=code("faithfulness"),
     shell:
         f"{XAISEG} faithfulness --data {{input.data}} --classifier {{params.classifier}}"

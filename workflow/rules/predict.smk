@@ -8,7 +8,7 @@ rule export_model:
         summary=f"{RUN}/summary.csv",
         classifier=f"{RUN}/classifier/model.safetensors",
         segmenters=[
-            f"{RUN}/segmenter/{name}/model.safetensors" for name in exportable()
+            f"{RUN}/segmenter/{name}/model.safetensors" for name in PLAN.exportable
         ],
     output:
         directory(f"{RUN}/model"),
@@ -30,7 +30,7 @@ rule export_model:
 rule predict:
     input:
         model=f"{RUN}/model",
-        sheet=predict_sheet(),
+        sheet=PLAN.predict,
     output:
         directory(f"{RUN}/predict/part-{{part}}"),
     log:
@@ -43,7 +43,7 @@ rule predict:
     resources:
         gpu=1,
     params:
-        rows=predict_rows(),
+        rows=PLAN.predict_rows,
         parts=SETTINGS.predict.jobs,
         batch=SETTINGS.predict.batch_size,
         outputs=" ".join(SETTINGS.predict.outputs),

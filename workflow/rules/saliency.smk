@@ -1,7 +1,7 @@
 rule saliency:
     input:
         data=f"{RUN}/data",
-        model=lambda wc: f"{RUN}/{SETTINGS.saliency.maps[wc.map].model}/model.safetensors",
+        model=lambda wc: PLAN.maps[wc.map].inputs["model"],
     output:
         directory(job_folder("saliency", "{map}")),
     log:
@@ -16,8 +16,8 @@ rule saliency:
     resources:
         gpu=1,
     params:
-        model=lambda wc, input: os.path.dirname(input.model),
-        settings=saliency_json,
+        model=lambda wc, input: os.path.dirname(input.model[0]),
+        settings=lambda wc: PLAN.maps[wc.map].settings,
         group=group_flag,
         code=code("saliency"),
     shell:
@@ -28,16 +28,19 @@ rule saliency:
 
 if GROUP_SHARDS:
 
-    rule saliency_join:
+    # Every per-sample artifact made in shard groups: its groups' folders, joined.
+    rule join:
         input:
             data=f"{RUN}/data",
-            parts=lambda wc: group_parts("saliency", wc.map),
+            parts=lambda wc: group_parts(wc.stage, wc.name),
         output:
-            directory(f"{RUN}/saliency/{{map}}"),
+            directory(f"{RUN}/{{stage}}/{{name}}"),
         log:
-            f"{RUN}/logs/join_saliency_{{map}}.log",
+            f"{RUN}/logs/join_{{stage}}_{{name}}.log",
         benchmark:
-            f"{RUN}/benchmarks/join_saliency_{{map}}.tsv"
+            f"{RUN}/benchmarks/join_{{stage}}_{{name}}.tsv"
+        wildcard_constraints:
+            stage="saliency|masks",
         conda:
             "../../envs/xaiseg.yaml"
         params:

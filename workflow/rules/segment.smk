@@ -1,17 +1,23 @@
-rule train_segmenter_pseudo:
+# Every segmenter of the plan: on a recipe's pseudo-masks, on ground truth, or on a
+# share of it (fine-tuned or from scratch); the plan names each one's inputs.
+
+
+rule train_segmenter:
     input:
         data=f"{RUN}/data",
-        init=init_weights("segmenter"),
-        masks=f"{RUN}/masks/{{recipe}}",
-        gate=segmenter_gate_inputs(),
+        init=lambda wc: PLAN.segmenters[wc.name].inputs["init"],
+        masks=lambda wc: PLAN.segmenters[wc.name].inputs.get("masks", []),
+        gate=lambda wc: PLAN.segmenters[wc.name].inputs["gate"],
     output:
-        model=f"{RUN}/segmenter/pseudo-{{recipe}}/model.safetensors",
-        metrics=f"{RUN}/segmenter/pseudo-{{recipe}}/metrics.json",
-        predictions=directory(f"{RUN}/segmenter/pseudo-{{recipe}}/predictions"),
+        model=f"{RUN}/segmenter/{{name}}/model.safetensors",
+        metrics=f"{RUN}/segmenter/{{name}}/metrics.json",
+        predictions=directory(f"{RUN}/segmenter/{{name}}/predictions"),
     log:
-        f"{RUN}/logs/segmenter_pseudo-{{recipe}}.log",
+        f"{RUN}/logs/segmenter_{{name}}.log",
     benchmark:
-        f"{RUN}/benchmarks/segmenter_pseudo-{{recipe}}.tsv"
+        f"{RUN}/benchmarks/segmenter_{{name}}.tsv"
+    wildcard_constraints:
+        name=one_of(PLAN.segmenters),
     conda:
         "../../envs/xaiseg.yaml"
     threads: THREADS
@@ -20,70 +26,13 @@ rule train_segmenter_pseudo:
     params:
         launch=launch,
         out=lambda wc, output: os.path.dirname(output.model),
-        settings=segmenter_json(),
-        gate=segmenter_gate_flag(),
-        code=code("segmenter"),
-    shell:
-        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} --masks {{input.masks}}"
-        " --out {params.out} {params.gate} --settings {params.settings:q} --threads {threads}"
-        " > {log} 2>&1"
-
-
-rule train_segmenter_supervised:
-    input:
-        data=f"{RUN}/data",
-        init=init_weights("segmenter"),
-        gate=segmenter_gate_inputs(),
-    output:
-        model=f"{RUN}/segmenter/supervised/model.safetensors",
-        metrics=f"{RUN}/segmenter/supervised/metrics.json",
-        predictions=directory(f"{RUN}/segmenter/supervised/predictions"),
-    log:
-        f"{RUN}/logs/segmenter_supervised.log",
-    benchmark:
-        f"{RUN}/benchmarks/segmenter_supervised.tsv"
-    conda:
-        "../../envs/xaiseg.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
-    params:
-        launch=launch,
-        out=lambda wc, output: os.path.dirname(output.model),
-        settings=segmenter_json(),
-        gate=segmenter_gate_flag(),
-        code=code("segmenter"),
-    shell:
-        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
-        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
-
-
-rule train_segmenter_finetune:
-    input:
-        data=f"{RUN}/data",
-        init=pretrained_weights,
-        gate=segmenter_gate_inputs(),
-    output:
-        model=f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/model.safetensors",
-        metrics=f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/metrics.json",
-        predictions=directory(
-            f"{RUN}/segmenter/{{arm}}-{{fraction}}-s{{seed}}/predictions"
+        masks=lambda wc, input: f"--masks {input.masks}" if input.masks else "",
+        gate=lambda wc, input: (
+            f"--classifier {os.path.dirname(input.gate[0])}" if input.gate else ""
         ),
-    log:
-        f"{RUN}/logs/segmenter_{{arm}}-{{fraction}}-s{{seed}}.log",
-    benchmark:
-        f"{RUN}/benchmarks/segmenter_{{arm}}-{{fraction}}-s{{seed}}.tsv"
-    conda:
-        "../../envs/xaiseg.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
-    params:
-        launch=launch,
-        out=lambda wc, output: os.path.dirname(output.model),
-        settings=finetune_json,
-        gate=segmenter_gate_flag(),
+        settings=lambda wc: PLAN.segmenters[wc.name].settings,
         code=code("segmenter"),
     shell:
-        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} --out {{params.out}} {{params.gate}}"
-        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} {{params.masks}}"
+        " --out {params.out} {params.gate} --settings {params.settings:q}"
+        " --threads {threads} > {log} 2>&1"

@@ -195,11 +195,6 @@ def check_same_samples(a: ShardStore, b: ShardStore) -> None:
         raise XaisegError(f"{b.folder}: shard size differs from {a.folder}")
 
 
-def shard_groups(store: ShardStore, shards_per_group: int) -> int:
-    """How many groups of ``shards_per_group`` shards the store splits into."""
-    return -(-len(store.index["shards"]) // shards_per_group)
-
-
 def join_groups(data_dir: str | Path, parts: Sequence[str | Path], out_dir: str | Path) -> dict:
     """One per-sample artifact from its shard groups' folders, in group order.
 

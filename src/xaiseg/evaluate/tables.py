@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.evaluate.headline import ALL_MASKS, NO_MASKS
 from xaiseg.evaluate.uncertainty import bootstrap_mean, paired_difference
 from xaiseg.metrics import segmentation_scores
 
@@ -40,7 +41,6 @@ SUMMARY_COLUMNS = [
     "false_positive_rate",
 ]
 # What each row was allowed to read before evaluation.
-NO_MASKS, ALL_MASKS = "no masks", "all masks"
 
 
 # Few ground-truth masks (DoLL): fine-tuned from a recipe's segmenter, or from scratch.
@@ -143,20 +143,6 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
         .drop(columns="_order")
         .reset_index(drop=True)
     )
-
-
-def headline_recipe(summary: pd.DataFrame) -> str | None:
-    """The recipe of the headline weak segmenter: best val Dice among the no-masks
-    segmenter rows (test never chooses). None when the table has no such row."""
-    rows = summary[
-        (summary["split"] == "val")
-        & (summary["model"] == "segmenter")
-        & (summary["setting"] == NO_MASKS)
-    ]
-    if rows.empty:
-        return None
-    dice = pd.to_numeric(rows["dice"], errors="coerce").fillna(0.0)
-    return str(rows.loc[dice.idxmax(), "recipe"])
 
 
 def _interval(positive: pd.DataFrame) -> tuple[float, float]:

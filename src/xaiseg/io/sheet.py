@@ -15,8 +15,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xaiseg.errors import InputError
+
+if TYPE_CHECKING:
+    from xaiseg.settings import WorkflowSettings
 
 SCHEMA_PATH = Path(__file__).with_name("sheet.schema.yaml")
 COLUMNS = ("sample_id", "image", "label", "mask", "group", "split", "frame")
@@ -253,6 +257,31 @@ def _suspect_rows(rows: list[dict[str, str]], schema: dict) -> list[int]:
         for test in tests:
             suspects.update(i + 2 for i, value in enumerate(values) if not test(value))
     return sorted(suspects)
+
+
+def run_input_problem(settings: WorkflowSettings) -> str | None:
+    """What stops a run before its first job: a named file or folder that is not there,
+    or the sheet's problems (labels, ids, splits, paths outside the permitted folders,
+    missing files unless they are to be quarantined). Undecodable files can only be
+    found by preprocessing."""
+    data, pre = settings.data, settings.preprocess
+    sheets = {"data.sheet": data.sheet if data.source == "sheet" else ""}
+    sheets["predict.sheet"] = settings.predict.sheet
+    for key, path in sheets.items():
+        if path and not Path(path).is_file():
+            return f"config {key}: sample sheet {path!r} does not exist"
+    for section in ("classifier", "pretrain", "counterfactual", "segmenter"):
+        path = getattr(settings, section).init_weights
+        if path not in (None, "pretrain") and not Path(path).is_file():
+            return f"config {section}.init_weights: file {path!r} not found"
+    if data.source == "layout" and not data.archive and not Path(data.root or "").is_dir():
+        return f"config data.root: dataset folder {data.root!r} does not exist"
+    if data.source != "sheet":
+        return None
+    _, problems = check_sheet(data.sheet, pre.classes, pre.roots, pre.finding)
+    problems = [p for p in problems if pre.on_bad_input != "skip" or not p.quarantinable]
+    strict = pre.privacy == "strict"
+    return str(sheet_error(Path(data.sheet), problems, strict)) if problems else None
 
 
 def read_sheet(

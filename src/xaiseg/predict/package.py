@@ -20,14 +20,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from xaiseg.data.artifacts import read_val_threshold
 from xaiseg.errors import XaisegError
-from xaiseg.evaluate.tables import headline_recipe
+from xaiseg.evaluate.headline import headline_recipe, summary_rows
 from xaiseg.integrity import verified_bytes
 from xaiseg.models import NetworkSpec, load_network
 from xaiseg.provenance import package_versions, write_json, write_provenance
+from xaiseg.run_plan import pseudo_segmenter
 from xaiseg.settings import PreprocessSettings
 
 METADATA = Path("configs/metadata.json")
@@ -78,10 +77,10 @@ def resolve_segmenter(run_dir: Path, name: str) -> str:
     summary = run_dir / "summary.csv"
     if not summary.is_file():
         raise XaisegError(f"{summary}: missing; run the workflow's evaluation to pick the headline")
-    recipe = headline_recipe(pd.read_csv(summary, dtype=str, keep_default_na=False))
+    recipe = headline_recipe(summary_rows(run_dir))
     if recipe is None:
         raise XaisegError(f"{summary}: no weak segmenter row to pick a headline from")
-    return f"pseudo-{recipe}"
+    return pseudo_segmenter(recipe)
 
 
 def export_model(

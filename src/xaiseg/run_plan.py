@@ -1,0 +1,281 @@
+"""The run plan, as nnU-Net's plans file: the validated settings turned into every job
+of one run, each with its artifact folder, the files it reads and its own settings,
+derived values included. Standard library only: the Snakefile builds it before the
+first job and its rules are lookups into it; ``plan.json`` records it beside the
+artifacts, and the end-of-run summary reads it from there."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xaiseg.settings import RecipeJob, WorkflowSettings, to_json
+
+# The segmenter kinds: trained on a recipe's pseudo-masks, on every ground-truth mask,
+# or on a share of them (fine-tuned from a pseudo-mask segmenter, or from scratch).
+PSEUDO, SUPERVISED, FEW_MASK_ARMS = "pseudo", "supervised", ("finetune", "scratch")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One artifact's job: its folder, the files it reads (by role) and its settings."""
+
+    folder: str
+    settings: str = ""  # the stage's settings as JSON (xaiseg.settings.to_json)
+    inputs: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SegmenterJob(Job):
+    kind: str = PSEUDO  # pseudo | supervised | finetune | scratch
+    # Its row in the evaluation: ``source:model:predictions`` (evaluate.tables).
+    evaluated: str = ""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run: str  # the run folder, results/<run>
+    sheet: str  # the sample sheet preprocessing reads
+    archives: list[str]  # extracted side by side into raw/
+    dataset: str  # a layout's dataset folder (in the extracted archive, or as given)
+    shards_per_group: int | None  # run.group_size in whole shards; None: one job a stage
+    sections: dict[str, str]  # stage section -> its settings JSON (one job per stage)
+    models: dict[str, Job]  # classifier, counterfactual, pretrain
+    maps: dict[str, Job]  # saliency map -> its job
+    recipes: dict[str, Job]  # pseudo-mask recipe -> its job
+    recipe_maps: list[str]  # the maps a recipe reads: those scored against ground truth
+    segmenters: dict[str, SegmenterJob]  # folder name under segmenter/ -> its job
+    explained: dict[str, list[str]]  # segmenter -> the maps that explain it
+    exportable: list[str]  # the segmenters the model package may be made from
+    # The sheet `predict` reads (the config's, or the run's own) and its row options.
+    predict: str
+    predict_rows: str
+
+    @property
+    def evaluated(self) -> list[str]:
+        """Every scored thing: pseudo-masks and segmenters, as ``evaluate`` reads them."""
+        rows = []
+        for name, job in self.recipes.items():
+            rows += [
+                f"{name}:pseudo_mask:{job.folder}",
+                self.segmenters[pseudo_segmenter(name)].evaluated,
+            ]
+        return rows + [job.evaluated for job in self.segmenters.values() if job.kind != PSEUDO]
+
+    @property
+    def scored(self) -> dict[str, list[str]]:
+        """The evaluation's inputs: pseudo-masks, segmenters' predictions, recipe maps."""
+        return {
+            "masks": [job.folder for job in self.recipes.values()],
+            "segmenters": [f"{job.folder}/predictions" for job in self.segmenters.values()],
+            "saliency": [f"{self.run}/saliency/{m}" for m in self.recipe_maps],
+        }
+
+    @property
+    def few_masks(self) -> bool:
+        return any(job.kind in FEW_MASK_ARMS for job in self.segmenters.values())
+
+    @property
+    def final_outputs(self) -> list[str]:
+        run = self.run
+        return [
+            f"{run}/summary.csv",
+            f"{run}/eval/summary.md",
+            f"{run}/eval/report.md",
+            f"{run}/eval/figures/overlays.png",
+            f"{run}/classifier/metrics.json",
+            # Every model too: a job killed after removing its old model is rerun even
+            # when its predictions folder survived.
+            f"{run}/classifier/model.safetensors",
+            *[f"{job.folder}/model.safetensors" for job in self.segmenters.values()],
+            *[f"{run}/eval/explain/{name}/figure.png" for name in self.explained],
+            f"{run}/model",
+            *([f"{run}/predict/predictions.tsv"] if self.predict else []),
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)
+
+    def write(self, path: str | Path) -> None:
+        """``plan.json``, rewritten only when the plan changed (its time says when)."""
+        path, text = Path(path), self.to_json() + "\n"
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".tmp").write_text(text)
+            path.with_suffix(".tmp").replace(path)
+
+
+def group_count(items: int, per_group: int) -> int:
+    """How many groups ``items`` shards (or rows) make, ``per_group`` to a group."""
+    return -(-items // per_group)
+
+
+def pseudo_segmenter(recipe: str) -> str:
+    """The folder name of the segmenter trained on a recipe's pseudo-masks."""
+    return f"pseudo-{recipe}"
+
+
+def run_plan(settings: WorkflowSettings) -> RunPlan:
+    run = f"results/{settings.run.run}"
+    group, archive = settings.run.group_size, settings.data.archive
+    sections = ("demo", "layout", "preprocess", "faithfulness", "evaluate")
+    return RunPlan(
+        run=run,
+        sheet=_sheet(settings, run),
+        archives=[archive] if isinstance(archive, str) and archive else list(archive),
+        dataset=f"{run}/raw/{settings.data.root}".rstrip("/")
+        if settings.data.archive
+        else settings.data.root,
+        shards_per_group=max(1, group // settings.preprocess.shard_size) if group else None,
+        sections={name: to_json(getattr(settings, name)) for name in sections},
+        models=_models(settings, run),
+        maps=_maps(settings, run),
+        recipes=_recipes(settings, run),
+        recipe_maps=sorted({m for r in settings.masks.recipes for m in r.methods}),
+        segmenters=_segmenters(settings, run),
+        explained=_explained(settings),
+        exportable=_exportable(settings),
+        **_predict(settings, run),
+    )
+
+
+def _sheet(settings: WorkflowSettings, run: str) -> str:
+    source = settings.data.source
+    if source == "demo":
+        return f"{run}/demo_data/sheet.tsv"
+    return f"{run}/layout_sheet.tsv" if source == "layout" else settings.data.sheet
+
+
+def _predict(settings: WorkflowSettings, run: str) -> dict[str, str]:
+    """A sheet of new images, or the run's own first test images, paths resolved from
+    the folder of the sheet the run read."""
+    predict = settings.predict
+    if predict.sheet or not predict.test_images:
+        return {"predict": predict.sheet, "predict_rows": ""}
+    root = shlex.quote(os.path.dirname(_sheet(settings, run)) or ".")
+    rows = f"--split test --limit {predict.test_images} --sheet-root {root}"
+    return {"predict": f"{run}/sheet.tsv", "predict_rows": rows}
+
+
+def _init(settings: WorkflowSettings, section: str, run: str) -> list[str]:
+    """The weights file a training stage starts from (an input, so that a new file
+    retrains it); ``pretrain`` is this run's self-supervised weights."""
+    path = getattr(settings, section).init_weights
+    return [f"{run}/pretrain/model.safetensors" if path == "pretrain" else path] if path else []
+
+
+def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+    classifier = settings.classifier
+    init = _init(settings, "classifier", run)
+    if classifier.init_weights == "pretrain":
+        classifier = dataclasses.replace(classifier, init_weights=init[0])
+    pre = settings.pretrain
+    # Pretraining learns the classifier's network where it names none.
+    pre = dataclasses.replace(
+        pre,
+        network=pre.network or classifier.network,
+        network_options=(
+            classifier.network_options if pre.network_options is None else pre.network_options
+        ),
+    )
+    trained = {
+        "classifier": classifier,
+        "counterfactual": settings.counterfactual,
+        "pretrain": pre,
+    }
+    return {
+        name: Job(f"{run}/{name}", to_json(value), {"init": _init(settings, name, run)})
+        for name, value in trained.items()
+    }
+
+
+def _maps(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+    """Each map's job sees its own settings alone, so another map's edit leaves it be."""
+    saliency = settings.saliency
+    jobs = {}
+    for name, spec in sorted(saliency.maps.items()):
+        only = dataclasses.replace(saliency, maps={name: spec})
+        model = [f"{run}/{spec.model}/model.safetensors"]
+        jobs[name] = Job(f"{run}/saliency/{name}", to_json(only), {"model": model})
+    return jobs
+
+
+def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+    masks = settings.masks
+    return {
+        recipe.name: Job(
+            f"{run}/masks/{recipe.name}",
+            to_json(RecipeJob(recipe, masks.gate_threshold)),
+            {"saliency": [f"{run}/saliency/{m}" for m in recipe.methods]},
+        )
+        for recipe in masks.recipes
+    }
+
+
+def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]:
+    # `supervised` decides which jobs exist, not how one trains.
+    base = dataclasses.replace(settings.segmenter, supervised=True)
+    init = _init(settings, "segmenter", run)
+    gated = settings.segmenter.gate_threshold is not None
+    gate = [f"{run}/classifier/predictions.csv", f"{run}/classifier/metrics.json"]
+    found = {}
+
+    def add(name: str, kind: str, row: str, value: Any, **inputs: list[str]) -> None:
+        folder = f"{run}/segmenter/{name}"
+        inputs = {"init": init, "gate": gate if gated else [], **inputs}
+        found[name] = SegmenterJob(
+            folder, to_json(value), inputs, kind, f"{row}:{folder}/predictions"
+        )
+
+    for recipe in settings.masks.recipes:
+        masks = [f"{run}/masks/{recipe.name}"]
+        add(pseudo_segmenter(recipe.name), PSEUDO, f"{recipe.name}:segmenter", base, masks=masks)
+    if settings.segmenter.supervised:
+        add(SUPERVISED, SUPERVISED, "ground_truth:supervised", base)
+    pretrained = settings.finetune.pretrained
+    if pretrained is None:
+        return found
+    weights = [f"{run}/segmenter/{pseudo_segmenter(pretrained)}/model.safetensors"]
+    for arm in FEW_MASK_ARMS:
+        start = weights if arm == "finetune" else init
+        source = pretrained if arm == "finetune" else "ground_truth"
+        for fraction, seed in settings.finetune.runs():
+            value = dataclasses.replace(
+                base,
+                mask_fraction=float(fraction),
+                mask_seed=seed,
+                seed=seed,
+                init_weights=start[0] if start else None,
+            )
+            row = f"{source}:{arm}/{fraction:g}/{seed}"
+            add(f"{arm}-{fraction:g}-s{seed}", arm, row, value, init=start)
+    return found
+
+
+def _explained(settings: WorkflowSettings) -> dict[str, list[str]]:
+    """Segmenter name -> the maps that explain it (Seg-Grad-CAM and kin)."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(settings.saliency.maps):
+        segmenter = settings.saliency.maps[name].segmenter
+        if segmenter is not None:
+            found.setdefault(segmenter, []).append(name)
+    return found
+
+
+def _exportable(settings: WorkflowSettings) -> list[str]:
+    """The one named, or every weak segmenter: the headline is known only once the
+    summary is written."""
+    if settings.predict.model != "headline":
+        return [settings.predict.model]
+    return [pseudo_segmenter(r.name) for r in settings.masks.recipes]
+
+
+def read_plan(run: str | Path) -> dict[str, Any]:
+    """A run's ``plan.json`` as written, or {} before the first run."""
+    path = Path(run) / "plan.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

@@ -1,0 +1,130 @@
+"""The run plan: every job of a run from its settings, written out once per change, and
+the end-of-run headline read back from a summary."""
+
+from __future__ import annotations
+
+import json
+
+from xaiseg.evaluate.headline import headline_lines, headline_recipe
+from xaiseg.run_plan import group_count, read_plan, run_plan
+from xaiseg.settings import workflow_settings
+
+CONFIG = {
+    "run": "r",
+    "group_size": 1024,
+    "saliency": {
+        "maps": {
+            "gradcam": {"target_layer": "layer3"},
+            "lrp": {},
+            "seg": {"method": "gradcam", "model": "segmenter/supervised"},
+        }
+    },
+    "masks": {
+        "recipes": [
+            {"name": "a", "methods": ["gradcam"]},
+            {"name": "b", "methods": ["lrp", "gradcam"], "combine": "product"},
+        ]
+    },
+    "segmenter": {"gate_threshold": "val"},
+    "classifier": {"init_weights": "pretrain"},
+    "finetune": {"pretrained": "b", "fractions": [0.5, 1.0], "seeds": [3, 4]},
+    "predict": {"test_images": 2},
+}
+
+
+def plan(**changes):
+    return run_plan(workflow_settings({**CONFIG, **changes}))
+
+
+def test_every_segmenter_and_what_it_reads():
+    jobs = plan().segmenters
+    # 2 recipes, the supervised bound, and per arm: 0.5 twice (two seeds), 1.0 once.
+    assert list(jobs) == [
+        "pseudo-a", "pseudo-b", "supervised",
+        "finetune-0.5-s3", "finetune-0.5-s4", "finetune-1-s3",
+        "scratch-0.5-s3", "scratch-0.5-s4", "scratch-1-s3",
+    ]  # fmt: skip
+    assert jobs["pseudo-b"].inputs["masks"] == ["results/r/masks/b"]
+    assert "masks" not in jobs["supervised"].inputs
+    gate = ["results/r/classifier/predictions.csv", "results/r/classifier/metrics.json"]
+    assert all(job.inputs["gate"] == gate for job in jobs.values())
+    pretrained = ["results/r/segmenter/pseudo-b/model.safetensors"]
+    assert jobs["finetune-0.5-s4"].inputs["init"] == pretrained
+    assert jobs["scratch-0.5-s4"].inputs["init"] == []
+    settings = json.loads(jobs["finetune-0.5-s4"].settings)
+    assert (settings["mask_fraction"], settings["mask_seed"], settings["seed"]) == (0.5, 4, 4)
+    assert settings["init_weights"] == pretrained[0] and settings["supervised"]
+    assert json.loads(jobs["scratch-1-s3"].settings)["init_weights"] is None
+
+
+def test_the_evaluated_rows_pair_each_recipe_with_its_segmenter():
+    rows = plan().evaluated
+    assert rows[:4] == [
+        "a:pseudo_mask:results/r/masks/a",
+        "a:segmenter:results/r/segmenter/pseudo-a/predictions",
+        "b:pseudo_mask:results/r/masks/b",
+        "b:segmenter:results/r/segmenter/pseudo-b/predictions",
+    ]
+    assert rows[4] == "ground_truth:supervised:results/r/segmenter/supervised/predictions"
+    assert "b:finetune/0.5/3:results/r/segmenter/finetune-0.5-s3/predictions" in rows
+    assert "ground_truth:scratch/1/3:results/r/segmenter/scratch-1-s3/predictions" in rows
+    assert len(rows) == 4 + 1 + 6
+
+
+def test_derived_settings_and_inputs():
+    p = plan()
+    assert p.shards_per_group == 4  # 1,024 images in shards of 256
+    assert p.models["classifier"].inputs["init"] == ["results/r/pretrain/model.safetensors"]
+    pretrain = json.loads(p.models["pretrain"].settings)
+    assert pretrain["network"] == "resnet18"  # the classifier's, where pretrain names none
+    # A map's job sees its own settings only, so another map's edit leaves it alone.
+    assert list(json.loads(p.maps["lrp"].settings)["maps"]) == ["lrp"]
+    assert p.maps["seg"].inputs["model"] == ["results/r/segmenter/supervised/model.safetensors"]
+    assert p.recipes["b"].inputs["saliency"] == [
+        "results/r/saliency/lrp",
+        "results/r/saliency/gradcam",
+    ]
+    assert p.recipe_maps == ["gradcam", "lrp"] and p.explained == {"supervised": ["seg"]}
+    assert p.exportable == ["pseudo-a", "pseudo-b"]
+    assert p.predict == "results/r/sheet.tsv"
+    assert p.predict_rows == "--split test --limit 2 --sheet-root results/r/demo_data"
+    assert p.few_masks and "results/r/eval/explain/supervised/figure.png" in p.final_outputs
+    assert group_count(7, 3) == 3 and group_count(6, 3) == 2
+
+
+def test_no_few_masks_and_no_supervised():
+    maps = {"gradcam": {}, "lrp": {}}
+    p = plan(finetune={}, segmenter={"supervised": False}, saliency={"maps": maps})
+    assert list(p.segmenters) == ["pseudo-a", "pseudo-b"] and not p.few_masks
+    assert p.segmenters["pseudo-a"].inputs["gate"] == []
+
+
+def test_plan_json_is_rewritten_only_when_the_plan_changes(tmp_path):
+    path = tmp_path / "r" / "plan.json"
+    plan().write(path)
+    written = path.stat().st_mtime_ns
+    plan().write(path)
+    assert path.stat().st_mtime_ns == written
+    assert read_plan(tmp_path / "r")["segmenters"]["pseudo-a"]["kind"] == "pseudo"
+    plan(masks={"recipes": [{"name": "c", "methods": ["lrp"]}]}, finetune={}).write(path)
+    assert list(read_plan(tmp_path / "r")["recipes"]) == ["c"]
+    assert read_plan(tmp_path / "nowhere") == {}
+
+
+def test_the_headline_is_the_best_val_weak_segmenter(tmp_path):
+    header = "recipe,model,setting,split,dice,dice_ci_low,dice_ci_high,label_choice"
+    rows = [
+        "a,segmenter,no masks,val,0.4,,,",
+        "b,segmenter,no masks,val,0.6,,,",
+        "a,segmenter,no masks,test,0.9,0.8,0.95,True",
+        "b,segmenter,no masks,test,0.5,0.4,0.6,",
+        "b,pseudo_mask,no masks,val,0.99,,,",  # a pseudo-mask row never heads
+        "ground_truth,supervised,all masks,test,0.7,0.6,0.8,",
+    ]
+    (tmp_path / "summary.csv").write_text("\n".join([header, *rows]) + "\n")
+    lines = headline_lines(tmp_path)
+    assert lines[0].startswith("headline (best val, no masks): b segmenter, test Dice 0.500")
+    assert "(95% CI 0.400 to 0.600" in lines[0]
+    assert lines[1].endswith("a segmenter, test Dice 0.900")  # the label-only choice
+    assert lines[2] == "supervised (all masks): test Dice 0.700"
+    assert headline_recipe([]) is None and headline_lines(tmp_path / "none") == []

@@ -7,7 +7,7 @@ from xaiseg.codehash import imported_modules
 ORDER = ["io", "data", "models", "train", "saliency", "masks", "evaluate", "predict"]
 # Shared modules below every stage; they import no stage themselves.
 CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics", "runtimes"}
-CORE |= {"integrity", "runlock", "config_check", "run_plan"}  # records, lock, config, plan
+CORE |= {"integrity", "runlock", "config_check", "run_plan", "registry"}
 ENTRY = {"cli", "__main__", "demo"}  # commands, allowed to reach every stage
 
 

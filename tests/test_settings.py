@@ -2,15 +2,18 @@
 
 import argparse
 import dataclasses
+import shutil
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
+from xaiseg import registry
 from xaiseg import settings as S
 from xaiseg.cli import _UNSET, build_parser
+from xaiseg.codehash import code_hash, import_closure
 from xaiseg.io.layouts import LAYOUTS
-from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES
+from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES, MaskRule
 from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
 from xaiseg.saliency import METHODS
 from xaiseg.train.counterfactual import SELECTORS as COUNTERFACTUAL_SELECTORS
@@ -47,13 +50,14 @@ def test_nested_schema_keys_are_the_dataclass_fields():
 
 
 def test_schema_choices_are_the_registries():
+    """Networks, schedules and selectors are fixed lists kept equal to the code's; the
+    extensions (methods, rules, steps, layouts) are listed nowhere but their folders."""
     maps = PROPS["saliency"]["properties"]["maps"]["additionalProperties"]["properties"]
     recipe = PROPS["masks"]["properties"]["recipes"]["items"]["properties"]
-    assert set(maps["method"]["enum"]) == set(METHODS)
-    assert set(recipe["rule"]["enum"]) == set(RULES)
+    step = recipe["refine"]["items"]["properties"]["step"]
+    layout = PROPS["data"]["properties"]["layout"]
+    assert not {"enum"} & ({*maps["method"], *recipe["rule"], *step, *layout})
     assert set(recipe["combine"]["enum"]) == set(COMBINE_CHOICES)
-    assert set(recipe["refine"]["items"]["properties"]["step"]["enum"]) == set(REFINERS)
-    assert set(PROPS["data"]["properties"]["layout"]["enum"]) == set(LAYOUTS)
     assert set(PROPS["classifier"]["properties"]["network"]["enum"]) == set(CLASSIFIERS)
     assert set(PROPS["segmenter"]["properties"]["network"]["enum"]) == set(SEGMENTERS)
     counterfactual = PROPS["counterfactual"]["properties"]["network"]["enum"]
@@ -62,6 +66,46 @@ def test_schema_choices_are_the_registries():
     assert set(select_by) == set(COUNTERFACTUAL_SELECTORS)
     for section in ("classifier", "pretrain", "segmenter", "counterfactual"):
         assert set(PROPS[section]["properties"]["lr_schedule"]["enum"]) == set(LR_SCHEDULES)
+
+
+def test_the_registry_finds_each_extension_by_its_file_alone():
+    """What the config check reads without importing is what the stages import."""
+    assert registry.names("saliency method") == sorted(METHODS)
+    assert registry.names("mask rule") == sorted(RULES)
+    assert registry.names("refinement step") == sorted(REFINERS)
+    assert registry.names("layout") == sorted(LAYOUTS)
+    assert "cbis-ddsm" in LAYOUTS and "base" not in METHODS and "recipe" not in RULES
+    assert all(issubclass(rule, MaskRule) for rule in RULES.values())
+
+
+def test_a_new_rule_is_one_new_file(tmp_path):
+    """A module defining a MaskRule in the masks folder is a rule; the stage's code hash
+    counts it, and a module defining none is not one."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "xaiseg", src / "xaiseg")
+    (src / "xaiseg/masks/median_cut.py").write_text(
+        "from xaiseg.masks.base import MaskRule\n\n\n"
+        "class MedianCut(MaskRule):\n    def __call__(self, saliency, image):\n"
+        "        return saliency > 0.5\n"
+    )
+    (src / "xaiseg/masks/helpers.py").write_text("def half(x):\n    return x / 2\n")
+    found = registry._found("mask rule", src)
+    assert found["median_cut"] == ("xaiseg.masks.median_cut", "MedianCut")
+    assert "helpers" not in found and set(found) - {"median_cut"} == set(RULES)
+    assert "xaiseg.masks.median_cut" in import_closure("xaiseg.masks.build", src)
+    assert code_hash("xaiseg.masks.build", src) != code_hash("xaiseg.masks.build")
+
+
+def test_an_unknown_extension_is_named_with_the_choices():
+    config = {
+        "saliency": {"maps": {"g": {"method": "gradkam"}}},
+        "masks": {"recipes": [{"name": "a", "methods": ["g"], "refine": [{"step": "fil"}]}]},
+    }
+    with pytest.raises(S.ConfigError) as err:
+        S.workflow_settings(config)
+    text = str(err.value)
+    assert "saliency.maps.g.method: 'gradkam' is not a saliency method (one of [" in text
+    assert "masks.recipes[a].refine: 'fil' is not a refinement step" in text
 
 
 def test_cli_flags_carry_no_defaults_of_their_own():
@@ -268,7 +312,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert "saliency.maps.seg: model 'segmenter/pseudo-nope' names no trained segmenter" in text
     assert "map 'seg_ok' explains a segmenter, which is trained on pseudo-masks" in text
     assert "saliency.maps.cls: region is for segmenter models only" in text
-    fixed = maps | {"seg": {"model": "classifier"}, "cls": {}}
+    fixed = maps | {"seg": {"method": "lrp"}, "cls": {"method": "gradcam"}}
     recipes = [{"name": "a", "methods": ["gradcam"]}]
     good = S.workflow_settings(
         _config(saliency__maps=fixed, masks__recipes=recipes, finetune__pretrained="a")

@@ -16,6 +16,8 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from xaiseg.registry import modules
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 SRC = PACKAGE_ROOT.parent
 
@@ -93,6 +95,8 @@ def import_closure(module: str, src: Path = SRC) -> dict[str, Path]:
         seen[name] = path
         todo += _package_inits(name)
         todo += sorted(imported_modules(path, name))
+        # A registry's package runs every extension module found in its folder.
+        todo += modules(name, src)
     return seen
 
 

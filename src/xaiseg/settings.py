@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xaiseg import registry
 from xaiseg.errors import XaisegError
 
 
@@ -194,6 +195,9 @@ class TrainingSettings:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 32
+    # Images per forward pass when scoring the val split and writing predictions: speed
+    # and memory only, never what is learnt.
+    predict_batch_size: int = 64
     patience: int = 10
     # "cosine": the learning rate falls from learning_rate to 0 over the epochs (a
     # settled network at the end, where a constant rate keeps the last epochs noisy).
@@ -235,6 +239,7 @@ class SegmenterSettings(TrainingSettings):
     network: str = "unet"
     learning_rate: float = 2e-3
     batch_size: int = 16
+    predict_batch_size: int = 32
     supervised: bool = True  # the workflow also trains on ground truth (upper bound)
     # Empty every predicted mask of an image the classifier calls negative (below this
     # probability; "val": its val-chosen threshold). null: the segmenter alone decides.
@@ -533,6 +538,7 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
                 f" {pre.spatial_dims} (null keeps whole volumes, for spatial_dims 3; an axis"
                 " slices them, for 2)"
             )
+    problems += _extension_problems(settings)
     maps = settings.saliency.maps
     for name in sorted(maps):
         spec = settings.saliency.map(name)
@@ -585,6 +591,25 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         if band is not None and not 0 <= band.low <= band.high <= 1:
             problems.append(f"masks.recipes[{recipe.name}].ignore: need 0 <= low <= high <= 1")
     return problems + _predict_problems(settings.predict, segmenters)
+
+
+def _extension_problems(settings: WorkflowSettings) -> list[str]:
+    """Names of extensions that no file defines (``xaiseg.registry``: the only list)."""
+    named = [
+        (f"saliency.maps.{n}.method", settings.saliency.map(n).method, "saliency method")
+        for n in sorted(settings.saliency.maps)
+    ]
+    for recipe in settings.masks.recipes:
+        where = f"masks.recipes[{recipe.name}]"
+        named.append((f"{where}.rule", recipe.rule, "mask rule"))
+        named += [(f"{where}.refine", s.step, "refinement step") for s in recipe.refine]
+    if settings.data.source == "layout" and settings.data.layout:
+        named.append(("data.layout", settings.data.layout, "layout"))
+    return [
+        f"{key}: {value!r} is not a {kind} (one of {registry.names(kind)})"
+        for key, value, kind in named
+        if value not in registry.names(kind)
+    ]
 
 
 def _predict_problems(predict: PredictSettings, segmenters: set[str]) -> list[str]:

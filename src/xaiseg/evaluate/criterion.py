@@ -19,9 +19,11 @@ import torch
 from scipy import ndimage
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.settings import ClassifierSettings
 from xaiseg.train.classifier import predict_probabilities
 
 CPU = torch.device("cpu")
+BATCH = ClassifierSettings.predict_batch_size  # the classifier's own scoring batch
 
 CRITERION = "deletion_drop"
 WEAK_MODELS: Sequence[str] = ("pseudo_mask", "segmenter")
@@ -45,7 +47,9 @@ def deletion_drop(
     inside = masks[:, np.newaxis].astype(np.float32)
     deleted = images * (1 - inside) + blur(images) * inside
     before, after = (
-        predict_probabilities(model, torch.as_tensor(x, dtype=torch.float32), CPU)[:, finding]
+        predict_probabilities(
+            model, torch.as_tensor(x, dtype=torch.float32), CPU, batch_size=BATCH
+        )[:, finding]
         for x in (images, deleted)
     )
     return (before - after).numpy()

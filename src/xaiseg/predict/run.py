@@ -101,8 +101,12 @@ class Predictor:
         """p(finding), the segmenter's p(finding) and (when asked) the map of a batch."""
         target = self.classifier_spec.target_class
         out = {
-            "probability": predict_probabilities(self.classifier, images, self.device)[:, target],
-            "segmentation": predict_masks(self.segmenter, images, self.device)[:, 0],
+            "probability": predict_probabilities(
+                self.classifier, images, self.device, batch_size=len(images)
+            )[:, target],
+            "segmentation": predict_masks(
+                self.segmenter, images, self.device, batch_size=len(images)
+            )[:, 0],
         }
         if self.explainer is not None:
             maps = self.explainer(images.to(self.device), ClassTarget(target), []).float()

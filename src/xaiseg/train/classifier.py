@@ -39,12 +39,17 @@ def classifier_spec(store: ShardStore, settings: ClassifierSettings) -> NetworkS
 
 @torch.no_grad()
 def predict_probabilities(
-    model: nn.Module, images: torch.Tensor, device: torch.device, precision: str = "fp32"
+    model: nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    precision: str = "fp32",
+    *,
+    batch_size: int,
 ) -> torch.Tensor:
-    """Softmax probabilities (N, n_classes), on the CPU."""
+    """Softmax probabilities (N, n_classes), on the CPU, ``batch_size`` at a time."""
     model.eval()
     out = []
-    for batch in batches(images, 64):
+    for batch in batches(images, batch_size):
         with autocast(device, precision):
             out.append(model(batch.to(device)).float().softmax(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, 2)
@@ -76,7 +81,9 @@ def train_classifier(
         return criterion(net(batch["image"]), batch["label"])
 
     def val_auc(net: nn.Module) -> float:
-        probs = predict_probabilities(net, val["image"], device, settings.precision)[:, positive]
+        probs = predict_probabilities(
+            net, val["image"], device, settings.precision, batch_size=settings.predict_batch_size
+        )[:, positive]
         auc = classification_metrics(probs, val["label"] == positive)["auc"]
         return auc if auc == auc else 0.0  # NaN when val holds one class only
 
@@ -84,7 +91,7 @@ def train_classifier(
     history = fit(model, loader, loss_fn, val_auc, settings, out, stamp, "classifier", device)
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
-    metrics = _evaluate_and_predict(model, store, out, positive, device, settings.precision)
+    metrics = _evaluate_and_predict(model, store, out, positive, device, settings)
     metrics["best_epoch"], metrics["history"] = history["best_epoch"], history["history"]
     warning = chance_warning(metrics)
     if warning:
@@ -116,11 +123,21 @@ def chance_warning(metrics: dict) -> str:
 
 
 def _evaluate_and_predict(
-    model: nn.Module, store: ShardStore, out: Path, positive: int, device, precision: str
+    model: nn.Module,
+    store: ShardStore,
+    out: Path,
+    positive: int,
+    device,
+    settings: ClassifierSettings,
 ) -> dict:
     probs, labels = [], []
     for shard in store.iter_shards():  # streamed: memory does not grow with the data
-        probs.append(predict_probabilities(model, shard["image"], device, precision))
+        probs.append(
+            predict_probabilities(
+                model, shard["image"], device, settings.precision,
+                batch_size=settings.predict_batch_size,
+            )
+        )  # fmt: skip
         labels.append(shard["label"])
     prob, label = torch.cat(probs)[:, positive], torch.cat(labels)
     frame = pd.DataFrame(store.samples)[["sample_id", "split", "label"]]

@@ -75,7 +75,7 @@ def train_counterfactual(
     def healthy_l1(net: nn.Module) -> float:
         errors = [
             F.l1_loss(net.reconstruct(x.to(device)), x.to(device), reduction="sum").item()
-            for x in batches(val_healthy, 64)
+            for x in batches(val_healthy, settings.predict_batch_size)
         ]
         return sum(errors) / val_healthy.numel()
 
@@ -153,7 +153,10 @@ def choose_residual(
         [settings.residual_direction] if settings.residual_direction else RESIDUAL_DIRECTIONS
     )
     residuals = torch.cat(
-        [x - model.reconstruct(x.to(device)).cpu() for x in batches(val["image"], 64)]
+        [
+            x - model.reconstruct(x.to(device)).cpu()
+            for x in batches(val["image"], settings.predict_batch_size)
+        ]
     )
     positive = val["label"] == finding
     candidates: dict[str, float] = {}

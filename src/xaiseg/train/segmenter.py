@@ -70,12 +70,17 @@ def mask_subset(
 
 @torch.no_grad()
 def predict_masks(
-    model: nn.Module, images: torch.Tensor, device: torch.device, precision: str = "fp32"
+    model: nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    precision: str = "fp32",
+    *,
+    batch_size: int,
 ) -> torch.Tensor:
-    """Foreground probability (N, 1, *spatial), on the CPU."""
+    """Foreground probability (N, 1, *spatial), on the CPU, ``batch_size`` at a time."""
     model.eval()
     out = []
-    for batch in batches(images, 32):
+    for batch in batches(images, batch_size):
         with autocast(device, precision):
             out.append(model(batch.to(device)).float().softmax(1)[:, 1:].cpu())
     return torch.cat(out)
@@ -135,7 +140,10 @@ def train_segmenter(
         return criterion(net(batch["image"]), batch["mask"].round())
 
     def val_dice(net: nn.Module) -> float:
-        prob = predict_masks(net, images[pick["val"]], device, settings.precision)
+        prob = predict_masks(
+            net, images[pick["val"]], device, settings.precision,
+            batch_size=settings.predict_batch_size,
+        )  # fmt: skip
         return masked_dice(prob >= 0.5, targets[pick["val"]])
 
     # An all-empty prediction scores the share of empty val targets; patience starts once
@@ -164,7 +172,7 @@ def train_segmenter(
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
     keep = predicted_positive(store, settings.gate_threshold, classifier_dir)
-    write_predictions(model, store, out / "predictions", device, settings.precision, keep)
+    write_predictions(model, store, out / "predictions", device, settings, keep)
     save_network(model, spec, out)
     summary = {
         "best_epoch": history["best_epoch"],
@@ -205,7 +213,7 @@ def write_predictions(
     store: ShardStore,
     folder: Path,
     device,
-    precision: str = "fp32",
+    settings: SegmenterSettings,
     keep: np.ndarray | None = None,
 ) -> None:
     """Probabilities and masks for every image, streamed shard by shard. Masks of images
@@ -213,7 +221,10 @@ def write_predictions(
     writer = ShardWriter(folder, store.index["shard_size"])
     position = 0
     for shard in store.iter_shards():
-        for p in predict_masks(model, shard["image"], device, precision):
+        batch_size = settings.predict_batch_size
+        for p in predict_masks(
+            model, shard["image"], device, settings.precision, batch_size=batch_size
+        ):
             mask = (p >= 0.5).to(torch.uint8)
             if keep is not None and not keep[position]:
                 mask.zero_()

@@ -1,4 +1,5 @@
-"""Public datasets' own folder layouts turned into a sample sheet, one file per layout.
+"""Public datasets' own folder layouts turned into a sample sheet, one file per layout
+(``<name>.py`` defining ``<name>_layout``, found by ``xaiseg.registry``).
 
 Each layout is a function ``(root, options) -> DataFrame`` with the sheet's columns and
 paths relative to ``root``, so the sheet can sit in ``root`` and travel with it.
@@ -14,31 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from xaiseg.errors import InputError
-from xaiseg.io.layouts.brats import brats_layout
-from xaiseg.io.layouts.busi import busi_layout
-from xaiseg.io.layouts.cbis_ddsm import cbis_ddsm_layout
-from xaiseg.io.layouts.chexpert import chexpert_layout
-from xaiseg.io.layouts.decathlon import decathlon_layout
-from xaiseg.io.layouts.folders import folders_layout
-from xaiseg.io.layouts.kvasir import kvasir_layout
-from xaiseg.io.layouts.lgg import lgg_layout
-from xaiseg.io.layouts.nifti import nifti_layout
-from xaiseg.io.layouts.nuinsseg import nuinsseg_layout
+from xaiseg.registry import load
 from xaiseg.settings import LayoutSettings
 
 Layout = Callable[..., pd.DataFrame]
-LAYOUTS: dict[str, Layout] = {
-    "lgg": lgg_layout,
-    "busi": busi_layout,
-    "kvasir": kvasir_layout,
-    "folders": folders_layout,
-    "nifti": nifti_layout,
-    "chexpert": chexpert_layout,
-    "cbis-ddsm": cbis_ddsm_layout,
-    "brats": brats_layout,
-    "decathlon": decathlon_layout,
-    "nuinsseg": nuinsseg_layout,
-}
+# Every layout, found by its file: ``<name>.py`` defining ``<name>_layout``.
+LAYOUTS: dict[str, Layout] = load("layout")
 
 
 def build_sheet(layout: str, root: str | Path, **options) -> pd.DataFrame:
@@ -68,7 +50,7 @@ def write_layout_sheet(
 
     root, out = Path(root).resolve(), Path(out).resolve()
     # Layouts take the options that apply to them; derived files go beside the sheet.
-    accepted = inspect.signature(LAYOUTS.get(layout, folders_layout)).parameters
+    accepted = inspect.signature(LAYOUTS.get(layout, LAYOUTS["folders"])).parameters
     options = {**options, "derived_dir": out.parent}
     options = {k: v for k, v in options.items() if k in accepted}
     sheet = build_sheet(layout, root, **options)

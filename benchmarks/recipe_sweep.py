@@ -35,7 +35,7 @@ def recipe(quantile: float, keep: int, sigma: float, min_size: int) -> Recipe:
     )
     settings = RecipeSettings(
         name=f"q{quantile}-keep{keep}",
-        methods=("map",),
+        maps=("map",),
         normalize="none",
         smooth_sigma=sigma,
         rule="healthy_quantile",

@@ -41,7 +41,7 @@ def stages(run: Path, n_images: int) -> list[tuple[str, list[str]]]:
     data = str(run / "data")
     training = {"epochs": 1, "batch_size": 32, "device": "cpu"}
     classifier = S.ClassifierSettings(network_options={"widen_factor": 0.5}, **training)
-    recipe = S.RecipeJob(S.RecipeSettings(name="gradcam-otsu", methods=("gradcam",)), 0.0)
+    recipe = S.RecipeJob(S.RecipeSettings(name="gradcam-otsu", maps=("gradcam",)), 0.0)
     saliency = S.SaliencySettings(maps={"gradcam": S.MapSettings(target_layer="layer2")})
     return [
         (

@@ -18,7 +18,7 @@ BAD = {
     "run": "..",
     "threads": 0,
     "preprocess": {"percentiles": [99, 1], "image_sizee": 32},
-    "masks": {"recipes": [{"name": "x", "methods": ["nosuchmap"], "rule": "otsu"}]},
+    "masks": {"recipes": [{"name": "x", "maps": ["nosuchmap"], "rule": "otsu"}]},
 }
 
 

@@ -24,7 +24,7 @@ def _maps():
 
 
 def _recipe(**kw):
-    return Recipe(RecipeSettings(name="r", methods=("a", "b"), refine=(), **kw))
+    return Recipe(RecipeSettings(name="r", maps=("a", "b"), refine=(), **kw))
 
 
 def test_mean_then_otsu_keeps_the_union_above_the_split():
@@ -69,7 +69,7 @@ def test_refine_steps_run_in_order():
     saliency[0, :3, :3] = 1.0
     saliency[0, 5, 5] = 1.0
     steps = (RefineStepSettings("keep_largest", {"n": 1}),)
-    mask = Recipe(RecipeSettings(name="r", methods=("a",), refine=steps))(saliency, saliency)
+    mask = Recipe(RecipeSettings(name="r", maps=("a",), refine=steps))(saliency, saliency)
     assert mask.sum() == 9 and mask[5, 5] == 0
 
 
@@ -88,7 +88,7 @@ def test_misspelt_rule_option_is_named():
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['percnt'\]"):
         RULES["top_percent"](percnt=3)
     with pytest.raises(XaisegError, match="unknown refine step"):
-        Recipe(RecipeSettings(name="r", methods=("a",), refine=(RefineStepSettings("smooth"),)))
+        Recipe(RecipeSettings(name="r", maps=("a",), refine=(RefineStepSettings("smooth"),)))
 
 
 def test_dark_lesions_by_direction():
@@ -214,7 +214,7 @@ def test_mask_stage_gates_by_label_then_classifier_and_ignores_what_it_misses(tm
 
     data, maps, classifier = _mask_stage_inputs(tmp_path)
     recipe = RecipeSettings(
-        name="r", methods=("m",), normalize="none", rule="healthy_quantile", refine=()
+        name="r", maps=("m",), normalize="none", rule="healthy_quantile", refine=()
     )
     counts = build_masks(data, maps, classifier, tmp_path / "out", RecipeJob(recipe, 0.5))
     masks = ShardStore(tmp_path / "out").load(["mask"])["mask"][:, 0]

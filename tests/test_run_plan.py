@@ -21,8 +21,8 @@ CONFIG = {
     },
     "masks": {
         "recipes": [
-            {"name": "a", "methods": ["gradcam"]},
-            {"name": "b", "methods": ["lrp", "gradcam"], "combine": "product"},
+            {"name": "a", "maps": ["gradcam"]},
+            {"name": "b", "maps": ["lrp", "gradcam"], "combine": "product"},
         ]
     },
     "segmenter": {"gate_threshold": "val"},
@@ -106,7 +106,7 @@ def test_plan_json_is_rewritten_only_when_the_plan_changes(tmp_path):
     plan().write(path)
     assert path.stat().st_mtime_ns == written
     assert read_plan(tmp_path / "r")["segmenters"]["pseudo-a"]["kind"] == "pseudo"
-    plan(masks={"recipes": [{"name": "c", "methods": ["lrp"]}]}, finetune={}).write(path)
+    plan(masks={"recipes": [{"name": "c", "maps": ["lrp"]}]}, finetune={}).write(path)
     assert list(read_plan(tmp_path / "r")["recipes"]) == ["c"]
     assert read_plan(tmp_path / "nowhere") == {}
 

@@ -99,7 +99,7 @@ def test_a_new_rule_is_one_new_file(tmp_path):
 def test_an_unknown_extension_is_named_with_the_choices():
     config = {
         "saliency": {"maps": {"g": {"method": "gradkam"}}},
-        "masks": {"recipes": [{"name": "a", "methods": ["g"], "refine": [{"step": "fil"}]}]},
+        "masks": {"recipes": [{"name": "a", "maps": ["g"], "refine": [{"step": "fil"}]}]},
     }
     with pytest.raises(S.ConfigError) as err:
         S.workflow_settings(config)
@@ -162,7 +162,7 @@ def _config(**changes):
 def test_unknown_key_is_named_with_its_path():
     with pytest.raises(S.ConfigError, match=r"masks\.recipes\[0\]: unknown key\(s\) \['rulez'\]"):
         S.workflow_settings(
-            _config(masks__recipes=[{"name": "a", "methods": ["gradcam"], "rulez": 1}])
+            _config(masks__recipes=[{"name": "a", "maps": ["gradcam"], "rulez": 1}])
         )
 
 
@@ -171,8 +171,8 @@ def test_cross_field_problems_all_named_before_any_job():
         preprocess__val_fraction=0.5,
         preprocess__test_fraction=0.5,
         masks__recipes=[
-            {"name": "a", "methods": ["gradcam", "nope"]},
-            {"name": "a", "methods": ["gradcam"], "ignore": {"low": 0.8, "high": 0.2}},
+            {"name": "a", "maps": ["gradcam", "nope"]},
+            {"name": "a", "maps": ["gradcam"], "ignore": {"low": 0.8, "high": 0.2}},
         ],
     )
     with pytest.raises(S.ConfigError) as caught:
@@ -304,7 +304,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
         "seg_ok": {"method": "hirescam", "model": "segmenter/supervised"},
         "cls": {"region": "all"},
     }
-    recipes = [{"name": "a", "methods": ["gradcam", "seg_ok"]}]
+    recipes = [{"name": "a", "maps": ["gradcam", "seg_ok"]}]
     config = _config(saliency__maps=maps, masks__recipes=recipes, finetune__pretrained="a")
     with pytest.raises(S.ConfigError) as caught:
         S.workflow_settings(config)
@@ -313,7 +313,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert "map 'seg_ok' explains a segmenter, which is trained on pseudo-masks" in text
     assert "saliency.maps.cls: region is for segmenter models only" in text
     fixed = maps | {"seg": {"method": "lrp"}, "cls": {"method": "gradcam"}}
-    recipes = [{"name": "a", "methods": ["gradcam"]}]
+    recipes = [{"name": "a", "maps": ["gradcam"]}]
     good = S.workflow_settings(
         _config(saliency__maps=fixed, masks__recipes=recipes, finetune__pretrained="a")
     )

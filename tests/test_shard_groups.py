@@ -68,7 +68,7 @@ def test_masks_in_groups_learn_their_threshold_from_every_image(run, tmp_path):
     """A healthy-quantile rule learns one threshold from all train images, whichever
     group a job writes: the joined masks and counts are the single job's."""
     maps = _saliency(run, tmp_path / "maps")
-    recipe = {"name": "hq", "methods": ["gradcam"], "rule": "healthy_quantile", "normalize": "none"}
+    recipe = {"name": "hq", "maps": ["gradcam"], "rule": "healthy_quantile", "normalize": "none"}
     settings = json.dumps({"recipe": recipe, "gate_threshold": 0.5})
     base = ["masks", "--data", str(run / "data"), "--saliency", f"gradcam={maps}"]
     base += ["--classifier", str(run / "classifier"), "--settings", settings]
@@ -91,7 +91,7 @@ def test_evaluation_in_groups_gives_the_single_jobs_tables(run, tmp_path):
     """Each group's job scores its own images; the summarising evaluation reads their
     tables and writes what one job scoring every image writes, byte for byte."""
     maps = _saliency(run, tmp_path / "maps")
-    recipe = {"name": "otsu", "methods": ["gradcam"], "rule": "otsu"}
+    recipe = {"name": "otsu", "maps": ["gradcam"], "rule": "otsu"}
     settings = json.dumps({"recipe": recipe, "gate_threshold": 0.5})
     args = ["masks", "--data", str(run / "data"), "--saliency", f"gradcam={maps}"]
     args += ["--classifier", str(run / "classifier"), "--settings", settings]

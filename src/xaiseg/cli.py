@@ -210,7 +210,7 @@ def cmd_masks(args: argparse.Namespace) -> None:
 
     job = _settings(args)
     maps = _named_folders(args.saliency)
-    missing = [m for m in job.recipe.methods if m not in maps]
+    missing = [m for m in job.recipe.maps if m not in maps]
     if missing:
         raise XaisegError(f"recipe {job.recipe.name!r} needs maps {missing}: pass --saliency")
     counts = build_masks(args.data, maps, args.classifier, args.out, job, args.group)

@@ -20,6 +20,20 @@ from xaiseg.settings import RecipeJob, WorkflowSettings, to_json
 # or on a share of them (fine-tuned from a pseudo-mask segmenter, or from scratch).
 PSEUDO, SUPERVISED, FEW_MASK_ARMS = "pseudo", "supervised", ("finetune", "scratch")
 
+# The evaluation's files shown in the HTML report: output name -> (file under eval/, its
+# caption in workflow/report/, the report's category).
+REPORTED = {
+    "html": ("summary.html", "summary", "Results"),
+    "comparisons": ("comparisons.csv", "comparisons", "Results"),
+    "saliency_metrics": ("saliency_metrics.csv", "saliency_metrics", "Saliency"),
+    "figure": ("figures/overlays.png", "overlays", "Overlays"),
+    "extremes": ("figures/overlays_best_median_worst.png", "overlays", "Overlays"),
+    "roc": ("figures/classifier_roc.png", "classifier_roc", "Classifier"),
+    "thresholds": ("figures/dice_vs_threshold.png", "dice_vs_threshold", "Saliency"),
+    "sanity": ("figures/sanity.png", "sanity", "Saliency"),
+}
+FEW_MASKS_FIGURE = ("figures/dice_vs_fraction.png", "dice_vs_fraction", "Few masks")
+
 
 @dataclass(frozen=True)
 class Job:
@@ -81,6 +95,12 @@ class RunPlan:
         return any(job.kind in FEW_MASK_ARMS for job in self.segmenters.values())
 
     @property
+    def reported(self) -> dict[str, tuple[str, str, str]]:
+        """The evaluation's report outputs: name -> (path, caption, category)."""
+        shown = {**REPORTED, **({"few_figure": FEW_MASKS_FIGURE} if self.few_masks else {})}
+        return {key: (f"{self.run}/eval/{file}", *rest) for key, (file, *rest) in shown.items()}
+
+    @property
     def final_outputs(self) -> list[str]:
         run = self.run
         return [
@@ -136,7 +156,7 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         models=_models(settings, run),
         maps=_maps(settings, run),
         recipes=_recipes(settings, run),
-        recipe_maps=sorted({m for r in settings.masks.recipes for m in r.methods}),
+        recipe_maps=sorted({m for r in settings.masks.recipes for m in r.maps}),
         segmenters=_segmenters(settings, run),
         explained=_explained(settings),
         exportable=_exportable(settings),
@@ -211,7 +231,7 @@ def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
         recipe.name: Job(
             f"{run}/masks/{recipe.name}",
             to_json(RecipeJob(recipe, masks.gate_threshold)),
-            {"saliency": [f"{run}/saliency/{m}" for m in recipe.methods]},
+            {"saliency": [f"{run}/saliency/{m}" for m in recipe.maps]},
         )
         for recipe in masks.recipes
     }

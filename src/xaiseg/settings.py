@@ -347,7 +347,7 @@ class RecipeSettings:
     """A named pseudo-mask recipe: maps -> normalise -> combine -> rule -> refine."""
 
     name: str = ""
-    methods: tuple[str, ...] = ()
+    maps: tuple[str, ...] = ()
     combine: str = "mean"  # mean | max | product | vote
     smooth_sigma: float = 0.0
     # "peak": each map divided by its maximum; "none": values kept (comparable across
@@ -574,9 +574,9 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"masks.recipes: the name {dup!r} is used more than once")
     for recipe in settings.masks.recipes:
-        if not recipe.methods:
-            problems.append(f"masks.recipes[{recipe.name}]: methods is empty")
-        for method in recipe.methods:
+        if not recipe.maps:
+            problems.append(f"masks.recipes[{recipe.name}]: maps is empty")
+        for method in recipe.maps:
             if method not in maps:
                 problems.append(
                     f"masks.recipes[{recipe.name}]: map {method!r} is not in saliency.maps "

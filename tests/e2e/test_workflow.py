@@ -51,18 +51,18 @@ TINY = {
     },
     "masks": {
         "recipes": [
-            {"name": "gradcam-otsu", "methods": ["gradcam"], "rule": "otsu"},
+            {"name": "gradcam-otsu", "maps": ["gradcam"], "rule": "otsu"},
             {
                 "name": "fused",
-                "methods": ["gradcam", "integrated_gradients"],
+                "maps": ["gradcam", "integrated_gradients"],
                 "combine": "max",
                 "rule": "otsu",
                 "ignore": {"low": 0.3, "high": 0.5},
             },
-            {"name": "lrp-otsu", "methods": ["lrp"], "rule": "otsu"},
+            {"name": "lrp-otsu", "maps": ["lrp"], "rule": "otsu"},
             {
                 "name": "cf-healthy",
-                "methods": ["counterfactual"],
+                "maps": ["counterfactual"],
                 "normalize": "none",
                 "rule": "healthy_quantile",
             },
@@ -481,7 +481,7 @@ def test_bad_recipe_fails_before_any_job(workdir):
     name = write_config(
         workdir,
         "badrecipe.yaml",
-        masks__recipes=[{"name": "x", "methods": ["gradcam", "nope"], "rule": "otsu"}],
+        masks__recipes=[{"name": "x", "maps": ["gradcam", "nope"], "rule": "otsu"}],
         preprocess__test_fraction=0.8,
     )
     result = snakemake(workdir, "--dry-run", "--configfile", name, check=False)

@@ -40,7 +40,7 @@ TINY_3D = {
         "recipes": [
             {
                 "name": "fused",
-                "methods": ["gradcam", "integrated_gradients"],
+                "maps": ["gradcam", "integrated_gradients"],
                 "smooth_sigma": 1.0,
                 "rule": "otsu",
                 "refine": [{"step": "fill_holes"}, {"step": "keep_largest"}],

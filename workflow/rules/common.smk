@@ -120,7 +120,11 @@ def plan_parts():
     ]
 
 
-def shown(caption, category, subcategory=None):
-    """Where an output sits in the HTML report, and its caption (workflow/report/)."""
-    where = {"caption": f"../report/{caption}.rst", "category": category}
-    return where | ({"subcategory": subcategory} if subcategory else {})
+def reported(outputs, where=()):
+    """Outputs shown in the HTML report: name -> (path, caption[, category]), each
+    with its caption file (workflow/report/); ``where``: (category, subcategory)."""
+    shown = {}
+    for key, (path, caption, *category) in outputs.items():
+        place = dict(zip(("category", "subcategory"), [*category, *where]))
+        shown[key] = report(path, caption=f"../report/{caption}.rst", **place)
+    return shown

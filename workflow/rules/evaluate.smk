@@ -15,45 +15,12 @@ rule evaluate:
         groups=lambda wc: group_parts("eval", "images") if GROUP_SHARDS else [],
         faithfulness=[f"{RUN}/eval/faithfulness/{m}/faithfulness.json" for m in MAPS],
     output:
-        # Dice against the share of masks, with fine-tuned and scratch runs.
-        **(
-            {
-                "few_table": f"{RUN}/eval/dice_vs_fraction.csv",
-                "few_figure": report(
-                    f"{RUN}/eval/figures/dice_vs_fraction.png",
-                    **shown("dice_vs_fraction", "Few masks"),
-                ),
-            }
-            if PLAN.few_masks
-            else {}
-        ),
+        **reported(PLAN.reported),
+        **({"few_table": f"{RUN}/eval/dice_vs_fraction.csv"} if PLAN.few_masks else {}),
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
         markdown=f"{RUN}/eval/summary.md",
-        html=report(f"{RUN}/eval/summary.html", **shown("summary", "Results")),
         report=f"{RUN}/eval/report.md",
-        comparisons=report(
-            f"{RUN}/eval/comparisons.csv", **shown("comparisons", "Results")
-        ),
-        saliency_metrics=report(
-            f"{RUN}/eval/saliency_metrics.csv", **shown("saliency_metrics", "Saliency")
-        ),
-        figure=report(
-            f"{RUN}/eval/figures/overlays.png", **shown("overlays", "Overlays")
-        ),
-        extremes=report(
-            f"{RUN}/eval/figures/overlays_best_median_worst.png",
-            **shown("overlays", "Overlays"),
-        ),
-        roc=report(
-            f"{RUN}/eval/figures/classifier_roc.png",
-            **shown("classifier_roc", "Classifier"),
-        ),
-        thresholds=report(
-            f"{RUN}/eval/figures/dice_vs_threshold.png",
-            **shown("dice_vs_threshold", "Saliency"),
-        ),
-        sanity=report(f"{RUN}/eval/figures/sanity.png", **shown("sanity", "Saliency")),
         run_summary=f"{RUN}/summary.csv",
     log:
         f"{RUN}/logs/evaluate.log",
@@ -111,13 +78,15 @@ rule explain:
         predictions=f"{RUN}/segmenter/{{name}}/predictions",
         saliency=lambda wc: [PLAN.maps[m].folder for m in PLAN.explained[wc.name]],
     output:
-        figure=report(
-            f"{RUN}/eval/explain/{{name}}/figure.png",
-            **shown("explain", "Segmenter explained", "{name}"),
-        ),
-        saliency_metrics=report(
-            f"{RUN}/eval/explain/{{name}}/saliency_metrics.csv",
-            **shown("saliency_metrics", "Segmenter explained", "{name}"),
+        **reported(
+            {
+                "figure": (f"{RUN}/eval/explain/{{name}}/figure.png", "explain"),
+                "saliency_metrics": (
+                    f"{RUN}/eval/explain/{{name}}/saliency_metrics.csv",
+                    "saliency_metrics",
+                ),
+            },
+            ("Segmenter explained", "{name}"),
         ),
     log:
         f"{RUN}/logs/explain_{{name}}.log",

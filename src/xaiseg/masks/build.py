@@ -39,7 +39,7 @@ def build_masks(
     recipe = Recipe(job.recipe)
     store = ShardStore(data_dir)
     classifier_dir = Path(classifier_dir)
-    maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.methods]
+    maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.maps]
     probability = read_probabilities(classifier_dir / "predictions.csv", store.sample_ids)
     gate = read_gate(job.gate_threshold, classifier_dir)
     finding = len(store.index["classes"]) - 1

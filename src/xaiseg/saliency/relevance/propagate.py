@@ -36,14 +36,14 @@ class _Propagate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, output, layer, rule):
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(x, output)
         ctx.layer, ctx.rule = layer, rule
         return output.clone()
 
     @staticmethod
     def backward(ctx, relevance):
-        (x,) = ctx.saved_tensors
-        return ctx.rule(ctx.layer, x, relevance), None, None, None
+        x, output = ctx.saved_tensors
+        return ctx.rule(ctx.layer, x, relevance, output), None, None, None
 
 
 class RelevantLayer(nn.Module):

@@ -58,6 +58,7 @@ class RunPlan:
     archives: list[str]  # extracted side by side into raw/
     dataset: str  # a layout's dataset folder (in the extracted archive, or as given)
     shards_per_group: int | None  # run.group_size in whole shards; None: one job a stage
+    shard_size: int  # images per shard
     sections: dict[str, str]  # stage section -> its settings JSON (one job per stage)
     models: dict[str, Job]  # classifier, counterfactual, pretrain
     maps: dict[str, Job]  # saliency map -> its job
@@ -69,6 +70,18 @@ class RunPlan:
     # The sheet `predict` reads (the config's, or the run's own) and its row options.
     predict: str
     predict_rows: str
+
+    def job_folder(self, stage: str, name: str) -> str:
+        """A per-sample job's output: the artifact, or with group_size its shard group's
+        folder (``{group}`` left for Snakemake; the join makes the artifact)."""
+        if self.shards_per_group:
+            return f"{self.run}/groups/{stage}/{name}/{{group}}"
+        return f"{self.run}/{stage}/{name}"
+
+    def group_folders(self, stage: str, name: str, shards: int) -> list[str]:
+        """Every shard group's folder of an artifact of ``shards`` shards."""
+        groups = range(group_count(shards, self.shards_per_group or shards))
+        return [self.job_folder(stage, name).format(group=g) for g in groups]
 
     @property
     def evaluated(self) -> list[str]:
@@ -152,6 +165,7 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         if settings.data.archive
         else settings.data.root,
         shards_per_group=max(1, group // settings.preprocess.shard_size) if group else None,
+        shard_size=settings.preprocess.shard_size,
         sections={name: to_json(getattr(settings, name)) for name in sections},
         models=_models(settings, run),
         maps=_maps(settings, run),

@@ -86,15 +86,8 @@ def one_of(names):
 
 
 # Shard groups (run.group_size): per-sample stages as one job per group of whole
-# shards, each stage's groups joined into its artifact.
+# shards, each stage's groups joined into its artifact (PLAN.job_folder).
 GROUP_TAG = "_g{group}" if GROUP_SHARDS else ""
-
-
-def job_folder(stage, name):
-    """A per-sample job's output: the artifact, or with group_size its group's folder."""
-    if GROUP_SHARDS:
-        return f"{RUN}/groups/{stage}/{name}/{{group}}"
-    return f"{RUN}/{stage}/{name}"
 
 
 def group_flag(wildcards):
@@ -103,28 +96,25 @@ def group_flag(wildcards):
 
 def group_parts(stage, name):
     """Every group's folder of an artifact, counted once preprocessing has run."""
-    data = checkpoints.preprocess.get().output.data
-    shards = len(json.loads(Path(data, "index.json").read_text())["shards"])
-    groups = range(group_count(shards, GROUP_SHARDS))
-    return [job_folder(stage, name).format(group=g) for g in groups]
+    index = Path(checkpoints.preprocess.get().output.data, "index.json")
+    return PLAN.group_folders(stage, name, len(json.loads(index.read_text())["shards"]))
 
 
 def plan_parts():
     """Every preprocessing group's folder, counted once the sheet is split."""
-    plan = checkpoints.preprocess_plan.get().output[0]
-    rows = json.loads(Path(plan, "plan.json").read_text())["rows"]
-    per_group = GROUP_SHARDS * SETTINGS.preprocess.shard_size
-    return [
-        job_folder("data", "shards").format(group=g)
-        for g in range(group_count(rows, per_group))
-    ]
+    plan = Path(checkpoints.preprocess_plan.get().output[0], "plan.json")
+    shards = group_count(json.loads(plan.read_text())["rows"], PLAN.shard_size)
+    return PLAN.group_folders("data", "shards", shards)
 
 
 def reported(outputs, where=()):
-    """Outputs shown in the HTML report: name -> (path, caption[, category]), each
-    with its caption file (workflow/report/); ``where``: (category, subcategory)."""
-    shown = {}
-    for key, (path, caption, *category) in outputs.items():
-        place = dict(zip(("category", "subcategory"), [*category, *where]))
-        shown[key] = report(path, caption=f"../report/{caption}.rst", **place)
-    return shown
+    """Report outputs: name -> (path, caption[, category]); ``where``: (category,
+    subcategory). Captions are workflow/report/<caption>.rst."""
+    return {
+        key: report(
+            path,
+            caption=f"../report/{caption}.rst",
+            **dict(zip(("category", "subcategory"), [*category, *where])),
+        )
+        for key, (path, caption, *category) in outputs.items()
+    }

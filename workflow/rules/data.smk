@@ -43,7 +43,7 @@ if GROUP_SHARDS:
             plan=f"{RUN}/plan",
             sheet=PLAN.sheet,
         output:
-            directory(job_folder("data", "shards")),
+            directory(PLAN.job_folder("data", "shards")),
         log:
             f"{RUN}/logs/preprocess{GROUP_TAG}.log",
         benchmark:

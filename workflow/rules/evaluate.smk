@@ -55,7 +55,7 @@ if GROUP_SHARDS:
             **PLAN.scored,
             data=f"{RUN}/data",
         output:
-            directory(job_folder("eval", "images")),
+            directory(PLAN.job_folder("eval", "images")),
         log:
             f"{RUN}/logs/evaluate_images{GROUP_TAG}.log",
         benchmark:

@@ -5,7 +5,7 @@ rule masks:
         predictions=f"{RUN}/classifier/predictions.csv",
         metrics=f"{RUN}/classifier/metrics.json",
     output:
-        directory(job_folder("masks", "{recipe}")),
+        directory(PLAN.job_folder("masks", "{recipe}")),
     log:
         f"{RUN}/logs/masks_{{recipe}}{GROUP_TAG}.log",
     benchmark:

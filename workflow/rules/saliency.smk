@@ -3,7 +3,7 @@ rule saliency:
         data=f"{RUN}/data",
         model=lambda wc: PLAN.maps[wc.map].inputs["model"],
     output:
-        directory(job_folder("saliency", "{map}")),
+        directory(PLAN.job_folder("saliency", "{map}")),
     log:
         f"{RUN}/logs/saliency_{{map}}{GROUP_TAG}.log",
     benchmark:

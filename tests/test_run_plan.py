@@ -128,3 +128,14 @@ def test_the_headline_is_the_best_val_weak_segmenter(tmp_path):
     assert lines[1].endswith("a segmenter, test Dice 0.900")  # the label-only choice
     assert lines[2] == "supervised (all masks): test Dice 0.700"
     assert headline_recipe([]) is None and headline_lines(tmp_path / "none") == []
+
+
+def test_shard_group_folders():
+    grouped = plan()  # 4 shards to a group
+    assert grouped.job_folder("saliency", "{map}") == "results/r/groups/saliency/{map}/{group}"
+    assert grouped.group_folders("masks", "a", 9) == [
+        f"results/r/groups/masks/a/{g}" for g in range(3)
+    ]
+    single = plan(group_size=None)
+    assert single.job_folder("masks", "a") == "results/r/masks/a"
+    assert single.group_folders("masks", "a", 9) == ["results/r/masks/a"]

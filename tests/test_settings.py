@@ -76,6 +76,8 @@ def test_the_registry_finds_each_extension_by_its_file_alone():
     assert registry.names("layout") == sorted(LAYOUTS)
     assert "cbis-ddsm" in LAYOUTS and "base" not in METHODS and "recipe" not in RULES
     assert all(issubclass(rule, MaskRule) for rule in RULES.values())
+    volumes = [n for n in LAYOUTS if registry.takes("layout", n, "axis")]
+    assert volumes == ["brats", "decathlon", "nifti"]  # the layouts that read volumes
 
 
 def test_a_new_rule_is_one_new_file(tmp_path):

@@ -27,37 +27,53 @@ EXTENSIONS = {
 }
 
 
-def _defined(path: Path, marker: str) -> str | None:
+def _defined(path: Path, marker: str) -> ast.ClassDef | ast.FunctionDef | None:
     """The extension a module defines: its class deriving from ``marker``, or its
     function ``<module><marker>``; None for a module that is not an extension."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in tree.body:
         if marker.startswith("_") and isinstance(node, ast.FunctionDef):
             if node.name == path.stem + marker:
-                return node.name
+                return node
         elif isinstance(node, ast.ClassDef):
             bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
             if marker in bases:
-                return node.name
+                return node
     return None
 
 
 @cache
 def _found(kind: str, src: Path = SRC) -> dict[str, tuple[str, str]]:
     """Name -> (module, attribute) of every extension of ``kind``."""
+    return {name: found[:2] for name, found in _read(kind, src).items()}
+
+
+@cache
+def _read(kind: str, src: Path = SRC) -> dict[str, tuple[str, str, frozenset[str]]]:
+    """Name -> (module, attribute, a function's parameter names) of each extension."""
     package, marker = EXTENSIONS[kind]
     found = {}
     for path in sorted(src.joinpath(*package.split(".")).glob("*.py")):
-        attribute = _defined(path, marker)
-        if attribute and not path.stem.startswith("_"):
-            name = path.stem.replace("_", "-") if kind == "layout" else path.stem
-            found[name] = (f"{package}.{path.stem}", attribute)
+        node = _defined(path, marker)
+        if node is None or path.stem.startswith("_"):
+            continue
+        name = path.stem.replace("_", "-") if kind == "layout" else path.stem
+        params = frozenset()
+        if isinstance(node, ast.FunctionDef):
+            params = frozenset(a.arg for a in (*node.args.args, *node.args.kwonlyargs))
+        found[name] = (f"{package}.{path.stem}", node.name, params)
     return found
 
 
 def names(kind: str) -> list[str]:
     """The names a config may use for ``kind``, without importing anything."""
     return sorted(_found(kind))
+
+
+def takes(kind: str, name: str, parameter: str) -> bool:
+    """Whether extension ``name``'s function names ``parameter`` (a layout that takes
+    ``axis`` reads volumes)."""
+    return name in _read(kind) and parameter in _read(kind)[name][2]
 
 
 def modules(package: str, src: Path = SRC) -> list[str]:

@@ -139,9 +139,6 @@ class DemoSettings:
     seed: int = 0
 
 
-VOLUME_LAYOUTS = ("nifti", "brats", "decathlon")
-
-
 @dataclass(frozen=True)
 class LayoutSettings:
     """Options of ``xaiseg sheet`` for the layouts that take any."""
@@ -530,7 +527,8 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         )
     if settings.demo.spatial_dims != pre.spatial_dims and settings.demo.spatial_dims == 3:
         problems.append("data.demo.spatial_dims is 3 but preprocess.spatial_dims is not")
-    if source == "layout" and settings.data.layout in VOLUME_LAYOUTS:
+    # A layout that takes an axis reads volumes: whole, or cut into slices along it.
+    if source == "layout" and registry.takes("layout", settings.data.layout, "axis"):
         whole = settings.layout.axis is None
         if whole != (pre.spatial_dims == 3):
             problems.append(

@@ -1,9 +1,11 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from xaiseg.evaluate.tables import volume_dice
 from xaiseg.metrics import classification_metrics, segmentation_scores
 
 
@@ -104,3 +106,20 @@ def test_few_masks_rows_choose_the_recipe_on_k_val_images():
     assert few[["recipe", "setting", "split"]].values.tolist() == [["a", "few masks (k=2)", "test"]]
     assert few["dice"].tolist() == pytest.approx([0.1])
     assert few_masks_rows(per_image, summary, k=0, seed=0).empty
+
+
+def test_volume_dice_takes_each_patients_slices_together():
+    """Patient A: slices with (inter, pred, truth) = (2, 3, 4) and (0, 1, 0), a false
+    positive on a healthy slice: 2*2 / (4 + 4) = 0.5. Patient B: (3, 3, 3): 1.0. Patient
+    C has no lesion and no say. Mean 0.75; the per-slice mean would differ."""
+    images = pd.DataFrame(
+        {
+            "group": ["A", "A", "B", "C"],
+            "intersection": [2, 0, 3, 0],
+            "predicted_pixels": [3, 1, 3, 5],
+            "truth_pixels": [4, 0, 3, 0],
+        }
+    )
+    assert volume_dice(images) == pytest.approx(0.75)
+    assert math.isnan(volume_dice(images[images["group"] == "C"]))
+    assert math.isnan(volume_dice(images.drop(columns="intersection")))

@@ -221,9 +221,10 @@ def test_saliency_cached_as_float16(workdir):
 
 def test_summary_table(workdir):
     summary = pd.read_csv(workdir / "results/tiny/summary.csv")
-    for column in ["recipe", "model", "split", "n", "dice", "iou", "hd95"]:
+    for column in ["recipe", "model", "split", "n", "dice", "iou", "hd95", "dice_volume"]:
         assert column in summary.columns
     test = summary[summary["split"] == "test"]
+    assert test["dice_volume"].between(0, 1).all()  # every test patient group has a lesion
     assert set(test["model"]) == {"pseudo_mask", "segmenter", "supervised", "finetune", "scratch"}
     no_masks = test[test["setting"] == "no masks"]
     assert len(no_masks) == 8  # 4 pseudo-mask rows, 4 segmenters

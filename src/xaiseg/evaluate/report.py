@@ -56,7 +56,8 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
     lines += [
         "## Segmentation (test split)",
         "",
-        "Dice, IoU and HD95 average over images with a lesion; `dice_all` counts every image.",
+        "Dice, IoU and HD95 average over images with a lesion; `dice_all` counts every image;"
+        " `dice_volume` is each patient's images taken together, averaged over patients.",
         "",
         to_markdown(test),
         "![overlays](figures/overlays.png)",

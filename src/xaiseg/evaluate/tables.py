@@ -5,8 +5,10 @@ themselves, ``segmenter`` the U-Net trained on them, ``supervised`` the same U-N
 trained on ground truth. ``dice``/``iou``/``hd95`` average over images whose ground
 truth holds a lesion; ``dice_all`` also counts lesion-free images (1 when the
 prediction is empty too), and ``false_positive_rate`` is the share of lesion-free
-images with a non-empty prediction. Ignore pixels of a pseudo-mask count as
-background here: what a user would get.
+images with a non-empty prediction. ``dice_volume`` is per patient: the Dice of all a
+patient's images of the split taken together (slices of a volume: the per-volume Dice
+that LGG and BraTS results report), averaged over the patients with a lesion. Ignore
+pixels of a pseudo-mask count as background here: what a user would get.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ SUMMARY_COLUMNS = [
     "iou",
     "hd95",
     "dice_all",
+    "dice_volume",
     "false_positive_rate",
 ]
+# Pixel counts per image, summed per patient for the per-volume Dice.
+COUNTS = ("intersection", "predicted_pixels", "truth_pixels")
 # What each row was allowed to read before evaluation.
 
 
@@ -85,6 +90,12 @@ def per_image_table(
             truth = data["mask"][has_truth]
             predicted = pred["mask"][has_truth] == 1
             scores = segmentation_scores(predicted, truth)
+            lesion = truth > 0
+            scores |= {
+                "intersection": (predicted & lesion).flatten(1).sum(1).numpy(),
+                "predicted_pixels": predicted.flatten(1).sum(1).numpy(),
+                "truth_pixels": lesion.flatten(1).sum(1).numpy(),
+            }
             kept = [i for i, keep in zip(ids, has_truth.tolist(), strict=True) if keep]
             frames.append(
                 pd.DataFrame(
@@ -131,6 +142,7 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
                 "iou": positive["iou"].mean(),
                 "hd95": positive["hd95"].mean(),
                 "dice_all": group["dice"].mean(),
+                "dice_volume": volume_dice(group),
                 "false_positive_rate": negative["pred_positive"].mean()
                 if len(negative)
                 else np.nan,
@@ -143,6 +155,19 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
         .drop(columns="_order")
         .reset_index(drop=True)
     )
+
+
+def volume_dice(images: pd.DataFrame) -> float:
+    """Mean over patients (groups) with a lesion of 2 |P & T| / (|P| + |T|), the pixel
+    counts summed over the patient's images; NaN for a table without the counts."""
+    if not set(COUNTS) <= set(images) or "group" not in images:
+        return np.nan
+    totals = images.groupby("group")[list(COUNTS)].sum()
+    totals = totals[totals["truth_pixels"] > 0]
+    if totals.empty:
+        return np.nan
+    both = totals["predicted_pixels"] + totals["truth_pixels"]
+    return float((2 * totals["intersection"] / both).mean())
 
 
 def _interval(positive: pd.DataFrame) -> tuple[float, float]:

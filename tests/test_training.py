@@ -263,3 +263,24 @@ def test_min_steps_lengthens_the_epochs_of_a_small_dataset():
     assert at_least_steps(settings, 4).epochs == 6  # ceil(23 / 4) batches per epoch
     assert at_least_steps(settings, 5).epochs == 5  # 25 steps already: unchanged
     assert at_least_steps(ClassifierSettings(epochs=5), 1).epochs == 5  # off by default
+
+
+def test_hide_and_seek_covers_squares_only_when_asked():
+    """Off, the augmentation is the one every run had; on, 8 to 16 squares of an eighth
+    of the side (8 px at 64) are noise: between one 8x8 square and 16 of them."""
+    from monai.transforms import RandCoarseDropoutd
+
+    from xaiseg.train.data import augmentation
+
+    plain = augmentation(["image"], 2)
+    hiding = augmentation(["image"], 2, hide_patches=1.0, side=64)
+    assert not any(isinstance(t, RandCoarseDropoutd) for t in plain.transforms)
+    hide = next(t for t in hiding.transforms if isinstance(t, RandCoarseDropoutd))
+    hide.set_random_state(0)
+    image = torch.linspace(0, 1, 64 * 64).reshape(1, 64, 64)  # every pixel its own value
+    changed = (hide({"image": image.clone()})["image"] != image).sum().item()
+    assert 64 <= changed <= 16 * 64
+    kept = image.clone()
+    hiding.set_random_state(0)
+    hiding({"image": kept})
+    assert torch.equal(kept, image)  # the stored training image is never written

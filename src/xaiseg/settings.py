@@ -211,7 +211,10 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class ClassifierSettings(TrainingSettings):
-    pass
+    # Hide-and-seek (Singh and Lee 2017): the chance that a training image has 8 to 16
+    # squares of an eighth of its side covered with noise, so that the classifier must
+    # find the finding everywhere it is, not only in its most telling part. 0: off.
+    hide_patches: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,11 @@ def train_classifier(
     # Inverse-frequency class weights: positives are a minority in real data.
     counts = torch.bincount(train["label"], minlength=len(spec.classes)).float().clamp(min=1)
     criterion = nn.CrossEntropyLoss(weight=(counts.sum() / (len(counts) * counts)).to(device))
-    train_set = dict_dataset(train, augmentation(["image"], spec.spatial_dims))
+    side = min(train["image"].shape[2:])
+    transform = augmentation(
+        ["image"], spec.spatial_dims, hide_patches=settings.hide_patches, side=side
+    )
+    train_set = dict_dataset(train, transform)
     loader = training_loader(train_set, settings.batch_size, settings.seed)
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import torch
 from monai.transforms import (
     Compose,
+    Lambdad,
     RandAdjustContrastd,
     RandAffined,
+    RandCoarseDropoutd,
     RandFlipd,
     RandGaussianNoised,
     RandRotate90d,
@@ -24,10 +26,25 @@ def augmentation(
     spatial_dims: int = 2,
     mask_keys: list[str] | None = None,
     image_key: str = "image",
+    hide_patches: float = 0.0,
+    side: int = 0,
 ) -> Compose:
     """Flips, 90-degree turns, small affine (all ``keys``; masks stay nearest), then
-    contrast and noise on ``image_key``."""
+    contrast and noise on ``image_key``, and with ``hide_patches`` (a probability) 8 to
+    16 squares of an eighth of ``side`` filled with noise (hide-and-seek)."""
     mask_keys = mask_keys or []
+    hide = [
+        # The dropout writes in place: on a copy, never on the stored training image.
+        Lambdad(image_key, torch.clone),
+        RandCoarseDropoutd(
+            image_key,
+            holes=8,
+            max_holes=16,
+            spatial_size=max(1, side // 8),
+            prob=hide_patches,
+            fill_value=None,  # noise in the image's own range: no colour of its own
+        ),
+    ]
     modes = ["bilinear" if k not in mask_keys else "nearest" for k in keys]
     flips = [RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(spatial_dims)]
     return Compose(
@@ -45,6 +62,7 @@ def augmentation(
             ),
             RandAdjustContrastd(image_key, prob=0.3, gamma=(0.8, 1.25)),
             RandGaussianNoised(image_key, prob=0.3, std=0.02),
+            *(hide if hide_patches else []),
             # Plain tensors out: the default collate and the losses need no metadata.
             ToTensord(keys, track_meta=False),
         ]

@@ -93,3 +93,37 @@ def test_a_folder_symlink_out_of_the_sheet_folder_is_refused(tmp_path):
         data / "sheet.tsv", ["normal", "lesion"], require_files=False, roots=[outside]
     )
     assert sheet.loc[0, "image"] == str(outside / "x.png")
+
+
+def _run_settings(**data):
+    from xaiseg.settings import workflow_settings
+
+    maps = {"saliency": {"maps": {"gradcam": {}}}}
+    recipes = {"masks": {"recipes": [{"name": "a", "maps": ["gradcam"]}]}}
+    return workflow_settings({**maps, **recipes, **data})
+
+
+def test_what_stops_a_run_before_its_first_job(png_dataset, tmp_path):
+    from xaiseg.io.sheet import run_input_problem
+
+    sheet, _ = png_dataset
+    assert run_input_problem(_run_settings(data={"source": "sheet", "sheet": str(sheet)})) is None
+    gone = _run_settings(data={"source": "sheet", "sheet": str(tmp_path / "gone.tsv")})
+    assert "config data.sheet: sample sheet" in run_input_problem(gone)
+    no_root = _run_settings(data={"source": "layout", "layout": "busi", "root": "nowhere"})
+    assert run_input_problem(no_root) == "config data.root: dataset folder 'nowhere' does not exist"
+    weights = _run_settings(segmenter={"init_weights": "w.safetensors"})
+    assert (
+        run_input_problem(weights)
+        == "config segmenter.init_weights: file 'w.safetensors' not found"
+    )
+    (tmp_path / "img2.png").unlink()  # a row's image gone: the sheet's own problem, named
+    problem = run_input_problem(_run_settings(data={"source": "sheet", "sheet": str(sheet)}))
+    assert "row 4 (s2): img2.png: image file not found" in problem  # row 1 is the header
+    skip = {"on_bad_input": "skip"}  # quarantined by preprocessing instead
+    assert (
+        run_input_problem(
+            _run_settings(data={"source": "sheet", "sheet": str(sheet)}, preprocess=skip)
+        )
+        is None
+    )

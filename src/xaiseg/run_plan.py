@@ -80,7 +80,7 @@ class RunPlan:
 
     def group_folders(self, stage: str, name: str, shards: int) -> list[str]:
         """Every shard group's folder of an artifact of ``shards`` shards."""
-        groups = range(group_count(shards, self.shards_per_group or shards))
+        groups = range(group_count(shards, self.shards_per_group or max(1, shards)))
         return [self.job_folder(stage, name).format(group=g) for g in groups]
 
     @property

@@ -1,6 +1,7 @@
 # Every artifact scored against ground truth (PLAN.scored: pseudo-masks, segmenters'
 # predictions and the recipes' maps), the tables, figures and the report.
 MAPS = PLAN.recipe_maps
+MAP_ARGS = [f"{m}={RUN}/saliency/{m}" for m in MAPS]  # name=folder, as the CLI reads them
 
 
 rule evaluate:
@@ -31,7 +32,7 @@ rule evaluate:
     params:
         out=lambda wc, output: os.path.dirname(output.summary),
         things=PLAN.evaluated,
-        maps=[f"{m}={RUN}/saliency/{m}" for m in MAPS],
+        maps=MAP_ARGS,
         faithfulness=[f"{m}={RUN}/eval/faithfulness/{m}" for m in MAPS],
         settings=PLAN.sections["evaluate"],
         groups=lambda wc, input: (
@@ -64,7 +65,7 @@ if GROUP_SHARDS:
             "../../envs/xaiseg.yaml"
         params:
             things=PLAN.evaluated,
-            maps=[f"{m}={RUN}/saliency/{m}" for m in MAPS],
+            maps=MAP_ARGS,
             group=group_flag,
             code=code("evaluate_images"),
         shell:

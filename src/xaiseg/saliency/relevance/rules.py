@@ -114,7 +114,7 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
     normalised image) count too: x+ w+ and x- w- are positive, x+ w- and x- w+ negative.
     """
 
-    def part(layer, x, relevance, positive):
+    def part(layer, x, relevance, positive, nonnegative):
         def plus(t):
             return t.clamp(min=0)
 
@@ -123,7 +123,7 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
 
         # Positive contributions: x+ through w+ and x- through w-; negative: the others.
         for_xp, for_xn = (plus, minus) if positive else (minus, plus)
-        if x.min() >= 0:  # after a ReLU: x- is zero, and so is everything it carries
+        if nonnegative:  # after a ReLU: x- is zero, and so is everything it carries
             weight = for_xp(layer.weight)
             z = linear_forward(layer, x, weight, _bias(layer, for_xp))
             direct = _direct(layer, x, weight, z, relevance, epsilon)
@@ -139,10 +139,11 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
         return rp + rn
 
     def propagate(layer, x, relevance, output):
-        positive = part(layer, x, relevance, positive=True)
+        nonnegative = bool(x.min() >= 0)
+        positive = part(layer, x, relevance, True, nonnegative)
         if beta == 0:
             return alpha * positive
-        return alpha * positive - beta * part(layer, x, relevance, positive=False)
+        return alpha * positive - beta * part(layer, x, relevance, False, nonnegative)
 
     return propagate
 

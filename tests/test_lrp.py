@@ -45,12 +45,15 @@ def test_epsilon_relevance_sums_to_the_logit_through_conv_bn_relu_pool_linear():
     torch.testing.assert_close(total, logit, rtol=1e-3, atol=0)
 
 
-@pytest.mark.parametrize("network,dims", [("resnet10", 2), ("vgg", 3)])
-def test_the_factorys_networks_conserve_relevance(network, dims):
+@pytest.mark.parametrize(
+    "network,dims,options",
+    [("resnet10", 2, {}), ("resnet10", 2, {"dilate_stages": 1}), ("vgg", 3, {})],
+)
+def test_the_factorys_networks_conserve_relevance(network, dims, options):
     """The MONAI ResNet through its canonizer (folded norms, proportional residual sum);
     the VGG in 3D."""
     torch.manual_seed(1)
-    net = _no_biases(build_classifier(network, 1, 2, spatial_dims=dims), seed=1)
+    net = _no_biases(build_classifier(network, 1, 2, spatial_dims=dims, **options), seed=1)
     x = torch.randn(2, 1, *([16] * dims))
     for composite in COMPOSITES:
         total, logit = _relevance_and_logit(net, x, composite)

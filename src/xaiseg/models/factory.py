@@ -23,15 +23,37 @@ def _resnet(depth: int) -> Callable[..., nn.Module]:
         # A stride-2 stem without max-pool keeps layer1..layer4 at strides 2..16,
         # so CAM target layers are fine enough for small lesions.
         options = {"conv1_t_stride": 2, "no_max_pool": True, **options}
+        dilate_stages = options.pop("dilate_stages", 0)
         factory = getattr(nets, f"resnet{depth}")
-        return factory(
+        network = factory(
             spatial_dims=spatial_dims,
             n_input_channels=in_channels,
             num_classes=num_classes,
             **options,
         )
+        return dilate_last_stages(network, dilate_stages)
 
     return build
+
+
+def dilate_last_stages(network: nn.Module, stages: int) -> nn.Module:
+    """The last ``stages`` ResNet stages keep their input's resolution: each stride 2
+    becomes dilation, as DeepLab and weakly-supervised segmentation backbones do
+    (Chen et al. 2017), so layer4's maps are twice as fine per stage. Same weights'
+    shapes: a checkpoint of one loads into the other."""
+    names = ["layer4", "layer3", "layer2"][:stages]
+    if len(names) < stages:
+        raise XaisegError(f"dilate_stages {stages}: a ResNet has at most 3 stages to dilate")
+    for depth, name in enumerate(reversed(names), start=1):
+        previous, dilation = 2 ** (depth - 1), 2**depth
+        for index, block in enumerate(getattr(network, name)):
+            for conv in (m for m in block.modules() if isinstance(m, nn.modules.conv._ConvNd)):
+                conv.stride = (1,) * len(conv.stride)
+                if conv.kernel_size[0] > 1:
+                    # A stage's first convolution still sees the previous spacing.
+                    d = previous if index == 0 and conv is block.conv1 else dilation
+                    conv.dilation = conv.padding = (d,) * len(conv.dilation)
+    return network
 
 
 def _densenet121(

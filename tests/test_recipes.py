@@ -235,3 +235,36 @@ def test_inside_foreground_drops_the_rim_and_the_background():
     kept = REFINERS["inside_foreground"](margin=1)(mask, image[0], image)
     assert kept.sum() == 25 and kept[2:7, 2:7].all()  # the 5x5 core, hole included
     assert REFINERS["inside_foreground"](margin=0)(mask, image[0], image).sum() == 49
+
+
+def test_a_self_training_rounds_masks_are_the_last_segmenters_gated_like_a_recipes(tmp_path):
+    """The previous segmenter marked the top-left corner of every image: kept where the
+    label (train) or the classifier (test) says lesion, empty on healthy images whatever
+    the network drew, all IGNORE on a lesion it drew nothing on."""
+    from xaiseg.masks.build import build_round_masks
+    from xaiseg.settings import RecipeJob
+
+    data, _maps, classifier = _mask_stage_inputs(tmp_path)
+    ids = ShardStore(data).sample_ids
+    predictions = ShardWriter(tmp_path / "predictions", 2)
+    for sample_id in ids:
+        mask = np.zeros((1, 4, 4), np.uint8)
+        if sample_id != "l2":  # the network found nothing on l2
+            mask[0, :2, :2] = 1
+        predictions.add({"probability": mask.astype(np.float16), "mask": mask})
+    predictions.close({"samples": [{"sample_id": s} for s in ids]})
+    job = RecipeJob(RecipeSettings(name="r-r1"), 0.5)
+    counts = build_round_masks(data, tmp_path / "predictions", classifier, tmp_path / "out", job)
+    masks = ShardStore(tmp_path / "out").load(["mask"])["mask"][:, 0]
+    corner = torch.zeros(4, 4, dtype=masks.dtype)
+    corner[:2, :2] = 1
+    assert not masks[0].any() and not masks[1].any()  # h1, h2: healthy by label
+    assert masks[2].equal(corner)  # l1: a lesion by label, the network's corner
+    assert masks[3].eq(IGNORE).all()  # l2: a lesion the network missed
+    assert masks[4].equal(corner)  # t1: the classifier's 0.9 opens the gate
+    assert counts["unfound"] == 1 and counts["gated_empty"] == 2
+    other = ShardWriter(tmp_path / "other", 2)
+    other.add({"mask": np.zeros((1, 4, 4), np.uint8)})
+    other.close({"samples": [{"sample_id": "x"}]})
+    with pytest.raises(XaisegError, match="other: its images are not those of"):
+        build_round_masks(data, tmp_path / "other", classifier, tmp_path / "out2", job)

@@ -139,3 +139,27 @@ def test_shard_group_folders():
     single = plan(group_size=None)
     assert single.job_folder("masks", "a") == "results/r/masks/a"
     assert single.group_folders("masks", "a", 9) == ["results/r/masks/a"]
+
+
+def test_self_training_rounds_chain_each_recipes_segmenters():
+    """Round k of recipe b reads round k-1's segmenter's predictions; each round is a
+    recipe and a segmenter of its own, scored and exportable like the recipe."""
+    masks = {**CONFIG["masks"], "rounds": 2}
+    p = plan(masks=masks, finetune={"pretrained": None})
+    assert list(p.recipes) == ["a", "a-r1", "a-r2", "b", "b-r1", "b-r2"]
+    assert p.recipes["b"].inputs == {
+        "saliency": ["results/r/saliency/lrp", "results/r/saliency/gradcam"]
+    }
+    assert p.recipes["b-r1"].inputs == {"predictions": ["results/r/segmenter/pseudo-b/predictions"]}
+    assert p.recipes["b-r2"].inputs == {
+        "predictions": ["results/r/segmenter/pseudo-b-r1/predictions"]
+    }
+    assert json.loads(p.recipes["b-r2"].settings)["recipe"]["maps"] == []
+    assert p.segmenters["pseudo-b-r2"].inputs["masks"] == ["results/r/masks/b-r2"]
+    assert "b-r1:pseudo_mask:results/r/masks/b-r1" in p.evaluated
+    assert "b-r1:segmenter:results/r/segmenter/pseudo-b-r1/predictions" in p.evaluated
+    assert {"pseudo-a-r2", "pseudo-b-r1"} <= set(p.exportable)
+    # Rounds never change what a recipe's own jobs read or are told.
+    plain = plan(finetune={"pretrained": None})
+    assert p.recipes["b"] == plain.recipes["b"]
+    assert p.segmenters["pseudo-b"] == plain.segmenters["pseudo-b"]

@@ -186,6 +186,15 @@ def test_cross_field_problems_all_named_before_any_job():
     assert "ignore: need 0 <= low <= high <= 1" in text
 
 
+def test_a_recipe_named_as_another_recipes_self_training_round_is_refused():
+    config = _config(
+        masks__rounds=1,
+        masks__recipes=[{"name": "a", "maps": ["gradcam"]}, {"name": "a-r1", "maps": ["gradcam"]}],
+    )
+    with pytest.raises(S.ConfigError, match=r"'a-r1' is used more than once \(a self-training"):
+        S.workflow_settings(config)
+
+
 def test_whole_volumes_go_with_3d_and_slices_with_2d():
     config = _config(data__source="layout", data__layout="brats", data__root="x")
     config["data"]["layout_options"] = {"axis": None}

@@ -206,10 +206,16 @@ def cmd_saliency(args: argparse.Namespace) -> None:
 
 
 def cmd_masks(args: argparse.Namespace) -> None:
-    from xaiseg.masks.build import build_masks
+    from xaiseg.masks.build import build_masks, build_round_masks
 
     job = _settings(args)
-    maps = _named_folders(args.saliency)
+    if args.predictions:  # a self-training round
+        counts = build_round_masks(
+            args.data, args.predictions, args.classifier, args.out, job, args.group
+        )
+        print(f"masks: {counts}")
+        return
+    maps = _named_folders(args.saliency or [])
     missing = [m for m in job.recipe.maps if m not in maps]
     if missing:
         raise XaisegError(f"recipe {job.recipe.name!r} needs maps {missing}: pass --saliency")
@@ -412,7 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("masks", help="pseudo-masks of one recipe")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--saliency", nargs="+", required=True, metavar="MAP=FOLDER")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--saliency", nargs="+", metavar="MAP=FOLDER")
+    source.add_argument(
+        "--predictions", type=Path, help="a segmenter's predictions (a self-training round)"
+    )
     p.add_argument("--classifier", type=Path, required=True, help="classifier folder")
     p.add_argument("--out", type=Path, required=True)
     _add_settings(p, S.RecipeJob, ("gate_threshold",))

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xaiseg.settings import RecipeJob, WorkflowSettings, to_json
+from xaiseg.settings import (
+    MaskSettings,
+    RecipeJob,
+    RecipeSettings,
+    WorkflowSettings,
+    round_name,
+    to_json,
+)
 
 # The segmenter kinds: trained on a recipe's pseudo-masks, on every ground-truth mask,
 # or on a share of them (fine-tuned from a pseudo-mask segmenter, or from scratch).
@@ -240,15 +247,24 @@ def _maps(settings: WorkflowSettings, run: str) -> dict[str, Job]:
 
 
 def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+    """Each recipe's masks from its maps; each self-training round's from the previous
+    round's segmenter's predictions (its job's recipe is only a name)."""
     masks = settings.masks
-    return {
-        recipe.name: Job(
-            f"{run}/masks/{recipe.name}",
-            to_json(RecipeJob(recipe, masks.gate_threshold)),
-            {"saliency": [f"{run}/saliency/{m}" for m in recipe.maps]},
-        )
-        for recipe in masks.recipes
-    }
+    jobs = {}
+    for recipe in masks.recipes:
+        saliency = [f"{run}/saliency/{m}" for m in recipe.maps]
+        jobs[recipe.name] = _recipe_job(run, recipe, masks, saliency=saliency)
+        for k in range(1, masks.rounds + 1):
+            name, previous = round_name(recipe.name, k), round_name(recipe.name, k - 1)
+            predictions = [f"{run}/segmenter/{pseudo_segmenter(previous)}/predictions"]
+            only_name = RecipeSettings(name=name, maps=(), refine=())
+            jobs[name] = _recipe_job(run, only_name, masks, predictions=predictions)
+    return jobs
+
+
+def _recipe_job(run: str, recipe: RecipeSettings, masks: MaskSettings, **inputs: list[str]) -> Job:
+    job = RecipeJob(recipe, masks.gate_threshold)
+    return Job(f"{run}/masks/{recipe.name}", to_json(job), inputs)
 
 
 def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]:
@@ -266,9 +282,9 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
             folder, to_json(value), inputs, kind, f"{row}:{folder}/predictions"
         )
 
-    for recipe in settings.masks.recipes:
-        masks = [f"{run}/masks/{recipe.name}"]
-        add(pseudo_segmenter(recipe.name), PSEUDO, f"{recipe.name}:segmenter", base, masks=masks)
+    for recipe in settings.masks.names():
+        masks = [f"{run}/masks/{recipe}"]
+        add(pseudo_segmenter(recipe), PSEUDO, f"{recipe}:segmenter", base, masks=masks)
     if settings.segmenter.supervised:
         add(SUPERVISED, SUPERVISED, "ground_truth:supervised", base)
     pretrained = settings.finetune.pretrained
@@ -306,7 +322,7 @@ def _exportable(settings: WorkflowSettings) -> list[str]:
     summary is written."""
     if settings.predict.model != "headline":
         return [settings.predict.model]
-    return [pseudo_segmenter(r.name) for r in settings.masks.recipes]
+    return [pseudo_segmenter(name) for name in settings.masks.names()]
 
 
 def read_plan(run: str | Path) -> dict[str, Any]:

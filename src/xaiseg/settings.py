@@ -365,9 +365,22 @@ class MaskSettings:
     # threshold chosen on the validation split.
     gate_threshold: float | str = 0.5
     recipes: tuple[RecipeSettings, ...] = ()
+    # Self-training: after each recipe's segmenter, this many rounds of a segmenter
+    # trained on the previous one's own predictions, gated as every recipe's masks are.
+    # Round k of recipe r is the recipe "r-rk": its masks and segmenter are artifacts.
+    rounds: int = 0
 
     def recipe(self, name: str) -> RecipeSettings:
         return next(r for r in self.recipes if r.name == name)
+
+    def names(self) -> list[str]:
+        """Every recipe's name, each followed by its self-training rounds'."""
+        return [round_name(r.name, k) for r in self.recipes for k in range(self.rounds + 1)]
+
+
+def round_name(recipe: str, k: int) -> str:
+    """Self-training round ``k`` of a recipe (round 0 is the recipe itself)."""
+    return f"{recipe}-r{k}" if k else recipe
 
 
 @dataclass(frozen=True)
@@ -548,7 +561,7 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
                 f"saliency.maps.{name}: method 'counterfactual' and model 'counterfactual' "
                 f"go together (method {spec.method!r}, model {spec.model!r})"
             )
-    names = [r.name for r in settings.masks.recipes]
+    names = settings.masks.names()
     segmenters = {f"pseudo-{n}" for n in names}
     segmenters |= {"supervised"} if settings.segmenter.supervised else set()
     for name in sorted(maps):
@@ -573,7 +586,8 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
     if any(not 0 < f <= 1 for f in finetune.fractions):
         problems.append(f"finetune.fractions: each in (0, 1], got {list(finetune.fractions)}")
     for dup in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"masks.recipes: the name {dup!r} is used more than once")
+        rounds = " (a self-training round's name)" if settings.masks.rounds else ""
+        problems.append(f"masks.recipes: the name {dup!r} is used more than once{rounds}")
     for recipe in settings.masks.recipes:
         if not recipe.maps:
             problems.append(f"masks.recipes[{recipe.name}]: maps is empty")

@@ -21,6 +21,8 @@ import yaml
 from safetensors import safe_open
 
 from tests.conftest import ROOT
+from xaiseg.data.artifacts import IGNORE
+from xaiseg.data.shards import ShardStore
 
 pytestmark = pytest.mark.slow
 
@@ -694,6 +696,35 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
         assert metrics["mask_fraction"] == 0.25 and metrics["n_train"] < full["n_train"]
     report = json.loads((run / "segmenter/finetune-0.25-s1/init_weights.json").read_text())
     assert report["loaded"] and not report["new"] and not report["skipped"]
+
+
+def test_a_self_training_round_learns_from_the_last_segmenters_masks(workdir):
+    """masks.rounds 1: the round's masks are the pseudo-mask U-Net's predictions on the
+    images that hold the lesion (labels on train and val) and empty elsewhere; the
+    round's own U-Net trains on them; the summary gains the round's rows."""
+    name = write_config(workdir, "rounds.yaml", masks__rounds=1)
+    run = workdir / "results" / "tiny"
+    target = "results/tiny/segmenter/pseudo-gradcam-otsu-r1/model.safetensors"
+    snakemake(workdir, target, "--configfile", name)
+    data = ShardStore(run / "data")
+    labels = [s["label_index"] for s in data.samples]
+    splits = [s["split"] for s in data.samples]
+    previous = ShardStore(run / "segmenter/pseudo-gradcam-otsu/predictions").load(["mask"])
+    masks = ShardStore(run / "masks/gradcam-otsu-r1").load(["mask"])["mask"]
+    for i, (label, split) in enumerate(zip(labels, splits, strict=True)):
+        if split == "test":
+            continue
+        if label == 0:
+            assert not masks[i].any(), i
+        elif previous["mask"][i].any():
+            assert masks[i].equal(previous["mask"][i]), i
+        else:
+            assert masks[i].eq(IGNORE).all(), i
+    metrics = json.loads((run / "segmenter/pseudo-gradcam-otsu-r1/metrics.json").read_text())
+    assert metrics["trained_on"] == "gradcam-otsu-r1"
+    jobs = planned_jobs(workdir, "--configfile", name)
+    assert jobs["masks"] == 3 and jobs["train_segmenter"] == 3  # the other recipes' rounds
+    assert jobs["evaluate"] == 1
 
 
 def test_saliency_metrics_with_faithfulness_and_intervals(workdir):

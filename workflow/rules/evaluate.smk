@@ -1,7 +1,8 @@
 # Every artifact scored against ground truth (PLAN.scored: pseudo-masks, segmenters'
 # predictions and the recipes' maps), the tables, figures and the report.
 MAPS = PLAN.recipe_maps
-MAP_ARGS = [f"{m}={RUN}/saliency/{m}" for m in MAPS]  # name=folder, as the CLI reads them
+# name=folder, as the CLI reads them
+MAP_ARGS = [f"{m}={RUN}/saliency/{m}" for m in MAPS]
 
 
 rule evaluate:

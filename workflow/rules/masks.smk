@@ -1,7 +1,9 @@
 rule masks:
     input:
         data=f"{RUN}/data",
-        saliency=lambda wc: PLAN.recipes[wc.recipe].inputs["saliency"],
+        saliency=lambda wc: PLAN.recipes[wc.recipe].inputs.get("saliency", []),
+        # A self-training round reads the previous round's segmenter instead of maps.
+        segmenter=lambda wc: PLAN.recipes[wc.recipe].inputs.get("predictions", []),
         predictions=f"{RUN}/classifier/predictions.csv",
         metrics=f"{RUN}/classifier/metrics.json",
     output:
@@ -15,12 +17,17 @@ rule masks:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        maps=lambda wc, input: [f"{Path(m).name}={m}" for m in input.saliency],
+        sources=lambda wc, input: (
+            "--saliency "
+            + " ".join(shlex.quote(f"{Path(m).name}={m}") for m in input.saliency)
+            if input.saliency
+            else f"--predictions {input.segmenter}"
+        ),
         classifier=lambda wc, input: os.path.dirname(input.predictions),
         settings=lambda wc: PLAN.recipes[wc.recipe].settings,
         group=group_flag,
         code=code("masks"),
     shell:
-        f"{XAISEG} masks --data {{input.data}} --saliency {{params.maps:q}}"
+        f"{XAISEG} masks --data {{input.data}} {{params.sources}}"
         " --classifier {params.classifier} --out {output}"
         " --settings {params.settings:q} {params.group} > {log} 2>&1"

@@ -9,7 +9,7 @@ background would teach the segmenter to miss what the recipe missed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from xaiseg.data.artifacts import IGNORE, raw_maps, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
+from xaiseg.errors import XaisegError
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.recipe import Recipe
 from xaiseg.provenance import write_provenance
@@ -38,55 +39,129 @@ def build_masks(
     rule that learns a threshold learns it from every train image either way."""
     recipe = Recipe(job.recipe)
     store = ShardStore(data_dir)
-    classifier_dir = Path(classifier_dir)
     maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.maps]
+    has_finding, gate = _has_finding(store, Path(classifier_dir), job.gate_threshold)
+    if recipe.rule.needs_reference:
+        finding = len(store.index["classes"]) - 1
+        recipe.fit(_healthy_values(store, maps_stores, job, recipe, finding))
+    if group:
+        maps_stores = [m.group(*group) for m in maps_stores]
+    store, has_finding = _grouped(store, has_finding, group)
+
+    def masks() -> Iterator[np.ndarray]:
+        for images, maps in _recipe_inputs(store, maps_stores, job):
+            for image, image_maps in zip(images, maps, strict=True):
+                yield recipe(image_maps, image)
+
+    extra = {"reference_threshold": recipe.rule.threshold} if recipe.rule.needs_reference else {}
+    sources = list(saliency_dirs.values())
+    return _write_masks(
+        store, masks(), has_finding, out_dir, job,
+        sources=sources, classifier_dir=classifier_dir, group=group, gate=gate, extra=extra,
+    )  # fmt: skip
+
+
+def build_round_masks(
+    data_dir: str | Path,
+    predictions_dir: str | Path,
+    classifier_dir: str | Path,
+    out_dir: str | Path,
+    job: RecipeJob,
+    group: tuple[int, int] | None = None,
+) -> dict:
+    """Self-training: the masks of one round are the previous round's segmenter's own
+    predictions, gated as every recipe's masks are (labels on train and val, the
+    classifier on test), so a round teaches what the last network found, on the images
+    that hold the finding only."""
+    store = ShardStore(data_dir)
+    predictions = ShardStore(predictions_dir)
+    if predictions.sample_ids != store.sample_ids:
+        raise XaisegError(f"{predictions_dir}: its images are not those of {data_dir}")
+    has_finding, gate = _has_finding(store, Path(classifier_dir), job.gate_threshold)
+    if group:
+        predictions = predictions.group(*group)
+    store, has_finding = _grouped(store, has_finding, group)
+
+    def masks() -> Iterator[np.ndarray]:
+        for shard in predictions.iter_shards():
+            for mask in shard["mask"].numpy():
+                yield mask[0].astype(np.uint8)
+
+    sources = [Path(predictions_dir)]
+    return _write_masks(
+        store, masks(), has_finding, out_dir, job,
+        sources=sources, classifier_dir=classifier_dir, group=group, gate=gate,
+    )  # fmt: skip
+
+
+def _has_finding(
+    store: ShardStore, classifier_dir: Path, gate_threshold: float | str
+) -> tuple[list[bool], float]:
+    """Per image, whether its mask may hold the finding: its label on the labelled
+    splits, the classifier at the gate on the others."""
     probability = read_probabilities(classifier_dir / "predictions.csv", store.sample_ids)
-    gate = read_gate(job.gate_threshold, classifier_dir)
+    gate = read_gate(gate_threshold, classifier_dir)
     finding = len(store.index["classes"]) - 1
     has_finding = [
         s["label_index"] == finding if s["split"] in LABELLED_SPLITS else probability[i] >= gate
         for i, s in enumerate(store.samples)
     ]
-    if recipe.rule.needs_reference:
-        recipe.fit(_healthy_values(store, maps_stores, job, recipe, finding))
-    if group:
-        store = store.group(*group)
-        maps_stores = [m.group(*group) for m in maps_stores]
-        first = store.first_shard * store.index["shard_size"]
-        has_finding = has_finding[first : first + len(store.samples)]
+    return has_finding, gate
+
+
+def _grouped(
+    store: ShardStore, has_finding: list[bool], group: tuple[int, int] | None
+) -> tuple[ShardStore, list[bool]]:
+    if not group:
+        return store, has_finding
+    store = store.group(*group)
+    first = store.first_shard * store.index["shard_size"]
+    return store, has_finding[first : first + len(store.samples)]
+
+
+def _write_masks(
+    store: ShardStore,
+    masks: Iterable[np.ndarray],
+    has_finding: list[bool],
+    out_dir: str | Path,
+    job: RecipeJob,
+    *,
+    sources: list[Path],
+    classifier_dir: str | Path,
+    group: tuple[int, int] | None,
+    gate: float,
+    extra: dict | None = None,
+) -> dict:
+    """Each image's mask where it may hold the finding, empty where not; written with
+    its counts and provenance (``sources``: the maps or predictions it came from)."""
     writer = ShardWriter(out_dir, store.index["shard_size"], store.first_shard)
     counts = {"images": 0, "gated_empty": 0, "unfound": 0, "empty": 0, "ignore_pixels": 0}
-    for images, maps in _recipe_inputs(store, maps_stores, job):
-        for image, image_maps in zip(images, maps, strict=True):
-            position = counts["images"]
-            counts["images"] += 1
-            if has_finding[position]:
-                mask = recipe(image_maps, image)
-                if not (mask == 1).any():
-                    # The finding is there but the recipe did not find it: no pixel of
-                    # this image is known background, so none may teach the segmenter.
-                    mask = np.full_like(mask, IGNORE)
-                    counts["unfound"] += 1
-            else:
-                mask = np.zeros(image.shape[1:], np.uint8)
-                counts["gated_empty"] += 1
-            counts["empty"] += int(not (mask == 1).any())
-            counts["ignore_pixels"] += int((mask == IGNORE).sum())
-            writer.add({"mask": mask[np.newaxis]})
+    for position, mask in enumerate(masks):
+        counts["images"] += 1
+        if has_finding[position]:
+            if not (mask == 1).any():
+                # The finding is there but the recipe did not find it: no pixel of
+                # this image is known background, so none may teach the segmenter.
+                mask = np.full_like(mask, IGNORE)
+                counts["unfound"] += 1
+        else:
+            mask = np.zeros_like(mask)
+            counts["gated_empty"] += 1
+        counts["empty"] += int(not (mask == 1).any())
+        counts["ignore_pixels"] += int((mask == IGNORE).sum())
+        writer.add({"mask": mask[np.newaxis]})
     writer.close(
         {"recipe": job.recipe.name, "samples": [{"sample_id": s} for s in store.sample_ids]}
     )
-    counts["gate_threshold"] = gate
-    if recipe.rule.needs_reference:
-        counts["reference_threshold"] = recipe.rule.threshold
+    counts = {**counts, "gate_threshold": gate, **(extra or {})}
     write_provenance(
         out_dir,
         stage="masks",
         params=asdict(job),
         inputs=[
-            Path(data_dir) / "index.json",
-            *saliency_dirs.values(),
-            classifier_dir / "predictions.csv",
+            store.folder / "index.json",
+            *sources,
+            Path(classifier_dir) / "predictions.csv",
         ],
         extra={"counts": counts, "group": group},
     )

@@ -64,13 +64,12 @@ rule all:
 
 # One run at a time in a run folder (xaiseg.runlock): a second stops before any job.
 onstart:
-    hold_run_folder()
+    hold(PLAN)
 
 
 onsuccess:
-    drop_run_lock(RUN)
-    print("\n".join(headline_lines(RUN)))
+    finish(RUN, succeeded=True)
 
 
 onerror:
-    drop_run_lock(RUN)
+    finish(RUN, succeeded=False)

@@ -8,7 +8,7 @@ ORDER = ["io", "data", "models", "train", "saliency", "masks", "evaluate", "pred
 # Shared modules below every stage; they import no stage themselves.
 CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics", "runtimes"}
 CORE |= {"integrity", "runlock", "config_check", "run_plan", "registry"}
-ENTRY = {"cli", "__main__", "demo"}  # commands, allowed to reach every stage
+ENTRY = {"cli", "__main__", "demo", "snakemake_support"}  # commands and the workflow
 
 
 def _module(path):

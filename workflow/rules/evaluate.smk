@@ -17,7 +17,7 @@ rule evaluate:
         groups=lambda wc: group_parts("eval", "images") if GROUP_SHARDS else [],
         faithfulness=[f"{RUN}/eval/faithfulness/{m}/faithfulness.json" for m in MAPS],
     output:
-        **reported(PLAN.reported),
+        **reported(report, PLAN.reported),
         **({"few_table": f"{RUN}/eval/dice_vs_fraction.csv"} if PLAN.few_masks else {}),
         per_image=f"{RUN}/eval/per_image.csv",
         summary=f"{RUN}/eval/summary.csv",
@@ -81,6 +81,7 @@ rule explain:
         saliency=lambda wc: [PLAN.maps[m].folder for m in PLAN.explained[wc.name]],
     output:
         **reported(
+            report,
             {
                 "figure": (f"{RUN}/eval/explain/{{name}}/figure.png", "explain"),
                 "saliency_metrics": (

@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
+from xaiseg.errors import XaisegError
 from xaiseg.masks import RULES
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.refine import REFINERS
@@ -121,3 +123,23 @@ def test_superpixels_keep_the_regions_the_mask_mostly_covers():
     most_of_it[0:2, 0:20] = True  # and 40 of the surround's 351, 11%
     assert (step(most_of_it, None, image) == truth).all()
     assert not step(truth & (np.arange(20) < 8)[:, None], None, image).any()  # 14 of 49
+
+
+def test_keep_largest_weighs_components_by_size_map_mass_or_mean_map():
+    """Three components: a wide faint band (12 px at 0.2), a small bright spot (2 px at
+    1.0) and a middling one (4 px at 0.5): masses 2.4, 2.0 and 2.0; means 0.2, 1.0, 0.5."""
+    mask = np.zeros((8, 8), bool)
+    saliency = np.zeros((8, 8), np.float32)
+    mask[0, :], saliency[0, :] = True, 0.2
+    mask[1, :4], saliency[1, :4] = True, 0.2  # the band: rows 0 and 1, 12 pixels
+    mask[5, 1:3], saliency[5, 1:3] = True, 1.0
+    mask[4:6, 5:7], saliency[4:6, 5:7] = True, 0.5
+    step = REFINERS["keep_largest"]
+    assert step(n=1)(mask, saliency, None).sum() == 12
+    assert step(n=1, by="mass")(mask, saliency, None).sum() == 12
+    spot = step(n=1, by="mean")(mask, saliency, None)
+    assert spot.sum() == 2 and spot[5, 1:3].all()
+    two = step(n=2, by="mean")(mask, saliency, None)
+    assert two.sum() == 6 and two[4:6, 5:7].all()
+    with pytest.raises(XaisegError, match="by 'area' is not one of"):
+        step(by="area")

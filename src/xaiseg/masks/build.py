@@ -49,9 +49,13 @@ def build_masks(
     store, has_finding = _grouped(store, has_finding, group)
 
     def masks() -> Iterator[np.ndarray]:
+        position = 0
         for images, maps in _recipe_inputs(store, maps_stores, job):
             for image, image_maps in zip(images, maps, strict=True):
-                yield recipe(image_maps, image)
+                # Gated images are emptied anyway: the recipe runs only where it counts.
+                found = has_finding[position]
+                yield recipe(image_maps, image) if found else np.zeros(image.shape[1:], np.uint8)
+                position += 1
 
     extra = {"reference_threshold": recipe.rule.threshold} if recipe.rule.needs_reference else {}
     sources = list(saliency_dirs.values())

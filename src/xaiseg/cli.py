@@ -215,7 +215,7 @@ def cmd_masks(args: argparse.Namespace) -> None:
         )
         print(f"masks: {counts}")
         return
-    maps = _named_folders(args.saliency or [])
+    maps = _named_folders(args.saliency)
     missing = [m for m in job.recipe.maps if m not in maps]
     if missing:
         raise XaisegError(f"recipe {job.recipe.name!r} needs maps {missing}: pass --saliency")

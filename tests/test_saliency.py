@@ -55,3 +55,26 @@ def test_maps_upsampled_to_input_size():
     )
     maps = METHODS["gradcam"](model, "0")(torch.rand(3, 1, 32, 32), target=1)
     assert maps.shape == (3, 1, 32, 32)
+
+
+def test_mirrored_maps_are_mirrored_back_and_averaged():
+    from xaiseg.saliency.base import mirrored
+
+    images = torch.arange(8.0).view(1, 1, 2, 4)
+    # A method that follows the image (the map is the image): mirroring changes nothing.
+    same = mirrored(lambda x, extra: x, images, [], (0, 1))
+    torch.testing.assert_close(same, images)
+    # A method blind to the image (a column ramp 0 1 2 3): mirrored back, the columns
+    # swap, and the mean of 0 1 2 3 and 3 2 1 0 is 1.5 everywhere.
+    ramp = torch.arange(4.0).expand(1, 1, 2, 4)
+    blind = mirrored(lambda x, extra: ramp, images, [], (1,))
+    torch.testing.assert_close(blind, torch.full((1, 1, 2, 4), 1.5))
+    # Extra inputs (a ground-truth mask) are mirrored with the image.
+    mask = torch.zeros(1, 1, 2, 4)
+    mask[..., 0, 3] = 1
+    followed = mirrored(lambda x, extra: extra[0], images, [mask], (0, 1))
+    torch.testing.assert_close(followed, mask)
+    # No axes: the method's map as it is, computed once.
+    calls = []
+    mirrored(lambda x, extra: calls.append(1) or x, images, [], ())
+    assert len(calls) == 1

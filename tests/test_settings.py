@@ -314,6 +314,8 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
         "seg": {"method": "gradcam", "model": "segmenter/pseudo-nope"},
         "seg_ok": {"method": "hirescam", "model": "segmenter/supervised"},
         "cls": {"region": "all"},
+        "point": {"method": "gradcam", "model": "segmenter/supervised", "region": [2, 3]},
+        "deep": {"method": "gradcam", "mirror_axes": [1, 2]},
     }
     recipes = [{"name": "a", "maps": ["gradcam", "seg_ok"]}]
     config = _config(saliency__maps=maps, masks__recipes=recipes, finetune__pretrained="a")
@@ -323,12 +325,23 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert "saliency.maps.seg: model 'segmenter/pseudo-nope' names no trained segmenter" in text
     assert "map 'seg_ok' explains a segmenter, which is trained on pseudo-masks" in text
     assert "saliency.maps.cls: region is for segmenter models only" in text
-    fixed = maps | {"seg": {"method": "lrp"}, "cls": {"method": "gradcam"}}
+    assert "saliency.maps.deep: mirror_axes [1, 2] names an axis the 2D images" in text
+    assert "saliency.maps.point: a point region" not in text  # not mirrored: fine
+    maps["point"] |= {"mirror_axes": [1]}
+    with pytest.raises(S.ConfigError, match="saliency.maps.point: a point region cannot be"):
+        S.workflow_settings(_config(saliency__maps=maps, masks__recipes=recipes))
+    fixed = maps | {
+        "seg": {"method": "lrp"},
+        "cls": {"method": "gradcam"},
+        "point": {"method": "gradcam", "mirror_axes": [1]},
+        "deep": {"method": "gradcam", "mirror_axes": [0, 1]},
+    }
     recipes = [{"name": "a", "maps": ["gradcam"]}]
     good = S.workflow_settings(
         _config(saliency__maps=fixed, masks__recipes=recipes, finetune__pretrained="a")
     )
     assert good.saliency.map("seg_ok").segmenter == "supervised"
+    assert good.saliency.map("deep").mirror_axes == (0, 1)
 
 
 def test_finetune_names_a_recipe_and_fractions_in_range():

@@ -300,6 +300,10 @@ class MapSettings:
     # A segmenter's pixel set whose logits are explained: "predicted" (its own mask),
     # "all", "ground_truth", or one point [row, column(, slice)].
     region: str | tuple[int, ...] = "predicted"
+    # Test-time mirroring, as nnU-Net's mirror_axes: the map is the mean of the maps of
+    # the image mirrored along every subset of these spatial axes (0: rows, 1: columns,
+    # 2: slices), each mirrored back. [1]: the image and its left-right mirror.
+    mirror_axes: tuple[int, ...] = ()
 
     @property
     def segmenter(self) -> str | None:
@@ -573,6 +577,13 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             )
         if spec.segmenter is None and spec.region != "predicted":
             problems.append(f"saliency.maps.{name}: region is for segmenter models only")
+        if spec.mirror_axes and not isinstance(spec.region, str):
+            problems.append(f"saliency.maps.{name}: a point region cannot be mirrored")
+        if any(axis >= pre.spatial_dims for axis in spec.mirror_axes):
+            problems.append(
+                f"saliency.maps.{name}: mirror_axes {list(spec.mirror_axes)} names an axis the"
+                f" {pre.spatial_dims}D images do not have"
+            )
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
     problems += _pretrain_problems(settings)

@@ -7,8 +7,9 @@ done here (``normalize.py``): mask recipes choose how to read a map.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +47,29 @@ class SaliencyMethod(ABC):
         forward = TargetedModel(self.model, as_target(target))
         maps = self.attribute(forward, images.detach(), tuple(extra)).detach()
         return resize_maps(maps, tuple(images.shape[2:]))
+
+
+def mirrored(
+    explain: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor],
+    images: torch.Tensor,
+    extra: Sequence[torch.Tensor],
+    axes: Sequence[int],
+) -> torch.Tensor:
+    """The mean of ``explain``'s maps over every subset of the spatial ``axes`` mirrored,
+    each map mirrored back: test-time mirroring (nnU-Net's mirror_axes) for maps."""
+    subsets = itertools.chain.from_iterable(
+        itertools.combinations(axes, k) for k in range(len(axes) + 1)
+    )
+    total = None
+    for subset in subsets:
+        dims = [2 + axis for axis in subset]
+
+        def flip(tensor: torch.Tensor, dims: list[int] = dims) -> torch.Tensor:
+            return tensor.flip(dims) if dims else tensor
+
+        maps = flip(explain(flip(images), [flip(e) for e in extra]))
+        total = maps if total is None else total + maps
+    return total / 2 ** len(axes)
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

@@ -22,6 +22,7 @@ from xaiseg.models import NetworkSpec, load_network
 from xaiseg.models.layers import bottleneck
 from xaiseg.provenance import seed_everything, throughput, write_provenance
 from xaiseg.saliency import METHODS
+from xaiseg.saliency.base import mirrored
 from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
 from xaiseg.settings import SaliencySettings
 
@@ -87,7 +88,12 @@ def compute_saliency(
             for images, *extra in zip(*streams, strict=True):
                 extra = [(e == 1).float().to(device) for e in extra]
                 with autocast(device, settings.precision):
-                    maps = explainer(images.to(device), target, extra)
+                    maps = mirrored(
+                        lambda x, e: explainer(x, target, e),
+                        images.to(device),
+                        extra,
+                        config.mirror_axes,
+                    )
                 for raw in maps.float().cpu():
                     writer.add(pack_map(raw))
                 bar.update(len(images))

@@ -61,6 +61,21 @@ def test_youden_threshold_hand_computed():
     assert youden_threshold(prob, label) == pytest.approx(0.3)
 
 
+def test_false_positive_gate_hand_computed():
+    from xaiseg.metrics import false_positive_gate
+
+    # Five val images without the finding; four keep foreground, at 0.9, 0.7, 0.7, 0.1.
+    prob = np.array([0.9, 0.7, 0.7, 0.2, 0.1])
+    fires = np.array([True, True, True, False, True])
+    # 0.2 of 5: one may keep foreground -> cut just above 0.7 (both ties cut), 0.9 stays.
+    cut = false_positive_gate(prob, fires, 0.2)
+    assert 0.7 < cut < 0.7 + 1e-12
+    assert 0.1 < false_positive_gate(prob, fires, 0.6) < 0.1 + 1e-12  # three may: 0.1 cut
+    assert 0.9 < false_positive_gate(prob, fires, 0.0) < 0.9 + 1e-12  # none may
+    assert false_positive_gate(prob, fires, 0.8) == 0.0  # four may: no gate needed
+    assert false_positive_gate(prob, ~fires | True, 1.0) == 0.0
+
+
 def test_grouped_bootstrap_auc_of_perfect_ranking_is_one():
     from xaiseg.metrics import grouped_bootstrap_auc
 

@@ -112,6 +112,16 @@ def package(run_dir, tmp_path_factory) -> Path:
     return out
 
 
+def test_a_segmenter_gated_by_val_fpr_exports_the_cut_it_chose(run_dir, tmp_path):
+    folder = run_dir / "segmenter" / "pseudo-gated"
+    save_network(_train_segmenter(), _spec("segmenter", "unet"), folder)
+    write_provenance(folder, stage="segmenter", params={"gate_threshold": "val_fpr"})
+    write_json(folder / "metrics.json", {"gate_threshold": 0.61})
+    export_model(run_dir, "pseudo-gated", tmp_path / "model")
+    inference = read_package(tmp_path / "model").inference
+    assert inference.gate_threshold == 0.61 and inference.gate_applied
+
+
 def test_export_writes_a_self_describing_package(package, run_dir):
     opened = read_package(package)
     assert opened.inference.segmenter == "pseudo-disks"  # best val Dice, read from the summary

@@ -328,7 +328,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert "saliency.maps.deep: mirror_axes [1, 2] names an axis the 2D images" in text
     assert "saliency.maps.point: a point region" not in text  # not mirrored: fine
     maps["point"] |= {"mirror_axes": [1]}
-    with pytest.raises(S.ConfigError, match="saliency.maps.point: a point region cannot be"):
+    with pytest.raises(S.ConfigError, match=r"saliency\.maps\.point: a point region cannot be"):
         S.workflow_settings(_config(saliency__maps=maps, masks__recipes=recipes))
     fixed = maps | {
         "seg": {"method": "lrp"},

@@ -7,6 +7,8 @@ ground truth is empty are 1 when the prediction is empty too and 0 otherwise
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from monai.metrics import (
@@ -72,6 +74,17 @@ def youden_threshold(prob: torch.Tensor, label: torch.Tensor) -> float:
         if j > best_j:
             best, best_j = cut, j
     return float(best)
+
+
+def false_positive_gate(probability: np.ndarray, fires: np.ndarray, max_rate: float) -> float:
+    """The lowest classifier cut under which at most ``max_rate`` of these images without
+    the finding keep a segmenter's foreground (``fires``): 0 when that already holds."""
+    allowed = math.floor(max_rate * len(fires) + 1e-9)
+    firing = np.sort(np.asarray(probability, dtype=np.float64)[np.asarray(fires, bool)])[::-1]
+    if len(firing) <= allowed:
+        return 0.0
+    # Just above the first probability that must be cut: every tie is cut with it.
+    return float(np.nextafter(firing[allowed], np.inf))
 
 
 def grouped_bootstrap_auc(

@@ -242,8 +242,11 @@ class SegmenterSettings(TrainingSettings):
     predict_batch_size: int = 32
     supervised: bool = True  # the workflow also trains on ground truth (upper bound)
     # Empty every predicted mask of an image the classifier calls negative (below this
-    # probability; "val": its val-chosen threshold). null: the segmenter alone decides.
+    # probability; "val": its val-chosen threshold; "val_fpr": the lowest cut under which
+    # at most gate_fpr of the val images without the finding keep any foreground, 0 when
+    # the segmenter alone already does). null: the segmenter alone decides.
     gate_threshold: float | str | None = None
+    gate_fpr: float = 0.2
     # Trained on ground truth, only this share of the train split's masks is used: a
     # seeded draw (mask_seed), positives and negatives alike (few-masks experiments).
     mask_fraction: float = 1.0

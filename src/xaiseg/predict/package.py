@@ -101,6 +101,8 @@ def export_model(
     segmenter_params = _record(sources[SEGMENTER])["params"]
     gate = segmenter_params.get("gate_threshold")
     threshold = read_val_threshold(run_dir / "classifier" / "metrics.json")
+    if gate == "val_fpr":  # the cut the segmenter stage chose, in its metrics
+        gate = json.loads((sources[SEGMENTER] / "metrics.json").read_text())["gate_threshold"]
     inference = Inference(
         preprocess={k: v for k, v in preprocess.items() if k not in RUN_ONLY},
         segmenter=name,

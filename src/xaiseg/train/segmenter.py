@@ -18,7 +18,7 @@ from xaiseg.data.artifacts import IGNORE, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
-from xaiseg.metrics import mean_dice
+from xaiseg.metrics import false_positive_gate, mean_dice
 from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
@@ -171,7 +171,10 @@ def train_segmenter(
     )
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
-    keep = predicted_positive(store, settings.gate_threshold, classifier_dir)
+    gate = settings.gate_threshold
+    if gate == "val_fpr":
+        gate = val_fpr_gate(model, images, store, spec, classifier_dir, device, settings)
+    keep = predicted_positive(store, gate, classifier_dir)
     write_predictions(model, store, out / "predictions", device, settings, keep)
     save_network(model, spec, out)
     summary = {
@@ -183,6 +186,7 @@ def train_segmenter(
         "mask_fraction": settings.mask_fraction,
         "n_val": len(pick["val"]),
         "gated_empty": int((~keep).sum()) if keep is not None else 0,
+        "gate_threshold": None if gate is None else read_gate(gate, classifier_dir),
     }
     write_json(out / "metrics.json", summary)
     write_provenance(
@@ -194,6 +198,39 @@ def train_segmenter(
         device=describe(device),
     )
     return summary
+
+
+def val_fpr_gate(
+    model: nn.Module,
+    images: torch.Tensor,
+    store: ShardStore,
+    spec: NetworkSpec,
+    classifier_dir: str | Path | None,
+    device: torch.device,
+    settings: SegmenterSettings,
+) -> float:
+    """The gate for "val_fpr", from labels alone: the lowest classifier cut under which
+    at most ``gate_fpr`` of the val images without the finding keep any foreground."""
+    if classifier_dir is None:
+        raise XaisegError("segmenter.gate_threshold is set: pass the classifier folder")
+    negative = [
+        i
+        for i, s in enumerate(store.samples)
+        if s["split"] == "val" and s["label_index"] != spec.target_class
+    ]
+    if not negative:
+        raise XaisegError(
+            f"segmenter.gate_threshold val_fpr: the val split of {store.folder} holds no image "
+            "without the finding to measure false positives on"
+        )
+    probability = predict_masks(
+        model, images[negative], device, settings.precision,
+        batch_size=settings.predict_batch_size,
+    )  # fmt: skip
+    fires = (probability >= 0.5).flatten(1).any(1).numpy()
+    ids = [store.sample_ids[i] for i in negative]
+    found = read_probabilities(Path(classifier_dir) / "predictions.csv", ids)
+    return false_positive_gate(found, fires, settings.gate_fpr)
 
 
 def predicted_positive(

@@ -265,6 +265,17 @@ def test_min_steps_lengthens_the_epochs_of_a_small_dataset():
     assert at_least_steps(ClassifierSettings(epochs=5), 1).epochs == 5  # off by default
 
 
+def test_patience_waits_until_min_steps_are_done(tmp_path):
+    """Four batches per epoch, min_steps 24: six epochs before patience may stop it, so
+    the late best score (epoch 6) is found; without min_steps it stops after epoch 3."""
+    scores = [0.9, 0.5, 0.5, 0.5, 0.5, 0.95, 0.5, 0.5, 0.5, 0.5]
+    plain = _fit_scored(tmp_path / "a", scores, FitSettings(epochs=10, patience=2))
+    assert plain["best_epoch"] == 1 and len(plain["history"]) == 3
+    floor = FitSettings(epochs=10, patience=2, min_steps=24)
+    meta = _fit_scored(tmp_path / "b", scores, floor)
+    assert meta["best_epoch"] == 6 and len(meta["history"]) == 8
+
+
 def test_hide_and_seek_covers_squares_only_when_asked():
     """Off, the augmentation is the one every run had; on, 8 to 16 squares of an eighth
     of the side (8 px at 64) are noise: between one 8x8 square and 16 of them."""

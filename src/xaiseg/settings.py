@@ -215,6 +215,23 @@ class ClassifierSettings(TrainingSettings):
     # squares of an eighth of its side covered with noise, so that the classifier must
     # find the finding everywhere it is, not only in its most telling part. 0: off.
     hide_patches: float = 0.0
+    # Other classifiers trained beside this one, each these settings with some changed
+    # (e.g. {network_options: {dilate_stages: 1}}): the best val AUC is the run's
+    # classifier, so a choice that suits one dataset only is made per run, from labels.
+    candidates: tuple[dict[str, Any], ...] = ()
+
+    def variants(self) -> list[ClassifierSettings]:
+        """These settings, then each candidate's (checked: a misspelt key is an error)."""
+        plain = dataclasses.replace(self, candidates=())
+        base = {f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)}
+        return [plain] + [
+            from_mapping(
+                ClassifierSettings,
+                {**base, **dict(c), "candidates": ()},
+                f"classifier.candidates[{i}]",
+            )
+            for i, c in enumerate(self.candidates)
+        ]
 
 
 @dataclass(frozen=True)
@@ -590,6 +607,10 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
     problems += _pretrain_problems(settings)
+    try:
+        settings.classifier.variants()
+    except ConfigError as err:
+        problems += err.problems
     finetune = settings.finetune
     if finetune.pretrained is not None and finetune.pretrained not in names:
         problems.append(

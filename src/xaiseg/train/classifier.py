@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from xaiseg.errors import XaisegError
 from xaiseg.metrics import classification_metrics, grouped_bootstrap_auc, youden_threshold
 from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
-from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
+from xaiseg.provenance import (
+    atomic_path,
+    seed_everything,
+    write_json,
+    write_provenance,
+    write_text,
+)
 from xaiseg.settings import ClassifierSettings
 from xaiseg.train import distributed
 from xaiseg.train.data import augmentation, dict_dataset, training_loader
@@ -55,9 +62,51 @@ def predict_probabilities(
     return torch.cat(out) if out else torch.zeros(0, 2)
 
 
+# What a classifier folder holds; a chosen candidate's are copied up into the run's.
+CLASSIFIER_FILES = ("model.safetensors", "model.json", "predictions.csv")
+
+
 def train_classifier(
     data_dir: str | Path, out_dir: str | Path, settings: ClassifierSettings
 ) -> dict:
+    """Train the classifier, or with ``candidates`` each variant in its own folder
+    (``candidates/<k>``, resumable) and keep the one of best val AUC (ties: the first)."""
+    variants = settings.variants()
+    if len(variants) == 1:
+        return _train_one(data_dir, out_dir, settings)
+    out = Path(out_dir)
+    trained = [_train_one(data_dir, out / "candidates" / str(k), v) for k, v in enumerate(variants)]
+    if not distributed.is_main():
+        return {}
+    scores = [m["val"]["auc"] for m in trained]
+    chosen = max(range(len(scores)), key=lambda k: (scores[k], -k))
+    for name in CLASSIFIER_FILES:
+        with atomic_path(out / name) as tmp:
+            shutil.copyfile(out / "candidates" / str(chosen) / name, tmp)
+    changes = [{}, *(dict(c) for c in settings.candidates)]
+    metrics = {
+        **trained[chosen],
+        "chosen_variant": chosen,  # 0: the settings as written; k: candidates[k - 1]
+        "variants": [
+            {"changes": c, "val_auc": scores[k], "best_epoch": trained[k]["best_epoch"]}
+            for k, c in enumerate(changes)
+        ],
+    }
+    aucs = ", ".join(f"{a:.4f}" for a in scores)
+    print(f"classifier: variant {chosen} kept (val AUC {aucs})", flush=True)
+    write_json(out / "metrics.json", metrics)
+    write_provenance(
+        out,
+        stage="classifier",
+        params=asdict(settings),
+        inputs=[Path(data_dir), *(out / "candidates" / str(chosen) / n for n in CLASSIFIER_FILES)],
+        seed=settings.seed,
+        device=describe(resolve_device(settings.device)),
+    )
+    return metrics
+
+
+def _train_one(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSettings) -> dict:
     data_dir, out = Path(data_dir), Path(out_dir)
     seed_everything(settings.seed)
     device = resolve_device(settings.device)

@@ -379,4 +379,9 @@ def test_real_data_configs_share_one_recipe_block():
     for section in shared:
         assert getattr(lgg, section) == getattr(busi, section), section
     assert busi.preprocess.finding == ("benign", "malignant")
-    assert [r.name for r in lgg.masks.recipes] == ["cf-healthy97", "lrp-otsu", "gradcam-otsu"]
+    names = [r.name for r in lgg.masks.recipes]
+    assert names == ["cf-healthy97", "lrp-otsu", "gradcam-otsu", "cf-lrp-product"]
+    # The dilated network is a candidate both runs train; val AUC keeps one per run.
+    plain, dilated = lgg.classifier.variants()
+    assert dilated.network_options == {**plain.network_options, "dilate_stages": 1}
+    assert lgg.segmenter.gate_threshold == "val_fpr"

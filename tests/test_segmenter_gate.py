@@ -10,7 +10,7 @@ from torch import nn
 from xaiseg.data.shards import ShardStore
 from xaiseg.models import NetworkSpec
 from xaiseg.settings import SegmenterSettings
-from xaiseg.train.segmenter import val_fpr_gate
+from xaiseg.train.segmenter import classifier_probabilities, val_fpr_gate
 
 
 class Constant(nn.Module):
@@ -42,7 +42,9 @@ def test_the_gate_cuts_above_the_val_normals_a_firing_segmenter_would_mark(data_
         s["sample_id"] for s in store.samples if s["split"] == "val" and s["label"] == "normal"
     ]
     assert normals  # the fixture's val split holds an image without the finding
-    classifier = _classifier(tmp_path, store, {n: 0.3 for n in normals})
+    classifier = classifier_probabilities(
+        store, _classifier(tmp_path, store, {n: 0.3 for n in normals})
+    )
     images = store.load(["image"])["image"]
     strict = SegmenterSettings(gate_threshold="val_fpr", gate_fpr=0.0)
     # Foreground everywhere: every val normal fires, so the cut lies just above 0.3.

@@ -171,10 +171,12 @@ def train_segmenter(
     )
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
-    gate = settings.gate_threshold
-    if gate == "val_fpr":
-        gate = val_fpr_gate(model, images, store, spec, classifier_dir, device, settings)
-    keep = predicted_positive(store, gate, classifier_dir)
+    gate, keep = settings.gate_threshold, None
+    if gate is not None:  # the classifier's probabilities, read once for either gate
+        found = classifier_probabilities(store, classifier_dir)
+        if gate == "val_fpr":
+            gate = val_fpr_gate(model, images, store, spec, found, device, settings)
+        keep = found >= read_gate(gate, classifier_dir)
     write_predictions(model, store, out / "predictions", device, settings, keep)
     save_network(model, spec, out)
     summary = {
@@ -205,14 +207,13 @@ def val_fpr_gate(
     images: torch.Tensor,
     store: ShardStore,
     spec: NetworkSpec,
-    classifier_dir: str | Path | None,
+    found: np.ndarray,
     device: torch.device,
     settings: SegmenterSettings,
 ) -> float:
-    """The gate for "val_fpr", from labels alone: the lowest classifier cut under which
-    at most ``gate_fpr`` of the val images without the finding keep any foreground."""
-    if classifier_dir is None:
-        raise XaisegError("segmenter.gate_threshold is set: pass the classifier folder")
+    """The gate for "val_fpr", from labels alone: the lowest cut of the classifier's
+    probabilities ``found`` (one per image) under which at most ``gate_fpr`` of the val
+    images without the finding keep any foreground."""
     negative = [
         i
         for i, s in enumerate(store.samples)
@@ -228,21 +229,14 @@ def val_fpr_gate(
         batch_size=settings.predict_batch_size,
     )  # fmt: skip
     fires = (probability >= 0.5).flatten(1).any(1).numpy()
-    ids = [store.sample_ids[i] for i in negative]
-    found = read_probabilities(Path(classifier_dir) / "predictions.csv", ids)
-    return false_positive_gate(found, fires, settings.gate_fpr)
+    return false_positive_gate(found[negative], fires, settings.gate_fpr)
 
 
-def predicted_positive(
-    store: ShardStore, gate: float | str | None, classifier_dir: str | Path | None
-) -> np.ndarray | None:
-    """Per image, whether the classifier finds the finding (None: no gate)."""
-    if gate is None:
-        return None
+def classifier_probabilities(store: ShardStore, classifier_dir: str | Path | None) -> np.ndarray:
+    """The classifier's probability of the finding for every image of ``store``."""
     if classifier_dir is None:
         raise XaisegError("segmenter.gate_threshold is set: pass the classifier folder")
-    probability = read_probabilities(Path(classifier_dir) / "predictions.csv", store.sample_ids)
-    return probability >= read_gate(gate, classifier_dir)
+    return read_probabilities(Path(classifier_dir) / "predictions.csv", store.sample_ids)
 
 
 def write_predictions(

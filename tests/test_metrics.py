@@ -76,6 +76,36 @@ def test_false_positive_gate_hand_computed():
     assert false_positive_gate(prob, ~fires | True, 1.0) == 0.0
 
 
+def test_wilson_upper_bound_hand_computed():
+    from statistics import NormalDist
+
+    from xaiseg.metrics import wilson_upper
+
+    one_sigma = NormalDist().cdf(1.0)  # z = 1: upper = (k + 1/2 + sqrt(k(n-k)/n + 1/4)) / (n + 1)
+    assert wilson_upper(0, 12, one_sigma) == pytest.approx(1 / 13)
+    assert wilson_upper(1, 12, one_sigma) == pytest.approx((1.5 + (11 / 12 + 0.25) ** 0.5) / 13)
+    assert wilson_upper(2, 12, one_sigma) == pytest.approx((2.5 + (20 / 12 + 0.25) ** 0.5) / 13)
+    assert wilson_upper(3, 12, 0.5) == pytest.approx(0.25)  # z = 0: the rate as counted
+    assert wilson_upper(0, 0, one_sigma) == 1.0  # nothing seen: nothing known
+
+
+def test_false_positive_gate_reads_a_small_val_set_as_its_upper_bound():
+    from statistics import NormalDist
+
+    from xaiseg.metrics import false_positive_gate
+
+    # Twelve val images without the finding, three keep foreground (at 0.94, 0.36, 0.30).
+    prob = np.array([0.94, 0.36, 0.30] + [0.2] * 9)
+    fires = np.array([True] * 3 + [False] * 9)
+    # As counted two of twelve (0.167) may keep it: cut just above 0.30.
+    assert 0.30 < false_positive_gate(prob, fires, 0.2) < 0.30 + 1e-12
+    # At z = 1 the bound of 2/12 is 0.299 and of 1/12 0.198: one may, cut above 0.36.
+    cut = false_positive_gate(prob, fires, 0.2, NormalDist().cdf(1.0))
+    assert 0.36 < cut < 0.36 + 1e-12
+    # At z = 1.28 even 1/12 (0.242) is too many: only 0.94 is left above the cut.
+    assert 0.94 < false_positive_gate(prob, fires, 0.2, 0.9) < 0.94 + 1e-12
+
+
 def test_grouped_bootstrap_auc_of_perfect_ranking_is_one():
     from xaiseg.metrics import grouped_bootstrap_auc
 

@@ -8,6 +8,7 @@ ground truth is empty are 1 when the prediction is empty too and 0 otherwise
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -76,10 +77,28 @@ def youden_threshold(prob: torch.Tensor, label: torch.Tensor) -> float:
     return float(best)
 
 
-def false_positive_gate(probability: np.ndarray, fires: np.ndarray, max_rate: float) -> float:
-    """The lowest classifier cut under which at most ``max_rate`` of these images without
-    the finding keep a segmenter's foreground (``fires``): 0 when that already holds."""
-    allowed = math.floor(max_rate * len(fires) + 1e-9)
+def wilson_upper(count: int, total: int, confidence: float) -> float:
+    """One-sided upper confidence bound of a binomial rate (Wilson score interval): a
+    rate seen on a dozen images is not trusted as if it were measured on thousands."""
+    if total == 0:
+        return 1.0
+    z = NormalDist().inv_cdf(confidence)
+    rate, spread = count / total, z * z / total
+    centre = rate + spread / 2
+    margin = z * math.sqrt(rate * (1 - rate) / total + spread / (4 * total))
+    return min(1.0, (centre + margin) / (1 + spread))
+
+
+def false_positive_gate(
+    probability: np.ndarray, fires: np.ndarray, max_rate: float, confidence: float = 0.5
+) -> float:
+    """The lowest classifier cut under which these images without the finding keep a
+    segmenter's foreground (``fires``) at a rate of at most ``max_rate``, read as the
+    upper bound at ``confidence`` (0.5: the rate as counted): 0 when that already holds."""
+    total = len(fires)
+    allowed = 0
+    while allowed < total and wilson_upper(allowed + 1, total, confidence) <= max_rate + 1e-9:
+        allowed += 1
     firing = np.sort(np.asarray(probability, dtype=np.float64)[np.asarray(fires, bool)])[::-1]
     if len(firing) <= allowed:
         return 0.0

@@ -264,6 +264,9 @@ class SegmenterSettings(TrainingSettings):
     # the segmenter alone already does). null: the segmenter alone decides.
     gate_threshold: float | str | None = None
     gate_fpr: float = 0.2
+    # The val rate is read as its upper bound at this confidence (Wilson): a dozen val
+    # images without the finding are too few to trust as counted (0.5: as counted).
+    gate_confidence: float = 0.8
     # Trained on ground truth, only this share of the train split's masks is used: a
     # seeded draw (mask_seed), positives and negatives alike (few-masks experiments).
     mask_fraction: float = 1.0

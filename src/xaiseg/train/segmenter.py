@@ -212,8 +212,9 @@ def val_fpr_gate(
     settings: SegmenterSettings,
 ) -> float:
     """The gate for "val_fpr", from labels alone: the lowest cut of the classifier's
-    probabilities ``found`` (one per image) under which at most ``gate_fpr`` of the val
-    images without the finding keep any foreground."""
+    probabilities ``found`` (one per image) under which the val images without the
+    finding keep any foreground at a rate of at most ``gate_fpr``, read as its upper
+    bound at ``gate_confidence``."""
     negative = [
         i
         for i, s in enumerate(store.samples)
@@ -229,7 +230,7 @@ def val_fpr_gate(
         batch_size=settings.predict_batch_size,
     )  # fmt: skip
     fires = (probability >= 0.5).flatten(1).any(1).numpy()
-    return false_positive_gate(found[negative], fires, settings.gate_fpr)
+    return false_positive_gate(found[negative], fires, settings.gate_fpr, settings.gate_confidence)
 
 
 def classifier_probabilities(store: ShardStore, classifier_dir: str | Path | None) -> np.ndarray:

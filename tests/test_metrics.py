@@ -135,7 +135,9 @@ def test_grouped_bootstrap_auc_resamples_groups_not_rows():
 def test_few_masks_rows_choose_the_recipe_on_k_val_images():
     import pandas as pd
 
-    from xaiseg.evaluate.tables import few_masks_rows, summary_table
+    from xaiseg.evaluate.few_masks import few_masks_rows
+    from xaiseg.evaluate.tables import summary_table
+    from xaiseg.settings import EvaluateSettings
 
     rows = []
     for recipe, val_dice, test_dice in (("a", 0.9, 0.1), ("b", 0.2, 0.8)):
@@ -146,11 +148,11 @@ def test_few_masks_rows_choose_the_recipe_on_k_val_images():
         model="segmenter", truth_positive=True, pred_positive=True, iou=0.0, hd95=0.0
     )
     summary = summary_table(per_image)
-    few = few_masks_rows(per_image, summary, k=2, seed=0)
+    few = few_masks_rows(per_image, summary, EvaluateSettings(few_masks=2))
     # "a" wins on val (0.9 against 0.2) even though it loses on test: test is never looked at.
     assert few[["recipe", "setting", "split"]].values.tolist() == [["a", "few masks (k=2)", "test"]]
     assert few["dice"].tolist() == pytest.approx([0.1])
-    assert few_masks_rows(per_image, summary, k=0, seed=0).empty
+    assert few_masks_rows(per_image, summary, EvaluateSettings(few_masks=0)).empty
 
 
 def test_volume_dice_takes_each_patients_slices_together():

@@ -46,7 +46,11 @@ def test_nested_schema_keys_are_the_dataclass_fields():
     assert set(maps) == field_names(S.MapSettings)
     recipe = PROPS["masks"]["properties"]["recipes"]["items"]["properties"]
     assert set(recipe) == field_names(S.RecipeSettings)
-    assert set(recipe["refine"]["items"]["properties"]) == field_names(S.RefineStepSettings)
+    assert recipe["refine"]["items"] == {"$ref": "#/definitions/refine_step"}
+    few_refine = PROPS["evaluate"]["properties"]["few_mask_refine"]["items"]
+    assert few_refine == {"$ref": "#/definitions/refine_step"}
+    step = SCHEMA["definitions"]["refine_step"]["properties"]
+    assert set(step) == field_names(S.RefineStepSettings)
 
 
 def test_schema_choices_are_the_registries():
@@ -54,7 +58,7 @@ def test_schema_choices_are_the_registries():
     extensions (methods, rules, steps, layouts) are listed nowhere but their folders."""
     maps = PROPS["saliency"]["properties"]["maps"]["additionalProperties"]["properties"]
     recipe = PROPS["masks"]["properties"]["recipes"]["items"]["properties"]
-    step = recipe["refine"]["items"]["properties"]["step"]
+    step = SCHEMA["definitions"]["refine_step"]["properties"]["step"]
     layout = PROPS["data"]["properties"]["layout"]
     assert not {"enum"} & ({*maps["method"], *recipe["rule"], *step, *layout})
     assert set(recipe["combine"]["enum"]) == set(COMBINE_CHOICES)
@@ -102,12 +106,14 @@ def test_an_unknown_extension_is_named_with_the_choices():
     config = {
         "saliency": {"maps": {"g": {"method": "gradkam"}}},
         "masks": {"recipes": [{"name": "a", "maps": ["g"], "refine": [{"step": "fil"}]}]},
+        "evaluate": {"few_mask_refine": [{"step": "keep_larges"}]},
     }
     with pytest.raises(S.ConfigError) as err:
         S.workflow_settings(config)
     text = str(err.value)
     assert "saliency.maps.g.method: 'gradkam' is not a saliency method (one of [" in text
     assert "masks.recipes[a].refine: 'fil' is not a refinement step" in text
+    assert "evaluate.few_mask_refine: 'keep_larges' is not a refinement step" in text
 
 
 def test_cli_flags_carry_no_defaults_of_their_own():

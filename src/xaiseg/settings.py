@@ -435,8 +435,12 @@ class FaithfulnessSettings:
 @dataclass(frozen=True)
 class EvaluateSettings:
     n_figure: int = 6
-    # The few-masks setting: this many val images with masks choose the recipe (0: off).
-    few_masks: int = 5
+    # The few-masks setting: this many val images with masks (or each of several counts)
+    # choose the recipe and, for segmenters, the cut of their probabilities and whether
+    # a refinement step follows (each step in few_mask_refine tried alone). 0: off.
+    few_masks: int | list[int] = 5
+    few_mask_cuts: tuple[float, ...] = (0.5,)
+    few_mask_refine: tuple[RefineStepSettings, ...] = ()
     seed: int = 0
 
 
@@ -656,6 +660,10 @@ def _extension_problems(settings: WorkflowSettings) -> list[str]:
         where = f"masks.recipes[{recipe.name}]"
         named.append((f"{where}.rule", recipe.rule, "mask rule"))
         named += [(f"{where}.refine", s.step, "refinement step") for s in recipe.refine]
+    named += [
+        ("evaluate.few_mask_refine", s.step, "refinement step")
+        for s in settings.evaluate.few_mask_refine
+    ]
     if settings.data.source == "layout" and settings.data.layout:
         named.append(("data.layout", settings.data.layout, "layout"))
     return [

@@ -13,6 +13,7 @@ import pandas as pd
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.criterion import CRITERION, recipe_criterion, with_criterion
+from xaiseg.evaluate.few_masks import few_masks_rows
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.per_image import gather_groups
 from xaiseg.evaluate.report import render_report
@@ -29,7 +30,6 @@ from xaiseg.evaluate.tables import (
     Evaluated,
     comparisons,
     dice_against_fraction,
-    few_masks_rows,
     per_image_table,
     summary_html,
     summary_table,
@@ -60,7 +60,7 @@ def evaluate(
         per_image = per_image_table(data_dir, things)
         located = per_image_localisation(data_dir, saliency_dirs)
     summary = summary_table(per_image)
-    few = few_masks_rows(per_image, summary, settings.few_masks, settings.seed)
+    few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions)
     summary = pd.concat([summary, few], ignore_index=True)
     summary = with_criterion(summary, _criterion(data_dir, things, classifier_metrics))
     warning = classifier_warning(classifier_metrics)

@@ -87,33 +87,48 @@ def per_image_table(
             has_truth = data["has_mask"].bool()
             if not has_truth.any():
                 continue
-            truth = data["mask"][has_truth]
-            predicted = pred["mask"][has_truth] == 1
-            scores = segmentation_scores(predicted, truth)
-            lesion = truth > 0
-            scores |= {
-                "intersection": (predicted & lesion).flatten(1).sum(1).numpy(),
-                "predicted_pixels": predicted.flatten(1).sum(1).numpy(),
-                "truth_pixels": lesion.flatten(1).sum(1).numpy(),
-            }
             kept = [i for i, keep in zip(ids, has_truth.tolist(), strict=True) if keep]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "sample_id": kept,
-                        "recipe": thing.recipe,
-                        "model": thing.model,
-                        "fraction": np.nan if thing.fraction is None else thing.fraction,
-                        "seed": np.nan if thing.seed is None else thing.seed,
-                        "truth_positive": (truth.flatten(1) > 0).any(1).numpy(),
-                        "pred_positive": predicted.flatten(1).any(1).numpy(),
-                        **scores,
-                    }
-                )
-            )
+            predicted = pred["mask"][has_truth] == 1
+            frames.append(_scores(kept, data["mask"][has_truth], predicted, thing))
     if not frames:  # no image with ground truth (a group of unannotated images)
         return pd.DataFrame()
-    table = pd.concat(frames, ignore_index=True)
+    return _with_split(pd.concat(frames, ignore_index=True), store)
+
+
+def score_images(
+    ids: Sequence[str], truth, predicted, thing: Evaluated, store: ShardStore
+) -> pd.DataFrame:
+    """Per-image rows of ``thing`` as ``per_image_table`` makes them, for masks made
+    here: ``truth`` (N, 1, *spatial) labels, ``predicted`` (N, 1, *spatial) bool."""
+    import torch
+
+    predicted = torch.as_tensor(np.asarray(predicted))
+    return _with_split(_scores(list(ids), truth, predicted, thing), store)
+
+
+def _scores(ids: list[str], truth, predicted, thing: Evaluated) -> pd.DataFrame:
+    scores = segmentation_scores(predicted, truth)
+    lesion = truth > 0
+    scores |= {
+        "intersection": (predicted & lesion).flatten(1).sum(1).numpy(),
+        "predicted_pixels": predicted.flatten(1).sum(1).numpy(),
+        "truth_pixels": lesion.flatten(1).sum(1).numpy(),
+    }
+    return pd.DataFrame(
+        {
+            "sample_id": ids,
+            "recipe": thing.recipe,
+            "model": thing.model,
+            "fraction": np.nan if thing.fraction is None else thing.fraction,
+            "seed": np.nan if thing.seed is None else thing.seed,
+            "truth_positive": (truth.flatten(1) > 0).any(1).numpy(),
+            "pred_positive": predicted.flatten(1).any(1).numpy(),
+            **scores,
+        }
+    )
+
+
+def _with_split(table: pd.DataFrame, store: ShardStore) -> pd.DataFrame:
     meta = pd.DataFrame(store.samples)[["sample_id", "split", "group"]]
     return table.merge(meta, on="sample_id", how="left", validate="many_to_one")
 
@@ -223,33 +238,6 @@ def dice_against_fraction(summary: pd.DataFrame) -> pd.DataFrame:
     grouped = few.groupby(["split", "model", "recipe", "fraction"], sort=True)["dice"]
     table = grouped.agg(runs="count", dice_mean="mean", dice_sd="std").reset_index()
     return table
-
-
-def few_masks_rows(
-    per_image: pd.DataFrame, summary: pd.DataFrame, k: int, seed: int
-) -> pd.DataFrame:
-    """The few-masks setting: ``k`` val images with a lesion, drawn with a seed, choose
-    the recipe (per model: pseudo-mask and segmenter); its test row is repeated with the
-    setting that chose it. No network ever sees those masks."""
-    val = per_image[(per_image["split"] == "val") & per_image["truth_positive"]]
-    ids = sorted(val["sample_id"].unique())
-    if k <= 0 or not ids:
-        return summary.iloc[0:0]
-    rng = np.random.default_rng(seed)
-    chosen = set(rng.choice(ids, size=min(k, len(ids)), replace=False))
-    picked = val[val["sample_id"].isin(chosen)]
-    rows = []
-    for model in ("pseudo_mask", "segmenter"):
-        scores = picked[picked["model"] == model].groupby("recipe", sort=True)["dice"].mean()
-        if scores.empty:
-            continue
-        best = scores.idxmax()
-        row = summary[
-            (summary["recipe"] == best) & (summary["model"] == model) & (summary["split"] == "test")
-        ].copy()
-        row["setting"] = f"few masks (k={len(chosen)})"
-        rows.append(row)
-    return pd.concat(rows, ignore_index=True) if rows else summary.iloc[0:0]
 
 
 def summary_html(

@@ -1,0 +1,171 @@
+"""The few-masks setting: ``k`` val images with masks, drawn with a seed, choose per weak
+model the recipe and, for segmenters, the probability cut and a refinement of the
+predictions (the U-Net's own output, stored in half precision); the choice is then
+scored on test. No network ever sees those masks: they only choose among what the run
+already made.
+
+Pseudo-mask rows choose the recipe only (their thresholds live in the recipes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xaiseg.data.artifacts import read_probabilities
+from xaiseg.data.shards import ShardStore
+from xaiseg.errors import XaisegError
+from xaiseg.evaluate.tables import Evaluated, score_images, summary_table
+from xaiseg.masks.refine import REFINERS
+from xaiseg.settings import EvaluateSettings, RefineStepSettings
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A segmenter's predictions read at ``cut``, then refined by ``refine`` (or not)."""
+
+    cut: float = 0.5
+    refine: RefineStepSettings | None = None
+
+    @property
+    def label(self) -> str:
+        if self.refine is None:
+            return f"cut {self.cut:g}"
+        options = ", ".join(f"{k} {v}" for k, v in sorted(self.refine.options.items()))
+        return f"cut {self.cut:g}, {self.refine.step}" + (f" ({options})" if options else "")
+
+    def masks(self, probability: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Bool masks (N, *spatial) of probabilities (N, *spatial); ``keep``: the gate."""
+        masks = (probability >= self.cut) & keep.reshape(-1, *[1] * (probability.ndim - 1))
+        if self.refine is None:
+            return masks
+        step = REFINERS[self.refine.step](**self.refine.options)
+        return np.stack([step(m, p, p[None]) for m, p in zip(masks, probability, strict=True)])
+
+
+def variants(settings: EvaluateSettings) -> list[Variant]:
+    """Every cut with and without each refinement; the stored reading (0.5) first, so
+    that ties keep it."""
+    cuts = sorted(set(settings.few_mask_cuts), key=lambda c: (c != 0.5, c))
+    steps = [None, *settings.few_mask_refine]
+    return [Variant(cut, step) for step in steps for cut in cuts]
+
+
+def drawn_images(per_image: pd.DataFrame, k: int, seed: int) -> list[str]:
+    """``k`` val images with a lesion, a seeded draw (all of them when fewer)."""
+    val = per_image[(per_image["split"] == "val") & per_image["truth_positive"]]
+    ids = sorted(val["sample_id"].unique())
+    if k <= 0 or not ids:
+        return []
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(ids, size=min(k, len(ids)), replace=False))
+
+
+def few_masks_rows(
+    per_image: pd.DataFrame,
+    summary: pd.DataFrame,
+    settings: EvaluateSettings,
+    data_dir: str | Path | None = None,
+    things: Sequence[Evaluated] = (),
+    classifier_predictions: Path | None = None,
+) -> pd.DataFrame:
+    """Test rows chosen by each ``k`` of ``settings.few_masks``, setting "few masks
+    (k=...)", ``choice`` saying what was chosen: per model (pseudo-mask, segmenter) the
+    recipe of best mean Dice on the drawn images; segmenters (given ``things``) also
+    the cut and refinement, rescored from their stored probabilities, never marking
+    more val images without a lesion than as stored."""
+    counts = [settings.few_masks] if isinstance(settings.few_masks, int) else settings.few_masks
+    segmenters = [t for t in things if t.model == "segmenter"]
+    rows = []
+    for k in counts:
+        drawn = drawn_images(per_image, k, settings.seed)
+        if not drawn:
+            continue
+        setting = f"few masks (k={len(drawn)})"
+        picked = per_image[per_image["sample_id"].isin(drawn) & (per_image["split"] == "val")]
+        for model in ("pseudo_mask", "segmenter"):
+            if model == "segmenter" and segmenters and data_dir is not None:
+                normals = sorted(
+                    per_image.loc[(per_image["split"] == "val") & ~per_image["truth_positive"],
+                                  "sample_id"].unique()
+                )  # fmt: skip
+                thing, variant = _best_variant(
+                    data_dir, segmenters, drawn, normals, settings, classifier_predictions
+                )
+                scored = _scored(data_dir, thing, variant, "test", classifier_predictions)
+                row = summary_table(scored)
+                row = row.assign(setting=setting, choice=variant.label)
+                rows.append(row)
+                continue
+            scores = picked[picked["model"] == model].groupby("recipe", sort=True)["dice"].mean()
+            if scores.empty:
+                continue
+            row = summary[
+                (summary["recipe"] == scores.idxmax())
+                & (summary["model"] == model)
+                & (summary["split"] == "test")
+            ]
+            rows.append(row.assign(setting=setting, choice="recipe"))
+    return pd.concat(rows, ignore_index=True) if rows else summary.iloc[0:0]
+
+
+def _best_variant(data_dir, segmenters, drawn, normals, settings, classifier_predictions):
+    """The (segmenter, variant) of best mean Dice on the drawn val images, among the
+    variants that mark no more val images without a lesion than the stored reading
+    does (those need labels, not masks); ties: the first recipe in name order, then
+    the first variant."""
+    best, best_dice = None, -np.inf
+    for thing in sorted(segmenters, key=lambda t: t.recipe):
+        allowed = None
+        for variant in variants(settings):
+            fires = _scored(data_dir, thing, variant, normals, classifier_predictions)
+            rate = fires["pred_positive"].mean() if len(fires) else 0.0
+            allowed = rate if allowed is None else allowed  # the stored reading comes first
+            if rate > allowed + 1e-12:
+                continue
+            table = _scored(data_dir, thing, variant, drawn, classifier_predictions)
+            dice = table.loc[table["truth_positive"], "dice"].mean()
+            if dice > best_dice + 1e-12:
+                best, best_dice = (thing, variant), dice
+    return best
+
+
+def _scored(
+    data_dir, thing: Evaluated, variant: Variant, images: str | Sequence[str], classifier
+) -> pd.DataFrame:
+    """Per-image scores of ``thing`` read as ``variant`` on a split (by name) or on the
+    given sample ids, with ground truth only."""
+    store = ShardStore(data_dir)
+    ids = store.sample_ids
+    if isinstance(images, str):
+        rows = list(store.positions(images))
+    else:
+        where = {s: i for i, s in enumerate(ids)}
+        rows = [where[s] for s in images]
+    data = store.take(["mask", "has_mask"], rows)
+    has_truth = data["has_mask"].bool()
+    rows = [r for r, has in zip(rows, has_truth.tolist(), strict=True) if has]
+    if not rows:
+        return pd.DataFrame(columns=["truth_positive", "pred_positive", "dice"])
+    probability = ShardStore(thing.masks_dir).take(["probability"], rows)["probability"]
+    probability = probability.float().numpy()[:, 0]
+    keep = _gate(thing, [ids[r] for r in rows], classifier)
+    predicted = variant.masks(probability, keep)[:, None]
+    truth = data["mask"][has_truth]
+    return score_images([ids[r] for r in rows], truth, predicted, thing, store)
+
+
+def _gate(thing: Evaluated, ids: list[str], classifier: Path | None) -> np.ndarray:
+    """The images the segmenter's own gate let through (its metrics.json's cut)."""
+    metrics = thing.masks_dir.parent / "metrics.json"
+    cut = json.loads(metrics.read_text()).get("gate_threshold") if metrics.exists() else None
+    if cut is None:
+        return np.ones(len(ids), bool)
+    if classifier is None:
+        raise XaisegError(f"{metrics}: a gated segmenter needs the classifier's predictions")
+    return read_probabilities(classifier, ids) >= cut

@@ -97,8 +97,8 @@ def few_masks_rows(
                 thing, variant = _best_variant(
                     data_dir, segmenters, drawn, normals, settings, classifier_predictions
                 )
-                scored = _scored(data_dir, thing, variant, "test", classifier_predictions)
-                row = summary_table(scored)
+                test = Readings(data_dir, thing, "test", classifier_predictions)
+                row = summary_table(test.scores(variant))
                 row = row.assign(setting=setting, choice=variant.label)
                 rows.append(row)
                 continue
@@ -121,43 +121,56 @@ def _best_variant(data_dir, segmenters, drawn, normals, settings, classifier_pre
     the first variant."""
     best, best_dice = None, -np.inf
     for thing in sorted(segmenters, key=lambda t: t.recipe):
+        lesions = Readings(data_dir, thing, drawn, classifier_predictions)
+        healthy = Readings(data_dir, thing, normals, classifier_predictions)
         allowed = None
         for variant in variants(settings):
-            fires = _scored(data_dir, thing, variant, normals, classifier_predictions)
-            rate = fires["pred_positive"].mean() if len(fires) else 0.0
+            rate = healthy.fires(variant)
             allowed = rate if allowed is None else allowed  # the stored reading comes first
             if rate > allowed + 1e-12:
                 continue
-            table = _scored(data_dir, thing, variant, drawn, classifier_predictions)
-            dice = table.loc[table["truth_positive"], "dice"].mean()
+            dice = lesions.scores(variant)["dice"].mean()
             if dice > best_dice + 1e-12:
                 best, best_dice = (thing, variant), dice
     return best
 
 
-def _scored(
-    data_dir, thing: Evaluated, variant: Variant, images: str | Sequence[str], classifier
-) -> pd.DataFrame:
-    """Per-image scores of ``thing`` read as ``variant`` on a split (by name) or on the
-    given sample ids, with ground truth only."""
-    store = ShardStore(data_dir)
-    ids = store.sample_ids
-    if isinstance(images, str):
-        rows = list(store.positions(images))
-    else:
-        where = {s: i for i, s in enumerate(ids)}
-        rows = [where[s] for s in images]
-    data = store.take(["mask", "has_mask"], rows)
-    has_truth = data["has_mask"].bool()
-    rows = [r for r, has in zip(rows, has_truth.tolist(), strict=True) if has]
-    if not rows:
-        return pd.DataFrame(columns=["truth_positive", "pred_positive", "dice"])
-    probability = ShardStore(thing.masks_dir).take(["probability"], rows)["probability"]
-    probability = probability.float().numpy()[:, 0]
-    keep = _gate(thing, [ids[r] for r in rows], classifier)
-    predicted = variant.masks(probability, keep)[:, None]
-    truth = data["mask"][has_truth]
-    return score_images([ids[r] for r in rows], truth, predicted, thing, store)
+class Readings:
+    """One segmenter's stored probabilities, ground truth and gate on some images (a
+    split by name, or sample ids), read once and scored under any variant."""
+
+    def __init__(self, data_dir, thing: Evaluated, images: str | Sequence[str], classifier):
+        self.store, self.thing = ShardStore(data_dir), thing
+        ids = self.store.sample_ids
+        if isinstance(images, str):
+            rows = list(self.store.positions(images))
+        else:
+            where = {s: i for i, s in enumerate(ids)}
+            rows = [where[s] for s in images]
+        data = self.store.take(["mask", "has_mask"], rows)
+        has_truth = data["has_mask"].bool()
+        rows = [r for r, has in zip(rows, has_truth.tolist(), strict=True) if has]
+        self.ids = [ids[r] for r in rows]
+        if not rows:  # nothing to read: no image, or none with ground truth
+            return
+        self.truth = data["mask"][has_truth]
+        stored = ShardStore(thing.masks_dir).take(["probability"], rows)["probability"]
+        self.probability = stored.float().numpy()[:, 0]
+        self.keep = _gate(thing, self.ids, classifier)
+
+    def fires(self, variant: Variant) -> float:
+        """The share of these images given any foreground (0 for none)."""
+        if not self.ids:
+            return 0.0
+        masks = variant.masks(self.probability, self.keep)
+        return float(masks.reshape(len(masks), -1).any(1).mean())
+
+    def scores(self, variant: Variant) -> pd.DataFrame:
+        """Per-image rows as the summary reads them."""
+        if not self.ids:
+            return pd.DataFrame(columns=["truth_positive", "pred_positive", "dice"])
+        predicted = variant.masks(self.probability, self.keep)[:, None]
+        return score_images(self.ids, self.truth, predicted, self.thing, self.store)
 
 
 def _gate(thing: Evaluated, ids: list[str], classifier: Path | None) -> np.ndarray:

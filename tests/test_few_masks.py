@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xaiseg.data.shards import ShardWriter
+from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.evaluate.few_masks import Variant, few_masks_rows, variants
 from xaiseg.evaluate.tables import Evaluated, per_image_table, summary_table
 from xaiseg.settings import EvaluateSettings, RefineStepSettings
@@ -43,7 +43,7 @@ def _grid(pixels) -> np.ndarray:
     return grid
 
 
-def _run(tmp_path, gate: float | None, images=IMAGES, probabilities=PROBABILITIES):
+def _run(tmp_path, gate: float | None, images=IMAGES, probabilities=PROBABILITIES, low=("t1",)):
     data = tmp_path / "data"
     writer = ShardWriter(data, 2)
     for _sample, (_split, lesion) in images.items():
@@ -54,7 +54,7 @@ def _run(tmp_path, gate: float | None, images=IMAGES, probabilities=PROBABILITIE
         for s, (split, lesion) in images.items()
     ]
     writer.close({"samples": samples, "classes": ["normal", "lesion"]})
-    found = [0.2 if s == "t1" else 0.9 for s in images]
+    found = [0.2 if s in low else 0.9 for s in images]  # the classifier's probability
     pd.DataFrame({"sample_id": list(images), "probability": found}).to_csv(
         tmp_path / "predictions.csv", index=False
     )
@@ -64,7 +64,7 @@ def _run(tmp_path, gate: float | None, images=IMAGES, probabilities=PROBABILITIE
         writer = ShardWriter(folder / "predictions", 2)
         for sample in images:
             probability = _grid(by_sample.get(sample, {}).items())
-            keep = gate is None or sample != "t1"  # t1: classifier 0.2
+            keep = gate is None or sample not in low
             mask = ((probability >= 0.5) & keep).astype(np.uint8)
             writer.add({"probability": probability.astype(np.float16), "mask": mask})
         writer.close({"samples": [{"sample_id": s} for s in images]})
@@ -87,8 +87,11 @@ def test_variants_put_the_stored_reading_first():
     assert Variant(0.3, LARGEST).label == "cut 0.3, keep_largest (by size, n 1)"
 
 
-def test_two_val_masks_choose_recipe_cut_and_refinement(tmp_path):
-    data, things, per_image, summary = _run(tmp_path, gate=None)
+@pytest.mark.parametrize("order", [1, -1], ids=["as-named", "reversed"])
+def test_two_val_masks_choose_recipe_cut_and_refinement(tmp_path, order):
+    # Reversed, the samples' positions run against their names' order (v1 before v0).
+    images = dict(list(IMAGES.items())[::order])
+    data, things, per_image, summary = _run(tmp_path, None, images)
     # Stored (cut 0.5): a scores 0 on v0 and 1 on v1, b 2/3 and 1: b is the better recipe.
     val = summary[(summary["split"] == "val")].set_index("recipe")["dice"]
     assert val.to_dict() == pytest.approx({"a": 0.5, "b": (2 / 3 + 1) / 2})
@@ -104,9 +107,15 @@ def test_two_val_masks_choose_recipe_cut_and_refinement(tmp_path):
     assert len(few) == 1  # no pseudo-mask rows in this run
 
 
-def test_the_segmenters_own_gate_still_holds_at_a_lower_cut(tmp_path):
-    data, things, per_image, summary = _run(tmp_path, gate=0.5)
+@pytest.mark.parametrize("order", [1, -1], ids=["as-named", "reversed"])
+def test_the_segmenters_own_gate_still_holds_at_a_lower_cut(tmp_path, order):
+    images = dict(list(IMAGES.items())[::order])
+    data, things, per_image, summary = _run(tmp_path, 0.5, images, low=("t1", "v1"))
     few = few_masks_rows(per_image, summary, SETTINGS, data, things, tmp_path / "predictions.csv")
+    # v1 is gated too (0.2): a scores 1.0 and 0 on v0 and v1 at 0.3 with the largest
+    # component (0 and 0 as stored), b 2/3 and 0: a at 0.3 wins. Read with v0's gate on
+    # v1's pixels (positions out of name order), a and b would tie at 0.5 as stored.
+    assert few.iloc[0]["choice"] == "cut 0.3, keep_largest (by size, n 1)"
     # t1's classifier probability (0.2) is below the gate: empty at any cut.
     assert few.iloc[0]["false_positive_rate"] == pytest.approx(0.0)
     assert few.iloc[0]["dice"] == pytest.approx(1.0)
@@ -131,3 +140,20 @@ def test_a_cut_that_marks_more_val_normals_than_stored_is_not_a_choice(tmp_path)
     few = few_masks_rows(per_image, summary, SETTINGS, data, things, tmp_path / "predictions.csv")
     assert (few.iloc[0]["recipe"], few.iloc[0]["choice"]) == ("b", "cut 0.5")
     assert few.iloc[0]["dice"] == pytest.approx(2 * 1 / (1 + 2))  # t0: one of two pixels
+
+
+def test_masks_without_probabilities_are_read_as_stored(tmp_path):
+    """A segmenter folder of masks alone (no probabilities): every cut reads the mask."""
+    data, things, per_image, summary = _run(tmp_path, None)
+    for thing in things:
+        store = ShardStore(thing.masks_dir)
+        masks = store.load(["mask"])["mask"].numpy()
+        writer = ShardWriter(tmp_path / f"masks-{thing.recipe}", 2)
+        for mask in masks:
+            writer.add({"mask": mask})
+        writer.close({"samples": store.samples})
+    bare = [Evaluated(t.recipe, t.model, tmp_path / f"masks-{t.recipe}") for t in things]
+    few = few_masks_rows(per_image, summary, SETTINGS, data, bare, tmp_path / "predictions.csv")
+    # Stored at 0.5: a 0 and 1 on val, b 2/3 and 1: b, as stored (test: one of two pixels).
+    assert (few.iloc[0]["recipe"], few.iloc[0]["choice"]) == ("b", "cut 0.5")
+    assert few.iloc[0]["dice"] == pytest.approx(2 / 3)

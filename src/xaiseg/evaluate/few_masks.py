@@ -154,8 +154,12 @@ class Readings:
         if not rows:  # nothing to read: no image, or none with ground truth
             return
         self.truth = data["mask"][has_truth]
-        stored = ShardStore(thing.masks_dir).take(["probability"], rows)["probability"]
-        self.probability = stored.float().numpy()[:, 0]
+        predictions = ShardStore(thing.masks_dir)
+        try:
+            stored = predictions.take(["probability"], rows)["probability"].float()
+        except KeyError:  # masks without probabilities: the stored mask is the one reading
+            stored = (predictions.take(["mask"], rows)["mask"] == 1).float()
+        self.probability = stored.numpy()[:, 0]
         self.keep = _gate(thing, self.ids, classifier)
 
     def fires(self, variant: Variant) -> float:

@@ -80,55 +80,58 @@ def few_masks_rows(
     the cut and refinement, rescored from their stored probabilities, never marking
     more val images without a lesion than as stored."""
     counts = [settings.few_masks] if isinstance(settings.few_masks, int) else settings.few_masks
-    segmenters = [t for t in things if t.model == "segmenter"]
+    segmenters = [t for t in things if t.model == "segmenter"] if data_dir is not None else []
+    # Which readings each segmenter may take depends on labels only: once for every k.
+    allowed = _allowed_variants(per_image, data_dir, segmenters, settings, classifier_predictions)
     rows = []
     for k in counts:
         drawn = drawn_images(per_image, k, settings.seed)
         if not drawn:
             continue
-        setting = f"few masks (k={len(drawn)})"
-        picked = per_image[per_image["sample_id"].isin(drawn) & (per_image["split"] == "val")]
-        for model in ("pseudo_mask", "segmenter"):
-            if model == "segmenter" and segmenters and data_dir is not None:
-                normals = sorted(
-                    per_image.loc[(per_image["split"] == "val") & ~per_image["truth_positive"],
-                                  "sample_id"].unique()
-                )  # fmt: skip
-                thing, variant = _best_variant(
-                    data_dir, segmenters, drawn, normals, settings, classifier_predictions
-                )
-                test = Readings(data_dir, thing, "test", classifier_predictions)
-                row = summary_table(test.scores(variant))
-                row = row.assign(setting=setting, choice=variant.label)
-                rows.append(row)
-                continue
-            scores = picked[picked["model"] == model].groupby("recipe", sort=True)["dice"].mean()
-            if scores.empty:
-                continue
-            row = summary[
-                (summary["recipe"] == scores.idxmax())
-                & (summary["model"] == model)
-                & (summary["split"] == "test")
-            ]
-            rows.append(row.assign(setting=setting, choice="recipe"))
+        chosen = [_recipe_row(per_image, summary, drawn, "pseudo_mask")]
+        if segmenters:
+            thing, variant = _best_variant(data_dir, allowed, drawn, classifier_predictions)
+            test = Readings(data_dir, thing, "test", classifier_predictions)
+            chosen.append(summary_table(test.scores(variant)).assign(choice=variant.label))
+        else:
+            chosen.append(_recipe_row(per_image, summary, drawn, "segmenter"))
+        rows += [row.assign(setting=f"few masks (k={len(drawn)})") for row in chosen]
+    rows = [row for row in rows if len(row)]
     return pd.concat(rows, ignore_index=True) if rows else summary.iloc[0:0]
 
 
-def _best_variant(data_dir, segmenters, drawn, normals, settings, classifier_predictions):
-    """The (segmenter, variant) of best mean Dice on the drawn val images, among the
-    variants that mark no more val images without a lesion than the stored reading
-    does (those need labels, not masks); ties: the first recipe in name order, then
-    the first variant."""
-    best, best_dice = None, -np.inf
+def _recipe_row(per_image, summary, drawn, model: str) -> pd.DataFrame:
+    """The test row of the recipe whose ``model`` scores best on the drawn val images."""
+    picked = per_image[per_image["sample_id"].isin(drawn) & (per_image["split"] == "val")]
+    scores = picked[picked["model"] == model].groupby("recipe", sort=True)["dice"].mean()
+    if scores.empty:
+        return summary.iloc[0:0]
+    best = (summary["recipe"] == scores.idxmax()) & (summary["model"] == model)
+    return summary[best & (summary["split"] == "test")].assign(choice="recipe")
+
+
+def _allowed_variants(per_image, data_dir, segmenters, settings, classifier_predictions):
+    """Per segmenter (in recipe order), the variants that mark no more val images
+    without a lesion than the stored reading does (those need labels, not masks)."""
+    val = per_image[per_image["split"] == "val"] if len(per_image) else per_image
+    normals = sorted(val.loc[~val["truth_positive"], "sample_id"].unique()) if len(val) else []
+    allowed = []
     for thing in sorted(segmenters, key=lambda t: t.recipe):
-        lesions = Readings(data_dir, thing, drawn, classifier_predictions)
         healthy = Readings(data_dir, thing, normals, classifier_predictions)
-        allowed = None
-        for variant in variants(settings):
-            rate = healthy.fires(variant)
-            allowed = rate if allowed is None else allowed  # the stored reading comes first
-            if rate > allowed + 1e-12:
-                continue
+        stored, *others = variants(settings)
+        limit = healthy.fires(stored) + 1e-12
+        kept = [stored, *(v for v in others if healthy.fires(v) <= limit)]
+        allowed.append((thing, kept))
+    return allowed
+
+
+def _best_variant(data_dir, allowed, drawn, classifier_predictions):
+    """The (segmenter, variant) of best mean Dice on the drawn val images; ties: the
+    first recipe in name order, then the first variant."""
+    best, best_dice = None, -np.inf
+    for thing, kept in allowed:
+        lesions = Readings(data_dir, thing, drawn, classifier_predictions)
+        for variant in kept:
             dice = lesions.scores(variant)["dice"].mean()
             if dice > best_dice + 1e-12:
                 best, best_dice = (thing, variant), dice

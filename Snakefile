@@ -41,7 +41,6 @@ include: "workflow/rules/predict.smk"
 localrules:
     all,
     demo_data,
-    extract_archive,
     layout_sheet,
     predict_join,
 

@@ -87,7 +87,10 @@ def test_derived_settings_and_inputs():
     assert p.recipe_maps == ["gradcam", "lrp"] and p.explained == {"supervised": ["seg"]}
     assert p.exportable == ["pseudo-a", "pseudo-b"]
     assert p.predict == "results/r/sheet.tsv"
-    assert p.predict_rows == "--split test --limit 2 --sheet-root results/r/demo_data"
+    rows = "--split test --limit 2 --sheet-root results/r/demo_data"
+    options = "--batch-size 32 --outputs overlay --privacy standard --device auto"
+    assert p.predict_args == f"{rows} {options}"
+    assert p.export_args == "--segmenter headline --slice-axis 2"
     assert p.few_masks and "results/r/eval/explain/supervised/figure.png" in p.final_outputs
     assert group_count(7, 3) == 3 and group_count(6, 3) == 2
 
@@ -150,9 +153,9 @@ def test_self_training_rounds_chain_each_recipes_segmenters():
     assert p.recipes["b"].inputs == {
         "saliency": ["results/r/saliency/lrp", "results/r/saliency/gradcam"]
     }
-    assert p.recipes["b-r1"].inputs == {"predictions": ["results/r/segmenter/pseudo-b/predictions"]}
+    assert p.recipes["b-r1"].inputs == {"segmenter": ["results/r/segmenter/pseudo-b/predictions"]}
     assert p.recipes["b-r2"].inputs == {
-        "predictions": ["results/r/segmenter/pseudo-b-r1/predictions"]
+        "segmenter": ["results/r/segmenter/pseudo-b-r1/predictions"]
     }
     assert json.loads(p.recipes["b-r2"].settings)["recipe"]["maps"] == []
     assert p.segmenters["pseudo-b-r2"].inputs["masks"] == ["results/r/masks/b-r2"]
@@ -163,3 +166,37 @@ def test_self_training_rounds_chain_each_recipes_segmenters():
     plain = plan(finetune={"pretrained": None})
     assert p.recipes["b"] == plain.recipes["b"]
     assert p.segmenters["pseudo-b"] == plain.segmenters["pseudo-b"]
+
+
+def test_the_command_arguments_each_rule_reads_from_the_plan():
+    recipes = [{"name": "a", "maps": ["gradcam", "lrp"]}]
+    p = plan(masks={"recipes": recipes, "rounds": 1}, finetune={})
+    assert p.mask_sources("a") == (
+        "--saliency gradcam=results/r/saliency/gradcam lrp=results/r/saliency/lrp"
+    )
+    # A self-training round reads the previous round's segmenter.
+    assert p.mask_sources("a-r1") == ("--predictions results/r/segmenter/pseudo-a/predictions")
+    assert p.segmenter_sources("pseudo-a") == (
+        "--masks results/r/masks/a --classifier results/r/classifier"
+    )
+    assert p.segmenter_sources("supervised") == "--classifier results/r/classifier"
+    ungated = plan(segmenter={}, finetune={})
+    assert ungated.segmenter_sources("supervised") == ""
+    assert p.model_outputs("classifier")["predictions"] == "results/r/classifier/predictions.csv"
+    assert "predictions" not in p.model_outputs("counterfactual")
+    assert list(p.evaluate_tables) == ["per_image", "summary", "markdown", "report"]
+    assert plan().evaluate_tables["few_table"] == "results/r/eval/dice_vs_fraction.csv"
+    data = {"source": "layout", "layout": "lgg", "root": "kaggle 3m", "archive": ["a.tar"]}
+    assert plan(data=data).sheet_args == (
+        "'results/r/raw/kaggle 3m' --layout lgg --extract a.tar --into results/r/raw"
+    )
+
+
+def test_group_folders_are_counted_from_the_index_and_the_split_sheet(tmp_path):
+    p = plan()  # 4 shards of 256 to a group
+    (tmp_path / "index.json").write_text(json.dumps({"shards": ["s"] * 9}))
+    assert p.artifact_groups("masks", "a", tmp_path) == [
+        f"results/r/groups/masks/a/{g}" for g in range(3)
+    ]
+    (tmp_path / "plan.json").write_text(json.dumps({"rows": 1025}))  # 5 shards: 2 groups
+    assert p.preprocess_groups(tmp_path) == [f"results/r/groups/data/shards/{g}" for g in (0, 1)]

@@ -143,7 +143,7 @@ def test_preprocessing_in_groups_writes_the_single_jobs_data(tmp_path, scope, co
     for g, part in enumerate(parts):
         args = ["preprocess", "--plan", str(tmp_path / "plan"), *sheet, "--group", str(g), "3"]
         assert main([*args, "--out", part, *flags]) == 0
-    args = ["preprocess-join", "--plan", str(tmp_path / "plan"), *sheet, "--parts", *parts]
+    args = ["preprocess", "--plan", str(tmp_path / "plan"), *sheet, "--parts", *parts]
     assert main([*args, "--out", str(tmp_path / "joined"), *flags]) == 0
 
     whole, joined = tmp_path / "whole", tmp_path / "joined"

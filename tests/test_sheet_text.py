@@ -88,7 +88,7 @@ def _strict_groups(tmp_path, named_folder):
     for g, part in enumerate(parts):
         args = ["preprocess", "--plan", str(tmp_path / "run/plan"), *sheet, "--group", str(g)]
         assert main([*args, "2", "--out", part, *flags]) == 0
-    args = ["preprocess-join", "--plan", str(tmp_path / "run/plan"), *sheet, "--parts", *parts]
+    args = ["preprocess", "--plan", str(tmp_path / "run/plan"), *sheet, "--parts", *parts]
     assert main([*args, "--out", str(tmp_path / "run"), *flags]) == 0
 
 

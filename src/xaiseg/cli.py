@@ -118,8 +118,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_sheet(args: argparse.Namespace) -> None:
-    from xaiseg.io.layouts import write_layout_sheet
+    from xaiseg.io.layouts import extract_archives, write_layout_sheet
 
+    if args.extract and args.into is None:
+        raise XaisegError("sheet: --extract needs --into, the folder the root lies in")
+    if args.extract:
+        extract_archives(args.extract, args.into)
     options = dataclasses.asdict(_settings(args))
     sheet = write_layout_sheet(args.layout, args.root, args.out, options)
     counts = sheet["label"].value_counts().to_dict()
@@ -127,12 +131,22 @@ def cmd_sheet(args: argparse.Namespace) -> None:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
-    from xaiseg.data.preprocess import preprocess, preprocess_group
-
+    """The whole sheet; with --plan, one shard group (--group) or the groups' shards
+    joined into the data artifact (--parts)."""
     if args.sheet is None:
         raise XaisegError("preprocess: give --sheet (and --plan with --group for a group)")
-    if args.plan is not None and args.group is None:
-        raise XaisegError("preprocess: --plan needs --group NUMBER SHARDS")
+    if args.plan is not None and (args.group is None) == (args.parts is None):
+        raise XaisegError("preprocess: --plan needs --group NUMBER SHARDS or --parts")
+    if args.parts is not None and args.plan is None:
+        raise XaisegError("preprocess: --parts needs the --plan they were made from")
+    if args.parts is not None:
+        from xaiseg.data.preprocess_join import join_preprocessed
+
+        counts = join_preprocessed(args.plan, args.sheet, args.parts, args.out, _settings(args))
+        print(f"preprocess (join): {counts}")
+        return
+    from xaiseg.data.preprocess import preprocess, preprocess_group
+
     if args.plan is not None:
         where = (args.plan, args.sheet, args.out)
         counts = preprocess_group(*where, _settings(args), args.group, args.threads)
@@ -147,13 +161,6 @@ def cmd_preprocess_plan(args: argparse.Namespace) -> None:
     from xaiseg.data.plan import write_plan
 
     print(f"preprocess-plan: {write_plan(args.sheet, args.out, _settings(args))} rows to decode")
-
-
-def cmd_preprocess_join(args: argparse.Namespace) -> None:
-    from xaiseg.data.preprocess_join import join_preprocessed
-
-    counts = join_preprocessed(args.plan, args.sheet, args.parts, args.out, _settings(args))
-    print(f"preprocess-join: {counts}")
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> None:
@@ -368,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", type=Path, help="the dataset's folder, as downloaded")
     p.add_argument("--layout", required=True, help="a layout name (see the README)")
     p.add_argument("--out", type=Path, required=True, help="sheet to write (TSV)")
+    p.add_argument("--extract", type=Path, nargs="+", default=(), help="archives to unpack first")
+    p.add_argument("--into", type=Path, default=None, help="where --extract unpacks them")
     _add_settings(p, S.LayoutSettings, [f.name for f in dataclasses.fields(S.LayoutSettings)])
     p.set_defaults(handler=cmd_sheet)
 
@@ -375,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preprocess", help="decode, resample, normalise, split, shard")
     p.add_argument("--sheet", type=Path, default=None)
     p.add_argument("--plan", type=Path, default=None, help="preprocess-plan's folder (groups)")
+    p.add_argument("--parts", type=Path, nargs="+", default=None, help="groups to join, in order")
     p.add_argument("--out", type=Path, required=True, help="run folder (data/, sheet.tsv, ...)")
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, S.PreprocessSettings, flags)
@@ -386,14 +396,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the plan's folder")
     _add_settings(p, S.PreprocessSettings, flags)
     p.set_defaults(handler=cmd_preprocess_plan)
-
-    p = sub.add_parser("preprocess-join", help="the data artifact from its shard groups")
-    p.add_argument("--plan", type=Path, required=True)
-    p.add_argument("--sheet", type=Path, required=True, help="the sheet the plan was made from")
-    p.add_argument("--parts", type=Path, nargs="+", required=True, help="group folders, in order")
-    p.add_argument("--out", type=Path, required=True, help="run folder (data/, sheet.tsv, ...)")
-    _add_settings(p, S.PreprocessSettings, flags)
-    p.set_defaults(handler=cmd_preprocess_join)
 
     _trainer(sub, "train-classifier", "train the image-level classifier",
              S.ClassifierSettings, cmd_train_classifier)  # fmt: skip

@@ -64,6 +64,7 @@ class RunPlan:
     sheet: str  # the sample sheet preprocessing reads
     archives: list[str]  # extracted side by side into raw/
     dataset: str  # a layout's dataset folder (in the extracted archive, or as given)
+    layout: str  # data.layout, the format of that folder
     shards_per_group: int | None  # run.group_size in whole shards; None: one job a stage
     shard_size: int  # images per shard
     sections: dict[str, str]  # stage section -> its settings JSON (one job per stage)
@@ -74,9 +75,10 @@ class RunPlan:
     segmenters: dict[str, SegmenterJob]  # folder name under segmenter/ -> its job
     explained: dict[str, list[str]]  # segmenter -> the maps that explain it
     exportable: list[str]  # the segmenters the model package may be made from
-    # The sheet `predict` reads (the config's, or the run's own) and its row options.
+    # The sheet `predict` reads (the config's, or the run's own) and its options.
     predict: str
-    predict_rows: str
+    predict_args: str
+    export_args: str  # the segmenter the package is made from and the slicing axis
 
     def job_folder(self, stage: str, name: str) -> str:
         """A per-sample job's output: the artifact, or with group_size its shard group's
@@ -85,10 +87,42 @@ class RunPlan:
             return f"{self.run}/groups/{stage}/{name}/{{group}}"
         return f"{self.run}/{stage}/{name}"
 
+    def model_outputs(self, name: str) -> dict[str, str]:
+        """A trained model's files by role; the classifier's predictions too (the
+        gates and the label-only criterion read them)."""
+        files = {"model": "model.safetensors", "spec": "model.json", "metrics": "metrics.json"}
+        if name == "classifier":
+            files["predictions"] = "predictions.csv"
+        return {role: f"{self.models[name].folder}/{file}" for role, file in files.items()}
+
     def group_folders(self, stage: str, name: str, shards: int) -> list[str]:
         """Every shard group's folder of an artifact of ``shards`` shards."""
         groups = range(group_count(shards, self.shards_per_group or max(1, shards)))
         return [self.job_folder(stage, name).format(group=g) for g in groups]
+
+    def artifact_groups(self, stage: str, name: str, data: str | Path) -> list[str]:
+        """Every shard group's folder of an artifact, counted from the data's index."""
+        shards = json.loads(Path(data, "index.json").read_text())["shards"]
+        return self.group_folders(stage, name, len(shards))
+
+    def preprocess_groups(self, plan: str | Path) -> list[str]:
+        """Every preprocessing group's folder, counted from the split sheet's rows."""
+        rows = json.loads(Path(plan, "plan.json").read_text())["rows"]
+        return self.group_folders("data", "shards", group_count(rows, self.shard_size))
+
+    @property
+    def exported_models(self) -> list[str]:
+        """Every segmenter's weights the model package may be made from."""
+        return [f"{self.segmenters[name].folder}/model.safetensors" for name in self.exportable]
+
+    @property
+    def sheet_args(self) -> str:
+        """``xaiseg sheet``'s dataset folder and layout, and the archives it unpacks
+        into ``raw/`` first, if any."""
+        args = f"{shlex.quote(self.dataset)} --layout {self.layout}"
+        if not self.archives:
+            return args
+        return f"{args} --extract {' '.join(map(shlex.quote, self.archives))} --into {self.run}/raw"
 
     @property
     def evaluated(self) -> list[str]:
@@ -119,6 +153,40 @@ class RunPlan:
         """The evaluation's report outputs: name -> (path, caption, category)."""
         shown = {**REPORTED, **({"few_figure": FEW_MASKS_FIGURE} if self.few_masks else {})}
         return {key: (f"{self.run}/eval/{file}", *rest) for key, (file, *rest) in shown.items()}
+
+    def mask_sources(self, recipe: str) -> str:
+        """What a recipe's masks are made from, as ``xaiseg masks`` reads it: its maps
+        (``name=folder``), or a self-training round's previous segmenter."""
+        inputs = self.recipes[recipe].inputs
+        if inputs.get("saliency"):
+            maps = [shlex.quote(f"{Path(m).name}={m}") for m in inputs["saliency"]]
+            return "--saliency " + " ".join(maps)
+        return f"--predictions {inputs['segmenter'][0]}"
+
+    def segmenter_sources(self, name: str) -> str:
+        """A segmenter's training masks (none: ground truth) and the classifier folder
+        whose predictions gate it, as ``xaiseg train-segmenter`` reads them."""
+        inputs = self.segmenters[name].inputs
+        masks = [f"--masks {m}" for m in inputs.get("masks", [])]
+        gate = [f"--classifier {self.run}/classifier"] if inputs["gate"] else []
+        return " ".join(masks + gate)
+
+    @property
+    def evaluate_tables(self) -> dict[str, str]:
+        """The evaluation's tables and pages (``summary`` copied up as the run's)."""
+        few = {"few_table": "dice_vs_fraction.csv"} if self.few_masks else {}
+        files = {"per_image": "per_image.csv", "summary": "summary.csv", **few}
+        files |= {"markdown": "summary.md", "report": "report.md"}
+        return {key: f"{self.run}/eval/{file}" for key, file in files.items()}
+
+    @property
+    def explain_reported(self) -> dict[str, tuple[str, str]]:
+        """A segmenter's explanation in the report (``{name}`` left for Snakemake)."""
+        folder = f"{self.run}/eval/explain/{{name}}"
+        return {
+            "figure": (f"{folder}/figure.png", "explain"),
+            "saliency_metrics": (f"{folder}/saliency_metrics.csv", "saliency_metrics"),
+        }
 
     @property
     def final_outputs(self) -> list[str]:
@@ -171,6 +239,7 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         dataset=f"{run}/raw/{settings.data.root}".rstrip("/")
         if settings.data.archive
         else settings.data.root,
+        layout=settings.data.layout,
         shards_per_group=max(1, group // settings.preprocess.shard_size) if group else None,
         shard_size=settings.preprocess.shard_size,
         sections={name: to_json(getattr(settings, name)) for name in sections},
@@ -194,13 +263,19 @@ def _sheet(settings: WorkflowSettings, run: str) -> str:
 
 def _predict(settings: WorkflowSettings, run: str) -> dict[str, str]:
     """A sheet of new images, or the run's own first test images, paths resolved from
-    the folder of the sheet the run read."""
+    the folder of the sheet the run read; with the command's options."""
     predict = settings.predict
+    axis = 2 if settings.layout.axis is None else settings.layout.axis
+    export = {"export_args": f"--segmenter {predict.model} --slice-axis {axis}"}
+    options = (
+        f"--batch-size {predict.batch_size} --outputs {' '.join(predict.outputs)}"
+        f" --privacy {settings.run.privacy} --device {settings.run.device}"
+    )
     if predict.sheet or not predict.test_images:
-        return {"predict": predict.sheet, "predict_rows": ""}
+        return {"predict": predict.sheet, "predict_args": options, **export}
     root = shlex.quote(os.path.dirname(_sheet(settings, run)) or ".")
     rows = f"--split test --limit {predict.test_images} --sheet-root {root}"
-    return {"predict": f"{run}/sheet.tsv", "predict_rows": rows}
+    return {"predict": f"{run}/sheet.tsv", "predict_args": f"{rows} {options}", **export}
 
 
 def _init(settings: WorkflowSettings, section: str, run: str) -> list[str]:
@@ -258,7 +333,7 @@ def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
             name, previous = round_name(recipe.name, k), round_name(recipe.name, k - 1)
             predictions = [f"{run}/segmenter/{pseudo_segmenter(previous)}/predictions"]
             only_name = RecipeSettings(name=name, maps=(), refine=())
-            jobs[name] = _recipe_job(run, only_name, masks, predictions=predictions)
+            jobs[name] = _recipe_job(run, only_name, masks, segmenter=predictions)
     return jobs
 
 

@@ -671,13 +671,13 @@ def test_the_workflow_explains_its_segmenter(workdir):
 def test_the_classifier_can_start_from_self_supervised_weights(workdir):
     name = write_config(workdir, "pretrained.yaml", classifier__init_weights="pretrain")
     jobs = planned_jobs(workdir, "--configfile", name)
-    assert jobs["pretrain"] == 1 and jobs["train_classifier"] == 1
+    assert jobs["train_pretrain"] == 1 and jobs["train_classifier"] == 1
     commands = shell_commands(workdir, "--configfile", name)
     assert (
         '"init_weights": "results/tiny/pretrain/model.safetensors"'
         in commands["train_classifier"][0]
     )
-    assert '"network": "resnet18"' in commands["pretrain"][0]  # the classifier's
+    assert '"network": "resnet18"' in commands["train_pretrain"][0]  # the classifier's
 
 
 def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):

@@ -1,5 +1,3 @@
-import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -9,16 +7,8 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from xaiseg.codehash import stage_code_hash
-from xaiseg.run_plan import group_count
-from xaiseg.snakemake_support import (
-    command,
-    finish,
-    hold,
-    launch,
-    one_of,
-    reported,
-    start,
-)
+from xaiseg.snakemake_support import command, finish, hold, launch
+from xaiseg.snakemake_support import one_of, reported, start
 
 # The config and every file it names checked, then every job of the run, its folder,
 # inputs and settings (xaiseg.run_plan), before the first job.
@@ -39,20 +29,14 @@ def code(stage):
 # Shard groups (run.group_size): per-sample stages as one job per group of whole
 # shards, each stage's groups joined into its artifact (PLAN.job_folder).
 GROUP_TAG = "_g{group}" if GROUP_SHARDS else ""
-
-
-def group_flag(wildcards):
-    return f"--group {wildcards.group} {GROUP_SHARDS}" if GROUP_SHARDS else ""
+GROUP_ARG = f"--group {{wildcards.group}} {GROUP_SHARDS}" if GROUP_SHARDS else ""
 
 
 def group_parts(stage, name):
     """Every group's folder of an artifact, counted once preprocessing has run."""
-    index = Path(checkpoints.preprocess.get().output.data, "index.json")
-    return PLAN.group_folders(stage, name, len(json.loads(index.read_text())["shards"]))
+    return PLAN.artifact_groups(stage, name, checkpoints.preprocess.get().output.data)
 
 
 def plan_parts():
     """Every preprocessing group's folder, counted once the sheet is split."""
-    plan = Path(checkpoints.preprocess_plan.get().output[0], "plan.json")
-    shards = group_count(json.loads(plan.read_text())["rows"], PLAN.shard_size)
-    return PLAN.group_folders("data", "shards", shards)
+    return PLAN.preprocess_groups(checkpoints.preprocess_plan.get().output[0])

@@ -10,11 +10,10 @@ rule demo_data:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        out=lambda wc, output: os.path.dirname(output.sheet),
         settings=PLAN.sections["demo"],
         code=code("demo"),
     shell:
-        f"{XAISEG} demo-data --out {{params.out}} --settings {{params.settings:q}} > {{log}} 2>&1"
+        f"{XAISEG} demo-data --out {RUN}/demo_data --settings {{params.settings:q}} > {{log}} 2>&1"
 
 
 if GROUP_SHARDS:
@@ -52,85 +51,48 @@ if GROUP_SHARDS:
             "../../envs/xaiseg.yaml"
         threads: 8
         params:
-            group=group_flag,
             settings=PLAN.sections["preprocess"],
             code=code("preprocess"),
         shell:
             f"{XAISEG} preprocess --plan {{input.plan}} --sheet {{input.sheet:q}} --out {{output}}"
-            " {params.group}"
-            " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
-
-    # The groups' shards joined into the data artifact; a checkpoint, as below.
-    checkpoint preprocess:
-        input:
-            plan=f"{RUN}/plan",
-            sheet=PLAN.sheet,
-            parts=lambda wc: plan_parts(),
-        output:
-            data=directory(f"{RUN}/data"),
-            sheet=f"{RUN}/sheet.tsv",
-            quarantine=f"{RUN}/quarantine.tsv",
-        log:
-            f"{RUN}/logs/preprocess.log",
-        benchmark:
-            f"{RUN}/benchmarks/preprocess.tsv"
-        conda:
-            "../../envs/xaiseg.yaml"
-        params:
-            out=lambda wc, output: os.path.dirname(output.sheet),
-            settings=PLAN.sections["preprocess"],
-            code=code("preprocess_join"),
-        shell:
-            f"{XAISEG} preprocess-join --plan {{input.plan}} --sheet {{input.sheet:q}}"
-            " --parts {input.parts}"
-            " --out {params.out} --settings {params.settings:q} > {log} 2>&1"
-
-else:
-
-    # A checkpoint: shard groups are counted from its index (group_parts).
-    checkpoint preprocess:
-        input:
-            sheet=PLAN.sheet,
-        output:
-            data=directory(f"{RUN}/data"),
-            sheet=f"{RUN}/sheet.tsv",
-            quarantine=f"{RUN}/quarantine.tsv",
-        log:
-            f"{RUN}/logs/preprocess.log",
-        benchmark:
-            f"{RUN}/benchmarks/preprocess.tsv"
-        conda:
-            "../../envs/xaiseg.yaml"
-        threads: 8
-        params:
-            out=lambda wc, output: os.path.dirname(output.sheet),
-            settings=PLAN.sections["preprocess"],
-            code=code("preprocess"),
-        shell:
-            f"{XAISEG} preprocess --sheet {{input.sheet:q}} --out {{params.out}}"
+            f" {GROUP_ARG}"
             " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
-rule extract_archive:
+# A checkpoint: shard groups are counted from its index (group_parts). With group_size
+# it joins the groups' shards (preprocess_group) instead of decoding the sheet.
+checkpoint preprocess:
     input:
-        PLAN.archives,
+        sheet=PLAN.sheet,
+        plan=f"{RUN}/plan" if GROUP_SHARDS else [],
+        parts=lambda wc: plan_parts() if GROUP_SHARDS else [],
     output:
-        directory(f"{RUN}/raw"),
+        data=directory(f"{RUN}/data"),
+        sheet=f"{RUN}/sheet.tsv",
+        quarantine=f"{RUN}/quarantine.tsv",
     log:
-        f"{RUN}/logs/extract_archive.log",
+        f"{RUN}/logs/preprocess.log",
     benchmark:
-        f"{RUN}/benchmarks/extract_archive.tsv"
+        f"{RUN}/benchmarks/preprocess.tsv"
     conda:
         "../../envs/xaiseg.yaml"
+    threads: 1 if GROUP_SHARDS else 8
+    params:
+        join=f"--plan {RUN}/plan --parts" if GROUP_SHARDS else "",
+        settings=PLAN.sections["preprocess"],
+        code=code("preprocess_join" if GROUP_SHARDS else "preprocess"),
     shell:
-        '(mkdir -p {output} && for a in {input:q}; do tar -xf "$a" -C {output}; done) > {log} 2>&1'
+        f"{XAISEG} preprocess --sheet {{input.sheet:q}} --out {RUN} {{params.join}} {{input.parts}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
 
 
+# With data.archive: the archives unpacked side by side into raw/, the root inside.
 rule layout_sheet:
     input:
-        raw=f"{RUN}/raw" if SETTINGS.data.archive else [],
+        archives=PLAN.archives,
     output:
-        f"{RUN}/layout_sheet.tsv",
+        **({"raw": directory(f"{RUN}/raw")} if PLAN.archives else {}),
+        sheet=f"{RUN}/layout_sheet.tsv",
     log:
         f"{RUN}/logs/layout_sheet.log",
     benchmark:
@@ -138,10 +100,8 @@ rule layout_sheet:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        root=PLAN.dataset,
-        layout=SETTINGS.data.layout,
         settings=PLAN.sections["layout"],
         code=code("layout"),
     shell:
-        f"{XAISEG} sheet {{params.root:q}} --layout {{params.layout}} --out {{output}}"
+        f"{XAISEG} sheet {PLAN.sheet_args} --out {{output.sheet}}"
         " --settings {params.settings:q} > {log} 2>&1"

@@ -1,9 +1,8 @@
 rule masks:
     input:
+        # Its maps, or a self-training round's previous segmenter's predictions.
+        unpack(lambda wc: PLAN.recipes[wc.recipe].inputs),
         data=f"{RUN}/data",
-        saliency=lambda wc: PLAN.recipes[wc.recipe].inputs.get("saliency", []),
-        # A self-training round reads the previous round's segmenter instead of maps.
-        segmenter=lambda wc: PLAN.recipes[wc.recipe].inputs.get("predictions", []),
         predictions=f"{RUN}/classifier/predictions.csv",
         metrics=f"{RUN}/classifier/metrics.json",
     output:
@@ -17,17 +16,10 @@ rule masks:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        sources=lambda wc, input: (
-            "--saliency "
-            + " ".join(shlex.quote(f"{Path(m).name}={m}") for m in input.saliency)
-            if input.saliency
-            else f"--predictions {input.segmenter}"
-        ),
-        classifier=lambda wc, input: os.path.dirname(input.predictions),
+        sources=lambda wc: PLAN.mask_sources(wc.recipe),
         settings=lambda wc: PLAN.recipes[wc.recipe].settings,
-        group=group_flag,
         code=code("masks"),
     shell:
         f"{XAISEG} masks --data {{input.data}} {{params.sources}}"
-        " --classifier {params.classifier} --out {output}"
-        " --settings {params.settings:q} {params.group} > {log} 2>&1"
+        f" --classifier {RUN}/classifier --out {{output}}"
+        f" --settings {{params.settings:q}} {GROUP_ARG} > {{log}} 2>&1"

@@ -7,9 +7,7 @@ rule export_model:
         # The headline is read from the summary; any segmenter may be the one exported.
         summary=f"{RUN}/summary.csv",
         classifier=f"{RUN}/classifier/model.safetensors",
-        segmenters=[
-            f"{RUN}/segmenter/{name}/model.safetensors" for name in PLAN.exportable
-        ],
+        segmenters=PLAN.exported_models,
     output:
         directory(f"{RUN}/model"),
     log:
@@ -19,12 +17,9 @@ rule export_model:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        model=SETTINGS.predict.model,
-        axis=2 if SETTINGS.layout.axis is None else SETTINGS.layout.axis,
         code=code("export"),
     shell:
-        f"{XAISEG} export {RUN} --segmenter {{params.model}} --out {{output}}"
-        " --slice-axis {params.axis} > {log} 2>&1"
+        f"{XAISEG} export {RUN} {PLAN.export_args} --out {{output}} > {{log}} 2>&1"
 
 
 rule predict:
@@ -43,17 +38,10 @@ rule predict:
     resources:
         gpu=1,
     params:
-        rows=PLAN.predict_rows,
-        parts=SETTINGS.predict.jobs,
-        batch=SETTINGS.predict.batch_size,
-        outputs=" ".join(SETTINGS.predict.outputs),
-        privacy=SETTINGS.run.privacy,
-        device=SETTINGS.run.device,
         code=code("predict"),
     shell:
         f"{XAISEG} predict {{input.sheet}} --model {{input.model}} --out {{output}}"
-        " {params.rows} --part {wildcards.part} {params.parts} --batch-size {params.batch}"
-        " --outputs {params.outputs} --privacy {params.privacy} --device {params.device}"
+        f" {PLAN.predict_args} --part {{wildcards.part}} {SETTINGS.predict.jobs}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -69,7 +57,6 @@ rule predict_join:
     conda:
         "../../envs/xaiseg.yaml"
     params:
-        out=lambda wc, output: os.path.dirname(output[0]),
         code=code("predict_join"),
     shell:
-        f"{XAISEG} predict-join {{input}} --out {{params.out}} > {{log}} 2>&1"
+        f"{XAISEG} predict-join {{input}} --out {RUN}/predict > {{log}} 2>&1"

@@ -18,12 +18,11 @@ rule saliency:
     params:
         model=lambda wc, input: os.path.dirname(input.model[0]),
         settings=lambda wc: PLAN.maps[wc.map].settings,
-        group=group_flag,
         code=code("saliency"),
     shell:
         f"{XAISEG} saliency --data {{input.data}} --model {{params.model}} --out {{output}}"
         " --map {wildcards.map} --settings {params.settings:q} --threads {threads}"
-        " {params.group} > {log} 2>&1"
+        f" {GROUP_ARG} > {{log}} 2>&1"
 
 
 if GROUP_SHARDS:

@@ -4,10 +4,9 @@
 
 rule train_segmenter:
     input:
+        # Its start weights, training masks (none: ground truth) and gate's files.
+        unpack(lambda wc: PLAN.segmenters[wc.name].inputs),
         data=f"{RUN}/data",
-        init=lambda wc: PLAN.segmenters[wc.name].inputs["init"],
-        masks=lambda wc: PLAN.segmenters[wc.name].inputs.get("masks", []),
-        gate=lambda wc: PLAN.segmenters[wc.name].inputs["gate"],
     output:
         model=f"{RUN}/segmenter/{{name}}/model.safetensors",
         metrics=f"{RUN}/segmenter/{{name}}/metrics.json",
@@ -25,14 +24,10 @@ rule train_segmenter:
         gpu=1,
     params:
         launch=launch,
-        out=lambda wc, output: os.path.dirname(output.model),
-        masks=lambda wc, input: f"--masks {input.masks}" if input.masks else "",
-        gate=lambda wc, input: (
-            f"--classifier {os.path.dirname(input.gate[0])}" if input.gate else ""
-        ),
+        sources=lambda wc: PLAN.segmenter_sources(wc.name),
         settings=lambda wc: PLAN.segmenters[wc.name].settings,
         code=code("segmenter"),
     shell:
-        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} {{params.masks}}"
-        " --out {params.out} {params.gate} --settings {params.settings:q}"
-        " --threads {threads} > {log} 2>&1"
+        f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} {{params.sources}}"
+        f" --out {RUN}/segmenter/{{wildcards.name}}"
+        " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

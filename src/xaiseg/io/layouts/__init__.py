@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaiseg.errors import InputError
+from xaiseg.io.archives import extract_archives as extract_archives  # unpacks a layout's dataset
 from xaiseg.registry import load
 from xaiseg.settings import LayoutSettings
 

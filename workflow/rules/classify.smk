@@ -1,11 +1,11 @@
-# The trained models every pseudo-mask waits for (classifier, counterfactual, pretrain):
-# first when jobs queue for cores or GPUs (priority). A job given several GPUs trains
-# data-parallel (launch).
+# The trained models every pseudo-mask waits for: first when jobs queue for cores or
+# GPUs (priority). A job given several GPUs trains data-parallel (launch).
 TRAINERS = {"classifier": "train-classifier", "counterfactual": "train-counterfactual"}
 
 
 for trained, job in PLAN.models.items():
 
+    # Loop values reach the command through params only: the shell runs after the loop.
     rule:
         name:
             f"train_{trained}"
@@ -26,9 +26,10 @@ for trained, job in PLAN.models.items():
             gpu=1,
         params:
             launch=launch,
+            command=TRAINERS.get(trained, trained),
+            out=job.folder,
             settings=job.settings,
             code=code(trained),
         shell:
-            f"{XAISEG_TRAIN} {TRAINERS.get(trained, trained)} --data {{input.data}}"
-            f" --out {job.folder} --settings {{params.settings:q}} --threads {{threads}}"
-            " > {log} 2>&1"
+            f"{XAISEG_TRAIN} {{params.command}} --data {{input.data}} --out {{params.out}}"
+            " --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -118,14 +118,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_sheet(args: argparse.Namespace) -> None:
-    from xaiseg.io.layouts import extract_archives, write_layout_sheet
+    from xaiseg.io.layouts import write_layout_sheet
 
-    if args.extract and args.into is None:
-        raise XaisegError("sheet: --extract needs --into, the folder the root lies in")
-    if args.extract:
-        extract_archives(args.extract, args.into)
     options = dataclasses.asdict(_settings(args))
-    sheet = write_layout_sheet(args.layout, args.root, args.out, options)
+    sheet = write_layout_sheet(args.layout, args.root, args.out, options, args.extract, args.into)
     counts = sheet["label"].value_counts().to_dict()
     print(f"sheet: {len(sheet)} rows, {sheet['group'].nunique()} groups, labels {counts}")
 

@@ -251,6 +251,7 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         explained=_explained(settings),
         exportable=_exportable(settings),
         **_predict(settings, run),
+        export_args=_export_args(settings),
     )
 
 
@@ -265,17 +266,21 @@ def _predict(settings: WorkflowSettings, run: str) -> dict[str, str]:
     """A sheet of new images, or the run's own first test images, paths resolved from
     the folder of the sheet the run read; with the command's options."""
     predict = settings.predict
-    axis = 2 if settings.layout.axis is None else settings.layout.axis
-    export = {"export_args": f"--segmenter {predict.model} --slice-axis {axis}"}
     options = (
         f"--batch-size {predict.batch_size} --outputs {' '.join(predict.outputs)}"
         f" --privacy {settings.run.privacy} --device {settings.run.device}"
     )
     if predict.sheet or not predict.test_images:
-        return {"predict": predict.sheet, "predict_args": options, **export}
+        return {"predict": predict.sheet, "predict_args": options}
     root = shlex.quote(os.path.dirname(_sheet(settings, run)) or ".")
     rows = f"--split test --limit {predict.test_images} --sheet-root {root}"
-    return {"predict": f"{run}/sheet.tsv", "predict_args": f"{rows} {options}", **export}
+    return {"predict": f"{run}/sheet.tsv", "predict_args": f"{rows} {options}"}
+
+
+def _export_args(settings: WorkflowSettings) -> str:
+    """The segmenter the model package is made from, and the axis volumes are sliced on."""
+    axis = 2 if settings.layout.axis is None else settings.layout.axis
+    return f"--segmenter {settings.predict.model} --slice-axis {axis}"
 
 
 def _init(settings: WorkflowSettings, section: str, run: str) -> list[str]:

@@ -27,7 +27,7 @@ for trained, job in PLAN.models.items():
         params:
             launch=launch,
             command=TRAINERS.get(trained, trained),
-            out=job.folder,
+            out=lambda wc, output: os.path.dirname(output.model),
             settings=job.settings,
             code=code(trained),
         shell:

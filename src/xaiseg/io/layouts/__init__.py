@@ -8,14 +8,14 @@ paths relative to ``root``, so the sheet can sit in ``root`` and travel with it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
-from xaiseg.errors import InputError
-from xaiseg.io.archives import extract_archives as extract_archives  # unpacks a layout's dataset
+from xaiseg.errors import InputError, XaisegError
+from xaiseg.io.archives import extract_archives
 from xaiseg.registry import load
 from xaiseg.settings import LayoutSettings
 
@@ -42,13 +42,23 @@ def build_sheet(layout: str, root: str | Path, **options) -> pd.DataFrame:
 
 
 def write_layout_sheet(
-    layout: str, root: str | Path, out: str | Path, options: dict
+    layout: str,
+    root: str | Path,
+    out: str | Path,
+    options: dict,
+    archives: Sequence[str | Path] = (),
+    into: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Build, validate and write a sheet whose paths are relative to the sheet's folder."""
+    """Build, validate and write a sheet whose paths are relative to the sheet's folder;
+    with ``archives``, unpacked into ``into`` first (the root lies inside)."""
     import os
 
     from xaiseg.io.sheet import read_sheet, write_sheet
 
+    if archives:
+        if into is None:
+            raise XaisegError("sheet: --extract needs --into, the folder the root lies in")
+        extract_archives(archives, into)
     root, out = Path(root).resolve(), Path(out).resolve()
     # Layouts take the options that apply to them; derived files go beside the sheet.
     accepted = inspect.signature(LAYOUTS.get(layout, LAYOUTS["folders"])).parameters

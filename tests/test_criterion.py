@@ -1,45 +1,90 @@
-"""The label-only criterion: deletion drop, by hand, and where its choice is written."""
+"""The label-only criterion: each recipe's U-Net's detection margin, by hand, and where
+its choice is written."""
 
 import numpy as np
 import pandas as pd
-import torch
 
-from xaiseg.evaluate.criterion import blur, deletion_drop, with_criterion
+from xaiseg.data.shards import ShardWriter
+from xaiseg.evaluate.criterion import (
+    detection_margin,
+    image_scores,
+    recipe_criterion,
+    with_criterion,
+)
 from xaiseg.evaluate.report import criterion_lines
 
 
-class LooksAtTheCorner(torch.nn.Module):
-    """Logits (0, 10 x (mean of rows and columns 8 to 11 less 0.5)): the finding is a
-    bright patch there, and nothing else moves the probability."""
-
-    def forward(self, x):
-        evidence = 10 * (x[:, 0, 8:12, 8:12].mean((1, 2)) - 0.5)
-        return torch.stack([torch.zeros_like(evidence), evidence], 1)
-
-
-def _image():
-    image = np.zeros((1, 1, 64, 64), np.float32)
-    image[0, 0, 8:12, 8:12] = 1.0
-    return image
+def test_an_image_scores_the_mean_of_its_top_share_of_pixels():
+    image = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    assert image_scores(image, share=1 / 4)[0] == (12 + 13 + 14 + 15) / 4
+    assert image_scores(image, share=1 / 100)[0] == 15  # at least one pixel
+    wide = np.zeros((2, 32, 32), np.float32)  # 1024 px: the default share is 4 of them
+    wide[0, 0, :4] = 1.0
+    wide[1, 5, 5] = 1.0  # one speck: a quarter of the score
+    assert image_scores(wide).tolist() == [1.0, 0.25]
 
 
-def test_blur_keeps_a_constant_image_and_spreads_a_patch():
-    assert np.allclose(blur(np.full((1, 2, 16, 16), 0.3, np.float32)), 0.3)
-    blurred = blur(_image())  # sigma 4 px at 64
-    assert np.isclose(blurred.sum(), 16, rtol=1e-3)  # mass kept, spread out
-    assert blurred[0, 0, 8:12, 8:12].max() < 0.2
+def test_the_margin_is_the_mean_with_the_finding_less_the_mean_without():
+    scores = np.array([0.9, 0.7, 0.2, 0.1])
+    assert np.isclose(detection_margin(scores, [True, True, False, False]), 0.8 - 0.15)
+    assert np.isnan(detection_margin(scores, [True] * 4))  # no image to compare with
+    assert np.isnan(detection_margin(scores[:0], []))
 
 
-def test_deletion_drop_is_large_on_the_evidence_and_zero_beside_it():
-    model, image = LooksAtTheCorner(), _image()
-    on, beside = np.zeros((2, 64, 64), bool)
-    on[8:12, 8:12] = True
-    beside[48:56, 48:56] = True  # 40 px away: the blur carries nothing there
-    drop = deletion_drop(model, np.concatenate([image, image]), np.stack([on, beside]), 1)
-    before = 1 / (1 + np.exp(-5.0))  # sigmoid(10 x (1 - 0.5))
-    after = 1 / (1 + np.exp(-10 * (blur(image)[0, 0, 8:12, 8:12].mean() - 0.5)))
-    assert np.isclose(drop[0], before - after, atol=1e-5) and drop[0] > 0.9
-    assert abs(drop[1]) < 1e-6
+# sample -> split, label; each recipe's U-Net: its peak probability per sample
+SAMPLES = {"v0": ("val", 1), "v1": ("val", 1), "v2": ("val", 0), "v3": ("val", 0),
+           "t0": ("train", 0)}  # fmt: skip
+PEAKS = {
+    "on-the-lesion": {"v0": 0.9, "v1": 0.7, "v2": 0.2, "v3": 0.0, "t0": 0.0},
+    # Fires on every image, train ones too (which the criterion never reads).
+    "everywhere": {"v0": 0.9, "v1": 0.9, "v2": 0.9, "v3": 0.7, "t0": 1.0},
+}
+
+
+def _stores(tmp_path, samples=SAMPLES) -> tuple:
+    """A data store of 16 x 16 images (256 px: the top share is the one peak pixel) and
+    each recipe's stored predictions."""
+    writer = ShardWriter(tmp_path / "data", 2)
+    for _ in samples:
+        writer.add({"image": np.zeros((1, 16, 16), np.float32)})
+    meta = [{"sample_id": s, "split": sp, "group": s, "label_index": lab}
+            for s, (sp, lab) in samples.items()]  # fmt: skip
+    writer.close({"samples": meta, "classes": ["normal", "lesion"]})
+    folders = {}
+    for recipe, peaks in PEAKS.items():
+        folders[recipe] = tmp_path / recipe
+        writer = ShardWriter(folders[recipe], 2)
+        for sample in samples:
+            probability = np.full((1, 16, 16), 0.0, np.float16)
+            probability[0, 3, 4] = peaks[sample]
+            writer.add({"probability": probability, "mask": (probability >= 0.5).astype(np.uint8)})
+        writer.close({"samples": [{"sample_id": s} for s in samples]})
+    return tmp_path / "data", folders
+
+
+def test_the_recipe_whose_u_net_fires_on_the_finding_only_is_chosen(tmp_path):
+    data, folders = _stores(tmp_path)
+    table = recipe_criterion(data, folders).set_index("recipe")
+    # (0.9 + 0.7) / 2 - (0.2 + 0.0) / 2 = 0.7; (0.9 + 0.9) / 2 - (0.9 + 0.7) / 2 = 0.1
+    assert np.allclose(table["detection_margin"], [0.7, 0.1], atol=1e-3)  # float16 stored
+    assert table["label_choice"].tolist() == [True, False]
+
+
+def test_a_folder_of_masks_alone_reads_its_masks_as_probabilities(tmp_path):
+    data, _ = _stores(tmp_path)
+    writer = ShardWriter(tmp_path / "masks-only", 2)
+    for sample in SAMPLES:  # marks v0 and v2: one of two with, one of two without
+        writer.add({"mask": np.full((1, 16, 16), sample in ("v0", "v2"), np.uint8)})
+    writer.close({"samples": [{"sample_id": s} for s in SAMPLES]})
+    table = recipe_criterion(data, {"masks-only": tmp_path / "masks-only"})
+    assert table["detection_margin"].tolist() == [0.0]  # 1/2 - 1/2
+
+
+def test_without_val_images_lacking_the_finding_nothing_is_chosen(tmp_path):
+    only_lesions = {s: (sp, 1 if sp == "val" else 0) for s, (sp, _) in SAMPLES.items()}
+    data, folders = _stores(tmp_path, only_lesions)
+    table = recipe_criterion(data, folders)
+    assert table["detection_margin"].isna().all() and not table["label_choice"].any()
 
 
 def test_the_choice_is_written_beside_each_weak_row_and_into_the_report():
@@ -52,12 +97,12 @@ def test_the_choice_is_written_beside_each_weak_row_and_into_the_report():
     ]
     summary = pd.DataFrame(rows, columns=["recipe", "model", "setting", "split", "dice"])
     criterion = pd.DataFrame(
-        {"recipe": ["a", "b"], "deletion_drop": [0.05, 0.12], "label_choice": [False, True]}
+        {"recipe": ["a", "b"], "detection_margin": [0.05, 0.12], "label_choice": [False, True]}
     )
     out = with_criterion(summary, criterion)
-    assert out["deletion_drop"].tolist()[:4] == [0.05, 0.05, 0.12, 0.12]
-    assert np.isnan(out["deletion_drop"].iloc[4])
+    assert out["detection_margin"].tolist()[:4] == [0.05, 0.05, 0.12, 0.12]
+    assert np.isnan(out["detection_margin"].iloc[4])
     assert out["label_choice"].tolist() == [False, False, True, True, False]
     text = "\n".join(criterion_lines(out))
-    assert "Chosen: **b**" in text
+    assert "Chosen, and the headline: **b**" in text
     assert text.index("| b | 0.120 |") < text.index("| a | 0.050 |")  # best first

@@ -57,6 +57,15 @@ def test_every_segmenter_and_what_it_reads():
     assert json.loads(jobs["scratch-1-s3"].settings)["init_weights"] is None
 
 
+def test_scratch_on_every_mask_with_the_supervised_seed_is_the_supervised_u_net():
+    jobs = plan(finetune={"pretrained": "b", "fractions": [0.5, 1.0], "seeds": [0]}).segmenters
+    supervised = "results/r/segmenter/supervised"
+    assert jobs["scratch-1-s0"].folder == supervised  # the same settings: not trained twice
+    assert jobs["scratch-1-s0"].evaluated == f"ground_truth:scratch/1/0:{supervised}/predictions"
+    assert jobs["scratch-0.5-s0"].folder == "results/r/segmenter/scratch-0.5-s0"  # other masks
+    assert jobs["finetune-1-s0"].folder == "results/r/segmenter/finetune-1-s0"  # other start
+
+
 def test_the_evaluated_rows_pair_each_recipe_with_its_segmenter():
     rows = plan().evaluated
     assert rows[:4] == [
@@ -114,23 +123,29 @@ def test_plan_json_is_rewritten_only_when_the_plan_changes(tmp_path):
     assert read_plan(tmp_path / "nowhere") == {}
 
 
-def test_the_headline_is_the_best_val_weak_segmenter(tmp_path):
+def test_the_headline_is_the_label_only_choice_and_else_the_best_val(tmp_path):
     header = "recipe,model,setting,split,dice,dice_ci_low,dice_ci_high,label_choice"
     rows = [
-        "a,segmenter,no masks,val,0.4,,,",
-        "b,segmenter,no masks,val,0.6,,,",
+        "a,segmenter,no masks,val,0.4,,,True",
+        "b,segmenter,no masks,val,0.6,,,False",
         "a,segmenter,no masks,test,0.9,0.8,0.95,True",
-        "b,segmenter,no masks,test,0.5,0.4,0.6,",
-        "b,pseudo_mask,no masks,val,0.99,,,",  # a pseudo-mask row never heads
-        "ground_truth,supervised,all masks,test,0.7,0.6,0.8,",
+        "b,segmenter,no masks,test,0.5,0.4,0.6,False",
+        "b,pseudo_mask,no masks,val,0.99,,,False",  # a pseudo-mask row never heads
+        "ground_truth,supervised,all masks,test,0.7,0.6,0.8,False",
     ]
     (tmp_path / "summary.csv").write_text("\n".join([header, *rows]) + "\n")
     lines = headline_lines(tmp_path)
-    assert lines[0].startswith("headline (best val, no masks): b segmenter, test Dice 0.500")
-    assert "(95% CI 0.400 to 0.600" in lines[0]
-    assert lines[1].endswith("a segmenter, test Dice 0.900")  # the label-only choice
+    assert lines[0].startswith("headline (no masks, chosen from labels): a segmenter, test")
+    assert "test Dice 0.900 (95% CI 0.800 to 0.950" in lines[0]
+    assert lines[1].startswith("best val Dice (reads the val masks): b segmenter, test Dice 0.500")
     assert lines[2] == "supervised (all masks): test Dice 0.700"
     assert headline_recipe([]) is None and headline_lines(tmp_path / "none") == []
+    # No label-only choice (no val image without the finding): the best val Dice heads.
+    unchosen = [r.replace("True", "False") for r in rows]
+    (tmp_path / "summary.csv").write_text("\n".join([header, *unchosen]) + "\n")
+    lines = headline_lines(tmp_path)
+    assert lines[0].startswith("headline (no masks, best val Dice): b segmenter, test Dice 0.500")
+    assert lines[1].startswith("supervised")
 
 
 def test_shard_group_folders():

@@ -356,8 +356,12 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
     found = {}
 
     def add(name: str, kind: str, row: str, value: Any, **inputs: list[str]) -> None:
-        folder = f"{run}/segmenter/{name}"
         inputs = {"init": init, "gate": gate if gated else [], **inputs}
+        # A job that would train the very same U-Net as one already planned (scratch on
+        # every train mask with the supervised seed) reads that one's folder: its row,
+        # no second training.
+        twin = [j for j in found.values() if (j.settings, j.inputs) == (to_json(value), inputs)]
+        folder = twin[0].folder if twin else f"{run}/segmenter/{name}"
         found[name] = SegmenterJob(
             folder, to_json(value), inputs, kind, f"{row}:{folder}/predictions"
         )

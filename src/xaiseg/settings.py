@@ -449,7 +449,7 @@ class PredictSettings:
     """After the run: its classifier and one segmenter exported as a model package
     (``results/<run>/model``), then applied to new images."""
 
-    model: str = "headline"  # a segmenter of the run, or the headline (best val Dice)
+    model: str = "headline"  # a segmenter of the run, or the headline (label-only choice)
     # A sheet of images to segment (an ``image`` column; optional sample_id, group, frame).
     sheet: str = ""
     # Or the first N test images of the run's own sheet: export and predict, checked on

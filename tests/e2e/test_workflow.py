@@ -244,11 +244,11 @@ def test_summary_table(workdir):
     assert test["dice"].between(0, 1).all()
     # The label-only criterion: a value beside every weak row, one recipe chosen.
     weak = summary[summary["setting"] == "no masks"]
-    assert weak["deletion_drop"].notna().all()
-    assert summary.loc[summary["setting"] != "no masks", "deletion_drop"].isna().all()
+    assert weak["detection_margin"].notna().all()
+    assert summary.loc[summary["setting"] != "no masks", "detection_margin"].isna().all()
     chosen = summary.loc[summary["label_choice"], "recipe"].unique()
     assert len(chosen) == 1
-    best = weak.loc[weak["deletion_drop"].idxmax(), "recipe"]
+    best = weak.loc[weak["detection_margin"].idxmax(), "recipe"]
     assert chosen[0] == best
     metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
     assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
@@ -256,8 +256,7 @@ def test_summary_table(workdir):
 
 def test_the_run_ends_with_the_headline_and_a_line_per_stage(workdir):
     printed = (workdir / "first_run.log").read_text()
-    assert "headline (best val, no masks):" in printed and "(95% CI " in printed
-    assert "label-only choice (deletion drop on val; not yet the headline" in printed
+    assert "headline (no masks, chosen from labels):" in printed and "(95% CI " in printed
     assert "report: snakemake --report results/tiny/report.html" in printed
     stages = printed.split("stages (jobs, wall time; results/tiny/benchmarks/):")[1]
     for stage in ("train_classifier", "saliency", "masks", "segmenter", "evaluate", "all"):
@@ -392,7 +391,7 @@ def test_report_carries_counts_and_classifier(workdir):
     summary = pd.read_csv(workdir / "results/tiny/summary.csv")
     chosen = summary.loc[summary["label_choice"], "recipe"].iloc[0]
     assert "## Choosing without masks (val split)" in report
-    assert f"Chosen: **{chosen}**" in report
+    assert f"Chosen, and the headline: **{chosen}**" in report
     assert "![overlays](figures/overlays.png)" in report
 
 

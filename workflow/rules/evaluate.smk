@@ -10,7 +10,7 @@ rule evaluate:
         **PLAN.model_outputs("classifier"),
         # With group_size, every shard group's per-image tables (evaluate_images).
         data=f"{RUN}/data",
-        # The gates read its predictions; the label-only criterion asks the model.
+        # The report reads its metrics and its predictions (ROC, gates).
         groups=lambda wc: group_parts("eval", "images") if GROUP_SHARDS else [],
         faithfulness=[f"{RUN}/eval/faithfulness/{m}/faithfulness.json" for m in MAPS],
     output:

@@ -1,11 +1,14 @@
-"""Choosing a recipe without masks: the deletion drop.
+"""Choosing a recipe without masks: the detection margin of its U-Net.
 
-For each val image with the finding (known from its label), the classifier's
-probability of the finding on the image, less its probability once the recipe's
-pseudo-mask is blurred away; the criterion is the mean over those images. A mask on the
-lesion takes the evidence with it; a mask beside it leaves the probability where it
-was. Reads image labels and the classifier only, never a mask. How well it ranks
-recipes by val Dice, per dataset: docs/criterion.md.
+Each recipe's U-Net, trained on the recipe's pseudo-masks, has its probabilities of
+the val images stored by the segmenter stage. An image's score is the mean foreground
+probability of its most confident pixels (``TOP_SHARE`` of them); the criterion is the
+mean score of the val images whose label holds the finding less the mean score of
+those without. Pseudo-masks that mark the finding teach a U-Net that fires on lesions
+and stays quiet elsewhere; masks on what every image shows (anatomy, edges) or on noise
+teach one that fires on both or on neither. Reads image labels and the U-Nets'
+probabilities, never a mask. Every criterion measured, the losers too:
+docs/criterion.md.
 """
 
 from __future__ import annotations
@@ -15,67 +18,63 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from scipy import ndimage
 
 from xaiseg.data.shards import ShardStore
-from xaiseg.settings import ClassifierSettings
-from xaiseg.train.classifier import predict_probabilities
 
-CPU = torch.device("cpu")
-BATCH = ClassifierSettings.predict_batch_size  # the classifier's own scoring batch
-
-CRITERION = "deletion_drop"
+CRITERION = "detection_margin"
 WEAK_MODELS: Sequence[str] = ("pseudo_mask", "segmenter")
-# The blur's sigma as a share of the image's side (8 px at 128): wide enough to wipe a
-# lesion's texture, narrow enough to keep the brightness of what surrounds it.
-BLUR_SHARE = 1 / 16
+# The share of an image's pixels whose probabilities make its score: 64 px at 128 x 128.
+# Wider than one pixel, whose maximum a single speck decides; narrower than a lesion.
+TOP_SHARE = 1 / 256
+CHUNK = 256  # val images read at a time
 
 
-def blur(images: np.ndarray, share: float = BLUR_SHARE) -> np.ndarray:
-    """Each channel of each image (N, C, *spatial) blurred over its spatial axes."""
-    spatial = images.shape[2:]
-    sigma = (0, 0, *[share * side for side in spatial])
-    return ndimage.gaussian_filter(images.astype(np.float32), sigma)
+def image_scores(probabilities: np.ndarray, share: float = TOP_SHARE) -> np.ndarray:
+    """Per image (N, *spatial): the mean of its top ``share`` of pixel values (at least
+    one pixel)."""
+    flat = np.asarray(probabilities, np.float32).reshape(len(probabilities), -1)
+    top = max(1, round(share * flat.shape[1]))
+    return np.partition(flat, flat.shape[1] - top, axis=1)[:, -top:].mean(1)
 
 
-def deletion_drop(
-    model: torch.nn.Module, images: np.ndarray, masks: np.ndarray, finding: int
-) -> np.ndarray:
-    """Per image (N, C, *spatial), with bool masks (N, *spatial): p(finding) less
-    p(finding) with the mask's pixels replaced by the blurred image's (on the CPU)."""
-    inside = masks[:, np.newaxis].astype(np.float32)
-    deleted = images * (1 - inside) + blur(images) * inside
-    before, after = (
-        predict_probabilities(
-            model, torch.as_tensor(x, dtype=torch.float32), CPU, batch_size=BATCH
-        )[:, finding]
-        for x in (images, deleted)
-    )
-    return (before - after).numpy()
+def detection_margin(scores: np.ndarray, with_finding: np.ndarray) -> float:
+    """Mean score of the images with the finding less that of the images without; NaN
+    when either group is empty (nothing to compare)."""
+    with_finding = np.asarray(with_finding, bool)
+    if with_finding.all() or not with_finding.any():
+        return float("nan")
+    return float(scores[with_finding].mean() - scores[~with_finding].mean())
 
 
-def recipe_criterion(
-    data_dir: str | Path, mask_dirs: dict[str, Path], classifier_dir: str | Path
-) -> pd.DataFrame:
-    """One row per recipe: its deletion drop on the val images with the finding, and
-    ``label_choice`` on the recipe with the largest (the first of equals)."""
-    from xaiseg.models.spec import load_network
-
+def recipe_criterion(data_dir: str | Path, predictions: dict[str, Path]) -> pd.DataFrame:
+    """One row per recipe, from its U-Net's stored probabilities (``predictions``:
+    recipe -> the segmenter's predictions folder): the detection margin on the val
+    split, and ``label_choice`` on the recipe with the largest (the first of equals)."""
     store = ShardStore(data_dir)
     finding = len(store.index["classes"]) - 1
-    rows = [i for i in store.positions("val") if store.samples[i]["label_index"] == finding]
-    model, _spec = load_network(classifier_dir)
-    drops = dict.fromkeys(mask_dirs, np.nan)  # a val split without the finding: no drop
-    if rows:
-        images = store.take(["image"], rows)["image"].float().numpy()
-        for recipe, folder in mask_dirs.items():
-            masks = ShardStore(folder).take(["mask"], rows)["mask"][:, 0].numpy() == 1
-            drops[recipe] = float(deletion_drop(model, images, masks, finding).mean())
-    table = pd.DataFrame({"recipe": list(drops), CRITERION: list(drops.values())})
+    rows = store.positions("val")
+    with_finding = np.array([store.samples[i]["label_index"] == finding for i in rows], bool)
+    margins = {}
+    for recipe, folder in predictions.items():
+        stored = ShardStore(folder)
+        scores = [image_scores(_probabilities(stored, part)) for part in _chunks(rows)]
+        margins[recipe] = detection_margin(np.concatenate(scores or [[]]), with_finding)
+    table = pd.DataFrame({"recipe": list(margins), CRITERION: list(margins.values())})
     best = table[CRITERION].idxmax() if table[CRITERION].notna().any() else None
     table["label_choice"] = table.index == best
     return table
+
+
+def _probabilities(stored: ShardStore, rows: list[int]) -> np.ndarray:
+    """(N, *spatial) foreground probabilities; a folder of masks alone reads as 0 / 1."""
+    try:
+        return stored.take(["probability"], rows)["probability"][:, 0].float().numpy()
+    except KeyError:
+        return (stored.take(["mask"], rows)["mask"][:, 0] == 1).float().numpy()
+
+
+def _chunks(rows: list[int]) -> list[list[int]]:
+    return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
 
 
 def with_criterion(summary: pd.DataFrame, criterion: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The run's headline, read back from its ``summary.csv``: the weak segmenter chosen on
-val (test never chooses), its test Dice with the patient interval, the supervised bound,
-and where everything is. Standard library only: the workflow prints it at the end of
-every run, and ``xaiseg export`` picks the headline's segmenter by the same rule."""
+val from image labels (test never chooses; ``xaiseg.evaluate.criterion``), its test
+Dice with the patient interval, the supervised bound, and where everything is.
+Standard library only: the workflow prints it at the end of every run, and ``xaiseg
+export`` picks the headline's segmenter by the same rule."""
 
 from __future__ import annotations
 
@@ -31,10 +32,23 @@ def best_row(rows: list[dict[str, str]], split: str, model: str, setting: str) -
 
 
 def headline_recipe(rows: list[dict[str, str]]) -> str | None:
-    """The recipe of the headline weak segmenter: best val Dice among the no-masks
+    """The recipe of the headline weak segmenter: the one the label-only criterion
+    chose on val (``label_choice``), else, where it could not choose (no val image
+    without the finding, or no criterion column), the best val Dice among the no-masks
     segmenter rows. None when the table has no such row."""
-    chosen = best_row(rows, "val", "segmenter", NO_MASKS)
-    return chosen["recipe"] if chosen else None
+    chosen = label_choice(rows)
+    if chosen:
+        return chosen
+    best = best_row(rows, "val", "segmenter", NO_MASKS)
+    return best["recipe"] if best else None
+
+
+def label_choice(rows: list[dict[str, str]]) -> str | None:
+    """The recipe the label-only criterion chose, if it chose one."""
+    for r in rows:
+        if r.get("label_choice") == "True" and r["model"] == "segmenter":
+            return r["recipe"]
+    return None
 
 
 def headline_lines(run: str | Path) -> list[str]:
@@ -42,27 +56,30 @@ def headline_lines(run: str | Path) -> list[str]:
     rows = summary_rows(run)
     if not rows:
         return []
-    lines = []
     recipe = headline_recipe(rows)
-    for r in rows:
-        weak = (r["model"], r["setting"]) == ("segmenter", NO_MASKS)
-        if weak and r["split"] == "test" and r["recipe"] == recipe:
-            lines.append(
-                f"headline (best val, no masks): {recipe} segmenter, test Dice"
-                f" {_dice(r):.3f} (95% CI {float(r['dice_ci_low']):.3f} to"
-                f" {float(r['dice_ci_high']):.3f}, patients resampled)"
-            )
-    for r in rows:
-        chosen = r.get("label_choice") == "True" and r["model"] == "segmenter"
-        if chosen and r["split"] == "test":
-            lines.append(
-                "label-only choice (deletion drop on val; not yet the headline, see"
-                f" docs/criterion.md): {r['recipe']} segmenter, test Dice {_dice(r):.3f}"
-            )
+    how = "chosen from labels" if label_choice(rows) else "best val Dice"
+    lines = _test_line(rows, recipe, f"headline (no masks, {how})")
+    by_val = (best_row(rows, "val", "segmenter", NO_MASKS) or {}).get("recipe")
+    if by_val != recipe:
+        lines += _test_line(rows, by_val, "best val Dice (reads the val masks)")
     supervised = best_row(rows, "test", "supervised", ALL_MASKS)
     if supervised:
         lines.append(f"supervised (all masks): test Dice {_dice(supervised):.3f}")
     return lines + _where(Path(run))
+
+
+def _test_line(rows: list[dict[str, str]], recipe: str | None, what: str) -> list[str]:
+    """The test row of ``recipe``'s no-masks segmenter, as one line (none without)."""
+    for r in rows:
+        if (r["recipe"], r["model"], r["setting"], r["split"]) == (
+            recipe, "segmenter", NO_MASKS, "test",
+        ):  # fmt: skip
+            return [
+                f"{what}: {recipe} segmenter, test Dice {_dice(r):.3f}"
+                f" (95% CI {float(r['dice_ci_low']):.3f} to"
+                f" {float(r['dice_ci_high']):.3f}, patients resampled)"
+            ]
+    return []
 
 
 def _where(run: Path) -> list[str]:

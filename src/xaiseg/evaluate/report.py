@@ -79,11 +79,12 @@ def criterion_lines(summary: pd.DataFrame) -> list[str]:
     return [
         "## Choosing without masks (val split)",
         "",
-        f"The classifier's drop in probability of the finding when a recipe's pseudo-mask "
-        f"is blurred away ({CRITERION}), on val images with the finding: labels only. "
-        f"Chosen: **{chosen.iloc[0] if len(chosen) else 'none'}**. Val Dice, which needs "
-        "the val masks, beside it; the criterion does not yet track it on every dataset "
-        "(docs/criterion.md), so the headline stays the best val Dice:",
+        "Each recipe's U-Net on the val images: the mean probability of its most "
+        "confident pixels on images with the finding less that on images without "
+        f"({CRITERION}; labels only). Chosen, and the headline: "
+        f"**{chosen.iloc[0] if len(chosen) else 'none'}**. Val Dice, which needs the val "
+        "masks, beside it (how the criterion tracks it on each dataset: "
+        "docs/criterion.md):",
         "",
         to_markdown(table),
         "",

@@ -62,7 +62,7 @@ def evaluate(
     summary = summary_table(per_image)
     few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions)
     summary = pd.concat([summary, few], ignore_index=True)
-    summary = with_criterion(summary, _criterion(data_dir, things, classifier_metrics))
+    summary = with_criterion(summary, _criterion(data_dir, things))
     warning = classifier_warning(classifier_metrics)
     summary["warning"] = ""
     if warning:
@@ -106,16 +106,13 @@ def evaluate(
     return summary
 
 
-def _criterion(
-    data_dir: str | Path, things: Sequence[Evaluated], classifier_metrics: Path | None
-) -> pd.DataFrame:
-    """The label-only criterion of every recipe's pseudo-masks, when the classifier's
-    folder (beside its metrics) holds its network; else an empty table."""
-    masks = {t.recipe: t.masks_dir for t in things if t.model == "pseudo_mask"}
-    folder = Path(classifier_metrics).parent if classifier_metrics else None
-    if not masks or folder is None or not (folder / "model.safetensors").is_file():
+def _criterion(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.DataFrame:
+    """The label-only criterion of every recipe that has a U-Net trained on its
+    pseudo-masks; an empty table when none has."""
+    predictions = {t.recipe: t.masks_dir for t in things if t.model == "segmenter"}
+    if not predictions:
         return pd.DataFrame({"recipe": [], CRITERION: [], "label_choice": []})
-    return recipe_criterion(data_dir, masks, folder)
+    return recipe_criterion(data_dir, predictions)
 
 
 FAITHFULNESS_COLUMNS = (
@@ -171,13 +168,17 @@ def figure_rows(per_image: pd.DataFrame, settings: EvaluateSettings) -> list[str
 
 
 def extreme_rows(per_image: pd.DataFrame, summary: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The best, median and worst test patients of the headline weak segmenter (best val
-    Dice without masks; the supervised one when there is none): for each, the image
-    whose Dice is nearest its patient's mean. Titles name the patient and its Dice."""
-    val = summary[(summary["split"] == "val") & (summary["setting"] == NO_MASKS)]
-    val = val[val["model"] == "segmenter"].sort_values("dice", ascending=False)
+    """The best, median and worst test patients of the headline weak segmenter (the
+    label-only choice, else the best val Dice without masks; the supervised one when
+    there is none): for each, the image whose Dice is nearest its patient's mean.
+    Titles name the patient and its Dice."""
+    weak = summary[(summary["model"] == "segmenter") & (summary["setting"] == NO_MASKS)]
+    val = weak[weak["split"] == "val"].sort_values("dice", ascending=False)
+    chosen = weak.loc[weak["label_choice"], "recipe"] if "label_choice" in weak else []
     recipe, model = (
-        (val.iloc[0]["recipe"], "segmenter") if len(val) else ("ground_truth", "supervised")
+        (chosen.iloc[0] if len(chosen) else val.iloc[0]["recipe"], "segmenter")
+        if len(val)
+        else ("ground_truth", "supervised")
     )
     test = per_image[(per_image["split"] == "test") & per_image["truth_positive"]
                      & (per_image["recipe"] == recipe) & (per_image["model"] == model)]  # fmt: skip

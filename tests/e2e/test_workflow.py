@@ -171,7 +171,7 @@ def test_every_artifact_written(workdir):
         "saliency/seg_hirescam/index.json",
         "eval/explain/supervised/figure.png",
         "segmenter/finetune-0.25-s1/init_weights.json",
-        "segmenter/scratch-1-s0/predictions/index.json",
+        "segmenter/scratch-0.25-s1/predictions/index.json",  # scratch-1-s0: supervised/
         "eval/dice_vs_fraction.csv",
         "eval/saliency_metrics.csv",
         "eval/comparisons.csv",
@@ -301,7 +301,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 34
+        == 33
     )
 
 
@@ -689,9 +689,13 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     assert set(few.loc[few["model"] == "finetune", "recipe"]) == {"gradcam-otsu"}
     table = pd.read_csv(run / "eval" / "dice_vs_fraction.csv")
     assert sorted(table.loc[table["split"] == "test", "runs"]) == [1, 1, 2, 2]
-    for arm in ("finetune", "scratch"):
+    # Scratch on every mask with the supervised seed is the supervised U-Net: its row,
+    # not a second training of it.
+    folders = {"finetune": "finetune-1-s0", "scratch": "supervised"}
+    assert not (run / "segmenter/scratch-1-s0").exists()
+    for arm, full_folder in folders.items():
         metrics = json.loads((run / f"segmenter/{arm}-0.25-s1/metrics.json").read_text())
-        full = json.loads((run / f"segmenter/{arm}-1-s0/metrics.json").read_text())
+        full = json.loads((run / f"segmenter/{full_folder}/metrics.json").read_text())
         assert metrics["mask_fraction"] == 0.25 and metrics["n_train"] < full["n_train"]
     report = json.loads((run / "segmenter/finetune-0.25-s1/init_weights.json").read_text())
     assert report["loaded"] and not report["new"] and not report["skipped"]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from xaiseg.data.shards import ShardStore
+from xaiseg.evaluate.few_masks import stored_probabilities
 
 CRITERION = "detection_margin"
 WEAK_MODELS: Sequence[str] = ("pseudo_mask", "segmenter")
@@ -57,20 +58,12 @@ def recipe_criterion(data_dir: str | Path, predictions: dict[str, Path]) -> pd.D
     margins = {}
     for recipe, folder in predictions.items():
         stored = ShardStore(folder)
-        scores = [image_scores(_probabilities(stored, part)) for part in _chunks(rows)]
+        scores = [image_scores(stored_probabilities(stored, part)) for part in _chunks(rows)]
         margins[recipe] = detection_margin(np.concatenate(scores or [[]]), with_finding)
     table = pd.DataFrame({"recipe": list(margins), CRITERION: list(margins.values())})
     best = table[CRITERION].idxmax() if table[CRITERION].notna().any() else None
     table["label_choice"] = table.index == best
     return table
-
-
-def _probabilities(stored: ShardStore, rows: list[int]) -> np.ndarray:
-    """(N, *spatial) foreground probabilities; a folder of masks alone reads as 0 / 1."""
-    try:
-        return stored.take(["probability"], rows)["probability"][:, 0].float().numpy()
-    except KeyError:
-        return (stored.take(["mask"], rows)["mask"][:, 0] == 1).float().numpy()
 
 
 def _chunks(rows: list[int]) -> list[list[int]]:

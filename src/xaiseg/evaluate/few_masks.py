@@ -157,12 +157,7 @@ class Readings:
         if not rows:  # nothing to read: no image, or none with ground truth
             return
         self.truth = data["mask"][has_truth]
-        predictions = ShardStore(thing.masks_dir)
-        try:
-            stored = predictions.take(["probability"], rows)["probability"].float()
-        except KeyError:  # masks without probabilities: the stored mask is the one reading
-            stored = (predictions.take(["mask"], rows)["mask"] == 1).float()
-        self.probability = stored.numpy()[:, 0]
+        self.probability = stored_probabilities(ShardStore(thing.masks_dir), rows)
         self.keep = _gate(thing, self.ids, classifier)
 
     def fires(self, variant: Variant) -> float:
@@ -189,3 +184,13 @@ def _gate(thing: Evaluated, ids: list[str], classifier: Path | None) -> np.ndarr
     if classifier is None:
         raise XaisegError(f"{metrics}: a gated segmenter needs the classifier's predictions")
     return read_probabilities(classifier, ids) >= cut
+
+
+def stored_probabilities(predictions: ShardStore, rows: Sequence[int]) -> np.ndarray:
+    """(N, *spatial) foreground probabilities of a segmenter's predictions folder; a
+    folder of masks alone reads as 0 / 1 (the stored mask is its one reading)."""
+    try:
+        stored = predictions.take(["probability"], rows)["probability"]
+    except KeyError:
+        stored = predictions.take(["mask"], rows)["mask"] == 1
+    return stored.float().numpy()[:, 0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -15,6 +17,7 @@ from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.criterion import CRITERION, recipe_criterion, with_criterion
 from xaiseg.evaluate.few_masks import few_masks_rows
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
+from xaiseg.evaluate.headline import headline_recipe
 from xaiseg.evaluate.per_image import gather_groups
 from xaiseg.evaluate.report import render_report
 from xaiseg.evaluate.report_figures import (
@@ -26,7 +29,6 @@ from xaiseg.evaluate.report_figures import (
 from xaiseg.evaluate.saliency_metrics import per_image_localisation, summarise_localisation
 from xaiseg.evaluate.tables import (
     ALL_MASKS,
-    NO_MASKS,
     Evaluated,
     comparisons,
     dice_against_fraction,
@@ -172,14 +174,9 @@ def extreme_rows(per_image: pd.DataFrame, summary: pd.DataFrame) -> tuple[list[s
     label-only choice, else the best val Dice without masks; the supervised one when
     there is none): for each, the image whose Dice is nearest its patient's mean.
     Titles name the patient and its Dice."""
-    weak = summary[(summary["model"] == "segmenter") & (summary["setting"] == NO_MASKS)]
-    val = weak[weak["split"] == "val"].sort_values("dice", ascending=False)
-    chosen = weak.loc[weak["label_choice"], "recipe"] if "label_choice" in weak else []
-    recipe, model = (
-        (chosen.iloc[0] if len(chosen) else val.iloc[0]["recipe"], "segmenter")
-        if len(val)
-        else ("ground_truth", "supervised")
-    )
+    # The summary as the headline reads it back from summary.csv: one rule, one place.
+    headline = headline_recipe(list(csv.DictReader(io.StringIO(summary.to_csv(index=False)))))
+    recipe, model = (headline, "segmenter") if headline else ("ground_truth", "supervised")
     test = per_image[(per_image["split"] == "test") & per_image["truth_positive"]
                      & (per_image["recipe"] == recipe) & (per_image["model"] == model)]  # fmt: skip
     if test.empty:

@@ -157,3 +157,20 @@ def test_masks_without_probabilities_are_read_as_stored(tmp_path):
     # Stored at 0.5: a 0 and 1 on val, b 2/3 and 1: b, as stored (test: one of two pixels).
     assert (few.iloc[0]["recipe"], few.iloc[0]["choice"]) == ("b", "cut 0.5")
     assert few.iloc[0]["dice"] == pytest.approx(2 / 3)
+
+
+def test_the_label_choice_fixes_the_recipe_and_the_masks_its_reading(tmp_path):
+    """Labels chose b: the masks choose among b's readings only, though a read at 0.3
+    with its largest component scores better on them (1.0 against b's 0.833)."""
+    data, things, per_image, summary = _run(tmp_path, None)
+    predictions = tmp_path / "predictions.csv"
+    few = few_masks_rows(per_image, summary, SETTINGS, data, things, predictions, "b")
+    # b reads v0's lesion by half at either cut, with or without the largest component:
+    # all tie, the stored reading first. Test: t0 one of two pixels, t1 left empty.
+    row = few.iloc[0]
+    assert (row["recipe"], row["choice"]) == ("b", "cut 0.5")
+    assert row["dice"] == pytest.approx(2 / 3)
+    assert row["false_positive_rate"] == pytest.approx(0.0)
+    # A label choice without a U-Net (none trained on its masks): the masks choose.
+    few = few_masks_rows(per_image, summary, SETTINGS, data, things, predictions, "c")
+    assert few.iloc[0]["recipe"] == "a"

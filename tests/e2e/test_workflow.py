@@ -239,7 +239,7 @@ def test_summary_table(workdir):
         "ground_truth",
     }
     few = test["setting"].str.startswith("few masks")
-    assert few.sum() == 2  # the recipe 5 val masks choose, per model
+    assert few.sum() == 2  # pseudo-masks: the recipe 5 val masks choose; a U-Net reading
     assert test["model"].isin(["finetune", "scratch"]).sum() == 6  # DoLL: 3 runs per arm
     assert test["dice"].between(0, 1).all()
     # The label-only criterion: a value beside every weak row, one recipe chosen.
@@ -250,6 +250,8 @@ def test_summary_table(workdir):
     assert len(chosen) == 1
     best = weak.loc[weak["detection_margin"].idxmax(), "recipe"]
     assert chosen[0] == best
+    # The few-masks segmenter row reads the label-chosen recipe's U-Net.
+    assert test.loc[few & (test["model"] == "segmenter"), "recipe"].tolist() == [best]
     metrics = json.loads((workdir / "results/tiny/classifier/metrics.json").read_text())
     assert {"auc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
 

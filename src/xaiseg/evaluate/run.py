@@ -62,9 +62,12 @@ def evaluate(
         per_image = per_image_table(data_dir, things)
         located = per_image_localisation(data_dir, saliency_dirs)
     summary = summary_table(per_image)
-    few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions)
+    criterion = _criterion(data_dir, things)
+    chosen = criterion.loc[criterion["label_choice"].astype(bool), "recipe"].tolist()
+    few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions,
+                         label_recipe=chosen[0] if chosen else None)  # fmt: skip
     summary = pd.concat([summary, few], ignore_index=True)
-    summary = with_criterion(summary, _criterion(data_dir, things))
+    summary = with_criterion(summary, criterion)
     warning = classifier_warning(classifier_metrics)
     summary["warning"] = ""
     if warning:

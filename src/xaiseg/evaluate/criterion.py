@@ -66,6 +66,12 @@ def recipe_criterion(data_dir: str | Path, predictions: dict[str, Path]) -> pd.D
     return table
 
 
+def chosen_recipe(table: pd.DataFrame) -> str | None:
+    """The recipe ``recipe_criterion``'s table chose, if it chose one."""
+    chosen = table.loc[table["label_choice"].astype(bool), "recipe"]
+    return chosen.iloc[0] if len(chosen) else None
+
+
 def _chunks(rows: list[int]) -> list[list[int]]:
     return [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
 

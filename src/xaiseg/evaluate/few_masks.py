@@ -3,12 +3,10 @@ weak U-Net's predictions are read: the probability cut and a refinement (from th
 U-Net's own output, stored in half precision); the choice is then scored on test. No
 network ever sees those masks: they only choose among what the run already made.
 
-Which recipe's U-Net is read is the label-only criterion's choice when it made one: on
-the val images outside each draw, five masks chose among recipes worse than the labels
-of every val image did (BUSI 0.317 against 0.357 mean Dice over 50 draws, the demo
-0.675 against 0.712, lgg40 0.626 against 0.633; docs/criterion.md). Without a label
-choice the masks choose the recipe too. Pseudo-mask rows choose the recipe only (their
-thresholds live in the recipes).
+Which recipe's U-Net is read is the label-only criterion's choice when it made one:
+five masks rank recipes worse than the labels of every val image do (held-out val,
+docs/criterion.md). Without a label choice the masks choose the recipe too.
+Pseudo-mask rows choose the recipe only (their thresholds live in the recipes).
 """
 
 from __future__ import annotations

@@ -14,7 +14,12 @@ import pandas as pd
 
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
-from xaiseg.evaluate.criterion import CRITERION, recipe_criterion, with_criterion
+from xaiseg.evaluate.criterion import (
+    CRITERION,
+    chosen_recipe,
+    recipe_criterion,
+    with_criterion,
+)
 from xaiseg.evaluate.few_masks import few_masks_rows
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.headline import headline_recipe
@@ -63,9 +68,8 @@ def evaluate(
         located = per_image_localisation(data_dir, saliency_dirs)
     summary = summary_table(per_image)
     criterion = _criterion(data_dir, things)
-    chosen = criterion.loc[criterion["label_choice"].astype(bool), "recipe"].tolist()
     few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions,
-                         label_recipe=chosen[0] if chosen else None)  # fmt: skip
+                         label_recipe=chosen_recipe(criterion))  # fmt: skip
     summary = pd.concat([summary, few], ignore_index=True)
     summary = with_criterion(summary, criterion)
     warning = classifier_warning(classifier_metrics)

@@ -3,14 +3,17 @@ its choice is written."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from xaiseg.data.shards import ShardWriter
+from xaiseg.errors import XaisegError
 from xaiseg.evaluate.criterion import (
     detection_margin,
     image_scores,
     recipe_criterion,
     with_criterion,
 )
+from xaiseg.evaluate.label_choice import choose_segmenter, named_choice
 from xaiseg.evaluate.report import criterion_lines
 
 
@@ -106,3 +109,38 @@ def test_the_choice_is_written_beside_each_weak_row_and_into_the_report():
     text = "\n".join(criterion_lines(out))
     assert "Chosen, and the headline: **b**" in text
     assert text.index("| b | 0.120 |") < text.index("| a | 0.050 |")  # best first
+
+
+def _segmenters(tmp_path, samples=SAMPLES) -> tuple:
+    """``_stores`` as segmenter folders: predictions/ beside stand-in weights."""
+    data, predictions = _stores(tmp_path, samples)
+    segmenters = {}
+    for recipe, folder in predictions.items():
+        segmenters[recipe] = tmp_path / f"pseudo-{recipe}"
+        segmenters[recipe].mkdir()
+        folder.rename(segmenters[recipe] / "predictions")
+        (segmenters[recipe] / "model.safetensors").write_bytes(recipe.encode())
+    return data, segmenters
+
+
+def test_the_label_choice_artifact_holds_the_chosen_u_nets_weights(tmp_path):
+    """DoLL's start (finetune.pretrained: label_choice): the chosen recipe's weights,
+    byte for byte, the criterion's table and a provenance record beside them."""
+    data, segmenters = _segmenters(tmp_path)
+    chosen = choose_segmenter(data, segmenters, tmp_path / "label_choice")
+    assert chosen == "on-the-lesion"
+    assert (tmp_path / "label_choice/model.safetensors").read_bytes() == b"on-the-lesion"
+    table = pd.read_csv(tmp_path / "label_choice/criterion.csv")
+    assert table["label_choice"].tolist() == [True, False]
+    assert (tmp_path / "label_choice/provenance.json").is_file()
+    # The evaluation names the fine-tuning rows after the recipe chosen.
+    rows = pd.DataFrame({"recipe": ["label_choice", "ground_truth"], "model": ["finetune"] * 2})
+    assert named_choice(rows, chosen)["recipe"].tolist() == ["on-the-lesion", "ground_truth"]
+
+
+def test_without_val_images_lacking_the_finding_the_label_choice_says_so(tmp_path):
+    samples = {"v0": ("val", 1), "v1": ("val", 1), "t0": ("train", 0)}
+    data, segmenters = _segmenters(tmp_path, samples)
+    with pytest.raises(XaisegError, match="name a recipe instead"):
+        choose_segmenter(data, segmenters, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

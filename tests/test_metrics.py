@@ -5,8 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from xaiseg.data.artifacts import IGNORE
+from xaiseg.errors import XaisegError
 from xaiseg.evaluate.tables import volume_dice
-from xaiseg.metrics import classification_metrics, segmentation_scores
+from xaiseg.metrics import classification_metrics, pooled_dice, segmentation_scores
+from xaiseg.train.segmenter import masked_dice, score_floor
 
 
 def _mask(*cells, size=8):
@@ -32,6 +35,37 @@ def test_empty_conventions():
     scores = segmentation_scores(torch.cat([empty, spot, empty]), torch.cat([empty, empty, spot]))
     np.testing.assert_allclose(scores["dice"], [1.0, 0.0, 0.0])
     assert np.isnan(scores["hd95"]).all()
+
+
+def test_pooled_dice_counts_stray_pixels_not_images():
+    lesion = _mask((0, 0), (0, 1), (0, 2), (0, 3))
+    hit = _mask((0, 0), (0, 1), (0, 2))  # 3 of 4 lesion pixels
+    stray, empty = _mask((5, 5)), _mask()
+    pred, truth = torch.cat([hit, stray, empty]), torch.cat([lesion, empty, empty])
+    # Per image: 6/7, 0 (one stray pixel), 1 -> mean 0.619; pooled: 2*3 / (4 + 4) = 0.75.
+    assert math.isclose(masked_dice(pred.bool(), truth), (6 / 7 + 0 + 1) / 3, rel_tol=1e-6)
+    assert math.isclose(pooled_dice(pred, truth), 0.75)
+    assert math.isclose(masked_dice(pred.bool(), truth, "pooled"), 0.75)
+    assert pooled_dice(empty, empty) == 1.0
+
+
+def test_pooled_val_dice_leaves_ignored_pixels_out():
+    truth = _mask((0, 0), (0, 1))
+    truth[0, 0, 7, 7] = IGNORE  # a recipe's unsure pixel, predicted: not a false positive
+    pred = _mask((0, 0), (7, 7)).bool()
+    assert math.isclose(masked_dice(pred, truth, "pooled"), 2 * 1 / (1 + 2))
+    all_ignored = torch.full_like(truth, IGNORE)  # nothing to score in that image
+    both = masked_dice(torch.cat([pred, pred]), torch.cat([truth, all_ignored]), "pooled")
+    assert math.isclose(both, 2 / 3)
+
+
+def test_score_floor_is_a_tenth_above_what_empty_predictions_score():
+    lesion, empty = _mask((0, 0)), _mask()
+    targets = torch.cat([lesion, empty, empty, empty])  # 3 of 4 val targets empty
+    assert math.isclose(score_floor(targets, "per_image"), 0.75 + 0.1 * 0.25)
+    assert math.isclose(score_floor(targets, "pooled"), 0.1)
+    with pytest.raises(XaisegError, match="val_dice 'global'"):
+        score_floor(targets, "global")
 
 
 def test_hd95_identical_masks_is_zero():

@@ -66,6 +66,23 @@ def test_scratch_on_every_mask_with_the_supervised_seed_is_the_supervised_u_net(
     assert jobs["finetune-1-s0"].folder == "results/r/segmenter/finetune-1-s0"  # other start
 
 
+def test_a_label_chosen_start_waits_for_every_recipe_u_net():
+    p = plan(finetune={"pretrained": "label_choice", "fractions": [0.5], "seeds": [0]})
+    start = "results/r/label_choice/model.safetensors"
+    assert p.segmenters["finetune-0.5-s0"].inputs["init"] == [start]
+    assert json.loads(p.segmenters["finetune-0.5-s0"].settings)["init_weights"] == start
+    assert p.segmenters["finetune-0.5-s0"].evaluated.startswith("label_choice:finetune/0.5/0:")
+    assert p.label_choice == {
+        "a": "results/r/segmenter/pseudo-a",
+        "b": "results/r/segmenter/pseudo-b",
+    }
+    folders = ["results/r/segmenter/pseudo-a", "results/r/segmenter/pseudo-b"]
+    reads = [f"{f}/{name}" for f in folders for name in ("model.safetensors", "predictions")]
+    assert p.label_choice_files == reads
+    assert p.label_choice_args == "a=results/r/segmenter/pseudo-a b=results/r/segmenter/pseudo-b"
+    assert plan().label_choice == {}  # a named recipe: nothing to choose
+
+
 def test_the_evaluated_rows_pair_each_recipe_with_its_segmenter():
     rows = plan().evaluated
     assert rows[:4] == [

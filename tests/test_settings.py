@@ -18,6 +18,7 @@ from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
 from xaiseg.saliency import METHODS
 from xaiseg.train.counterfactual import SELECTORS as COUNTERFACTUAL_SELECTORS
 from xaiseg.train.loop import LR_SCHEDULES
+from xaiseg.train.segmenter import VAL_DICE
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
 CONFIGS = ROOT / "workflow/configs"
@@ -70,6 +71,7 @@ def test_schema_choices_are_the_registries():
     assert set(select_by) == set(COUNTERFACTUAL_SELECTORS)
     for section in ("classifier", "pretrain", "segmenter", "counterfactual"):
         assert set(PROPS[section]["properties"]["lr_schedule"]["enum"]) == set(LR_SCHEDULES)
+    assert set(PROPS["segmenter"]["properties"]["val_dice"]["enum"]) == set(VAL_DICE)
 
 
 def test_the_registry_finds_each_extension_by_its_file_alone():
@@ -356,6 +358,10 @@ def test_finetune_names_a_recipe_and_fractions_in_range():
         S.workflow_settings(config)
     assert "finetune.pretrained: 'nope' is not a recipe" in str(caught.value)
     assert "finetune.fractions: each in (0, 1]" in str(caught.value)
+    assert S.workflow_settings(_config(finetune__pretrained="label_choice"))
+    recipes = [{"name": "label_choice", "maps": ["gradcam"]}]
+    with pytest.raises(S.ConfigError, match=r"finetune\.pretrained's word"):
+        S.workflow_settings(_config(masks__recipes=recipes))
 
 
 DATASET_KEYS = {"run", "seed", "threads", "recipes", "data", "preprocess", "group_size"}

@@ -304,6 +304,13 @@ def cmd_train_segmenter(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_choose_segmenter(args: argparse.Namespace) -> None:
+    from xaiseg.evaluate.label_choice import choose_segmenter
+
+    recipe = choose_segmenter(args.data, _named_folders(args.segmenters), args.out)
+    print(f"choose-segmenter: {recipe}'s U-Net -> {args.out}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from xaiseg.evaluate.run import evaluate
     from xaiseg.evaluate.tables import parse_evaluated
@@ -446,6 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, S.SegmenterSettings, TRAINING_FLAGS)
     p.set_defaults(handler=cmd_train_segmenter)
+
+    p = sub.add_parser(
+        "choose-segmenter", help="the recipe U-Net the label-only criterion chooses, copied"
+    )
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--segmenters", nargs="+", required=True, metavar="RECIPE=FOLDER")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_choose_segmenter)
 
     p = sub.add_parser("evaluate", help="tables and figures against ground truth")
     p.add_argument("--data", type=Path, required=True)

@@ -35,6 +35,7 @@ STAGE_MODULES = {
     "masks": "xaiseg.masks.build",
     "join": "xaiseg.data.join",
     "segmenter": "xaiseg.train.segmenter",
+    "label_choice": "xaiseg.evaluate.label_choice",
     "evaluate": "xaiseg.evaluate.run",
     "evaluate_images": "xaiseg.evaluate.per_image",
     "explain": "xaiseg.evaluate.explain",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xaiseg.settings import (
+    LABEL_CHOICE,
     MaskSettings,
     RecipeJob,
     RecipeSettings,
@@ -39,6 +40,7 @@ REPORTED = {
     "thresholds": ("figures/dice_vs_threshold.png", "dice_vs_threshold", "Saliency"),
     "sanity": ("figures/sanity.png", "sanity", "Saliency"),
 }
+CHOICE_READS = ("model.safetensors", "predictions")  # of each candidate segmenter
 FEW_MASKS_FIGURE = ("figures/dice_vs_fraction.png", "dice_vs_fraction", "Few masks")
 
 
@@ -75,6 +77,9 @@ class RunPlan:
     segmenters: dict[str, SegmenterJob]  # folder name under segmenter/ -> its job
     explained: dict[str, list[str]]  # segmenter -> the maps that explain it
     exportable: list[str]  # the segmenters the model package may be made from
+    # Recipe -> the segmenter folder of its U-Net, the candidates the label-only
+    # criterion chooses DoLL's start from (finetune.pretrained: label_choice); or empty.
+    label_choice: dict[str, str]
     # The sheet `predict` reads (the config's, or the run's own) and its options.
     predict: str
     predict_args: str
@@ -114,6 +119,15 @@ class RunPlan:
     def exported_models(self) -> list[str]:
         """Every segmenter's weights the model package may be made from."""
         return [f"{self.segmenters[name].folder}/model.safetensors" for name in self.exportable]
+
+    @property
+    def label_choice_files(self) -> list[str]:
+        """What the label choice reads: each candidate U-Net's weights and predictions."""
+        return [f"{f}/{name}" for f in self.label_choice.values() for name in CHOICE_READS]
+
+    @property
+    def label_choice_args(self) -> str:
+        return " ".join(shlex.quote(f"{r}={f}") for r, f in self.label_choice.items())
 
     @property
     def sheet_args(self) -> str:
@@ -250,9 +264,23 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         segmenters=_segmenters(settings, run),
         explained=_explained(settings),
         exportable=_exportable(settings),
+        label_choice=_label_choice(settings, run),
         **_predict(settings, run),
         export_args=_export_args(settings),
     )
+
+
+def pretrained_weights(run: str, pretrained: str) -> str:
+    """The weights DoLL's fine-tuning starts from: a recipe's U-Net, or the criterion's."""
+    if pretrained == LABEL_CHOICE:
+        return f"{run}/{LABEL_CHOICE}/model.safetensors"
+    return f"{run}/segmenter/{pseudo_segmenter(pretrained)}/model.safetensors"
+
+
+def _label_choice(settings: WorkflowSettings, run: str) -> dict[str, str]:
+    if settings.finetune.pretrained != LABEL_CHOICE:
+        return {}
+    return {r: f"{run}/segmenter/{pseudo_segmenter(r)}" for r in settings.masks.names()}
 
 
 def _sheet(settings: WorkflowSettings, run: str) -> str:
@@ -374,7 +402,7 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
     pretrained = settings.finetune.pretrained
     if pretrained is None:
         return found
-    weights = [f"{run}/segmenter/{pseudo_segmenter(pretrained)}/model.safetensors"]
+    weights = [pretrained_weights(run, pretrained)]
     for arm in FEW_MASK_ARMS:
         start = weights if arm == "finetune" else init
         source = pretrained if arm == "finetune" else "ground_truth"

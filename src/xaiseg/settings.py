@@ -271,6 +271,13 @@ class SegmenterSettings(TrainingSettings):
     # seeded draw (mask_seed), positives and negatives alike (few-masks experiments).
     mask_fraction: float = 1.0
     mask_seed: int = 0
+    # The val score that picks the checkpoint and stops early. "per_image": mean Dice
+    # over the val images, an image without the finding scoring 1 or 0 by whether any
+    # pixel fires; "pooled": one Dice over all val pixels (metrics.pooled_dice).
+    val_dice: str = "per_image"
+
+
+LABEL_CHOICE = "label_choice"  # finetune.pretrained: the criterion's recipe
 
 
 @dataclass(frozen=True)
@@ -279,7 +286,9 @@ class FinetuneSettings:
     segmenter trained on a recipe's pseudo-masks is fine-tuned on a few ground-truth
     masks, beside the same segmenter trained from scratch on the same masks."""
 
-    pretrained: str | None = None  # the recipe whose segmenter is pretrained; null: off
+    # The recipe whose segmenter is fine-tuned; "label_choice": the one the label-only
+    # criterion chooses once every recipe's U-Net is trained; null: off.
+    pretrained: str | None = None
     fractions: tuple[float, ...] = (0.05, 0.1, 0.25, 1.0)  # of the train split's masks
     seeds: tuple[int, ...] = (0, 1, 2)  # a fraction below 1 runs once per seed
 
@@ -619,9 +628,14 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
     except ConfigError as err:
         problems += err.problems
     finetune = settings.finetune
-    if finetune.pretrained is not None and finetune.pretrained not in names:
+    if LABEL_CHOICE in names:
+        problems.append(
+            f"masks.recipes: {LABEL_CHOICE!r} is finetune.pretrained's word, not a name"
+        )
+    if finetune.pretrained not in (None, LABEL_CHOICE, *names):
         problems.append(
             f"finetune.pretrained: {finetune.pretrained!r} is not a recipe ({sorted(names)})"
+            f" nor {LABEL_CHOICE!r}"
         )
     if finetune.pretrained is not None and not (finetune.fractions and finetune.seeds):
         problems.append("finetune: name at least one fraction and one seed")

@@ -75,7 +75,7 @@ TINY = {
         "batch_size": 8,
         "network_options": {"channels": [8, 16, 32], "strides": [2, 2]},
     },
-    "finetune": {"pretrained": "gradcam-otsu", "fractions": [0.25, 1.0], "seeds": [0, 1]},
+    "finetune": {"pretrained": "label_choice", "fractions": [0.25, 1.0], "seeds": [0, 1]},
     "evaluate": {"n_figure": 2},
 }
 
@@ -683,12 +683,19 @@ def test_the_classifier_can_start_from_self_supervised_weights(workdir):
 
 def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     """DoLL: each (fraction, seed) trains a fine-tuned and a scratch U-Net on the same
-    drawn masks; a share below 1 repeats over the seeds."""
+    drawn masks; a share below 1 repeats over the seeds. Fine-tuning starts from the
+    U-Net of the recipe the label-only criterion chose, under whose name its rows are."""
     run = workdir / "results" / "tiny"
     summary = pd.read_csv(run / "summary.csv")
     few = summary[summary["model"].isin(["finetune", "scratch"]) & (summary["split"] == "test")]
     assert len(few) == 6 and set(few["setting"]) == {"25% of train masks", "100% of train masks"}
-    assert set(few.loc[few["model"] == "finetune", "recipe"]) == {"gradcam-otsu"}
+    chosen = pd.read_csv(run / "label_choice/criterion.csv")
+    chosen = chosen.loc[chosen["label_choice"], "recipe"].tolist()
+    assert set(few.loc[few["model"] == "finetune", "recipe"]) == set(chosen)
+    labelled = summary.loc[summary["label_choice"], "recipe"]
+    assert set(labelled) == set(chosen)  # the evaluation's choice is the same
+    start = (run / "label_choice/model.safetensors").read_bytes()
+    assert start == (run / f"segmenter/pseudo-{chosen[0]}/model.safetensors").read_bytes()
     table = pd.read_csv(run / "eval" / "dice_vs_fraction.csv")
     assert sorted(table.loc[table["split"] == "test", "runs"]) == [1, 1, 2, 2]
     # Scratch on every mask with the supervised seed is the supervised U-Net: its row,
@@ -701,6 +708,7 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
         assert metrics["mask_fraction"] == 0.25 and metrics["n_train"] < full["n_train"]
     report = json.loads((run / "segmenter/finetune-0.25-s1/init_weights.json").read_text())
     assert report["loaded"] and not report["new"] and not report["skipped"]
+    assert report["file"].endswith("label_choice/model.safetensors")
 
 
 def test_a_self_training_round_learns_from_the_last_segmenters_masks(workdir):

@@ -31,3 +31,26 @@ rule train_segmenter:
         f"{XAISEG_TRAIN} train-segmenter --data {{input.data}} {{params.sources}}"
         f" --out {RUN}/segmenter/{{wildcards.name}}"
         " --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+
+
+# DoLL's start when finetune.pretrained is label_choice: the recipe U-Net the label-only
+# criterion chooses, known once every recipe's U-Net is trained.
+rule choose_segmenter:
+    input:
+        PLAN.label_choice_files,
+        data=f"{RUN}/data",
+    output:
+        model=f"{RUN}/label_choice/model.safetensors",
+        criterion=f"{RUN}/label_choice/criterion.csv",
+    log:
+        f"{RUN}/logs/label_choice.log",
+    benchmark:
+        f"{RUN}/benchmarks/label_choice.tsv"
+    conda:
+        "../../envs/xaiseg.yaml"
+    params:
+        segmenters=PLAN.label_choice_args,
+        code=code("label_choice"),
+    shell:
+        f"{XAISEG} choose-segmenter --data {{input.data}} --segmenters {{params.segmenters}}"
+        f" --out {RUN}/label_choice > {{log}} 2>&1"

@@ -23,6 +23,7 @@ from xaiseg.evaluate.criterion import (
 from xaiseg.evaluate.few_masks import few_masks_rows
 from xaiseg.evaluate.figures import dice_against_fraction_plot, overlay_grid, to_2d
 from xaiseg.evaluate.headline import headline_recipe
+from xaiseg.evaluate.label_choice import named_choice
 from xaiseg.evaluate.per_image import gather_groups
 from xaiseg.evaluate.report import render_report
 from xaiseg.evaluate.report_figures import (
@@ -66,8 +67,9 @@ def evaluate(
     else:
         per_image = per_image_table(data_dir, things)
         located = per_image_localisation(data_dir, saliency_dirs)
-    summary = summary_table(per_image)
     criterion = _criterion(data_dir, things)
+    per_image = named_choice(per_image, chosen_recipe(criterion))
+    summary = summary_table(per_image)
     few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions,
                          label_recipe=chosen_recipe(criterion))  # fmt: skip
     summary = pd.concat([summary, few], ignore_index=True)

@@ -18,7 +18,7 @@ from xaiseg.data.artifacts import IGNORE, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
-from xaiseg.metrics import false_positive_gate, mean_dice
+from xaiseg.metrics import false_positive_gate, mean_dice, pooled_dice
 from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
@@ -86,12 +86,33 @@ def predict_masks(
     return torch.cat(out)
 
 
-def masked_dice(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean Dice against targets that may hold ``IGNORE`` pixels (left out), over the
-    images that hold any other pixel."""
+VAL_DICE = ("per_image", "pooled")
+
+
+def masked_dice(pred: torch.Tensor, target: torch.Tensor, how: str = "per_image") -> float:
+    """Dice against targets that may hold ``IGNORE`` pixels (left out): the mean over the
+    images that hold any other pixel, or one Dice pooled over all their pixels."""
     valid = target != IGNORE
     scored = valid.flatten(1).any(1)  # an all-ignore image has nothing to score
-    return mean_dice((pred & valid)[scored], ((target == 1) & valid)[scored])
+    pred, truth = (pred & valid)[scored], ((target == 1) & valid)[scored]
+    if how == "pooled":
+        return pooled_dice(pred, truth)
+    if how == "per_image":
+        return mean_dice(pred, truth)
+    raise XaisegError(f"segmenter.val_dice {how!r}: choose one of {VAL_DICE}")
+
+
+def score_floor(targets: torch.Tensor, how: str) -> float:
+    """What an all-empty prediction scores, plus a tenth of the way to 1: patience starts
+    once a network is past it (per image, empty predictions already score the share of
+    empty val targets). An unknown ``how`` fails here, before any training."""
+    if how not in VAL_DICE:
+        raise XaisegError(f"segmenter.val_dice {how!r}: choose one of {VAL_DICE}")
+    flat = targets.flatten(1)
+    scored = (flat != IGNORE).any(1)
+    empty = float((flat[scored] == 1).any(1).logical_not().float().mean())
+    trivial = empty if how == "per_image" else 0.0
+    return trivial + 0.1 * (1 - trivial)
 
 
 def train_segmenter(
@@ -144,14 +165,9 @@ def train_segmenter(
             net, images[pick["val"]], device, settings.precision,
             batch_size=settings.predict_batch_size,
         )  # fmt: skip
-        return masked_dice(prob >= 0.5, targets[pick["val"]])
+        return masked_dice(prob >= 0.5, targets[pick["val"]], settings.val_dice)
 
-    # An all-empty prediction scores the share of empty val targets; patience starts once
-    # the network recovers a tenth of the lesion Dice above that plateau.
-    val_targets = targets[pick["val"]].flatten(1)
-    scored = (val_targets != IGNORE).any(1)
-    empty = float((val_targets[scored] == 1).any(1).logical_not().float().mean())
-    floor = empty + 0.1 * (1 - empty)
+    floor = score_floor(targets[pick["val"]], settings.val_dice)
     inputs = [data_dir, masks_dir] if masks_dir else [data_dir]
     if settings.gate_threshold is not None:
         inputs.append(Path(classifier_dir or "") / "predictions.csv")

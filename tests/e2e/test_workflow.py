@@ -303,7 +303,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 33
+        == 34
     )
 
 
@@ -315,7 +315,8 @@ def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
     assert planned_jobs(workdir, "--configfile", name) == {
         "masks": 4,
-        "train_segmenter": 7,  # 4 on pseudo-masks, 3 fine-tuned from one of them
+        "train_segmenter": 7,  # 4 on pseudo-masks, 3 fine-tuned from the labels' choice
+        "choose_segmenter": 1,
         "evaluate": 1,
         "export_model": 1,
         "predict": 1,
@@ -736,7 +737,10 @@ def test_a_self_training_round_learns_from_the_last_segmenters_masks(workdir):
     metrics = json.loads((run / "segmenter/pseudo-gradcam-otsu-r1/metrics.json").read_text())
     assert metrics["trained_on"] == "gradcam-otsu-r1"
     jobs = planned_jobs(workdir, "--configfile", name)
-    assert jobs["masks"] == 3 and jobs["train_segmenter"] == 3  # the other recipes' rounds
+    # The other recipes' rounds, and the 3 fine-tuned from the labels' choice, whose
+    # candidates are every round's U-Net too.
+    assert jobs["masks"] == 3 and jobs["train_segmenter"] == 3 + 3
+    assert jobs["choose_segmenter"] == 1
     assert jobs["evaluate"] == 1
 
 

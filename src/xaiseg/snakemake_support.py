@@ -80,6 +80,18 @@ def launch(wildcards: Any, resources: Any) -> str:
     return TORCHRUN.format(gpus=gpus) if gpus > 1 else "python -m xaiseg"
 
 
+def gpus_per_job(device: str, local: bool, dev: Path = Path("/dev")) -> int:
+    """What a training or saliency job asks of the ``gpu`` resource: one where a GPU may
+    run it (a cluster's node, or this machine when it has an NVIDIA device), none on a
+    CPU-only machine or with ``run.device: cpu``, so that there jobs run side by side
+    as the cores allow instead of one at a time under the profile's ``gpu=1``."""
+    if device == "cpu":
+        return 0
+    if not local or device.startswith("cuda"):
+        return 1
+    return 1 if any(dev.glob("nvidia[0-9]*")) else 0
+
+
 def one_of(names: Iterable[str]) -> str:
     """A wildcard that matches these names alone (a regular expression)."""
     return "|".join(re.escape(n) for n in names) or "(?!)"

@@ -7,7 +7,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from xaiseg.codehash import stage_code_hash
-from xaiseg.snakemake_support import command, finish, hold, launch
+from xaiseg.snakemake_support import command, finish, gpus_per_job, hold, launch
 from xaiseg.snakemake_support import one_of, reported, start
 
 # The config and every file it names checked, then every job of the run, its folder,
@@ -15,6 +15,8 @@ from xaiseg.snakemake_support import one_of, reported, start
 SETTINGS, PLAN = start(config, SRC.parent, workflow.is_main_process)
 RUN = PLAN.run
 THREADS = SETTINGS.run.threads
+# Training and saliency jobs ask for a GPU where one may run them (xaiseg.snakemake_support).
+GPU = gpus_per_job(SETTINGS.run.device, workflow.local_exec)
 GROUP_SHARDS = PLAN.shards_per_group
 XAISEG = command(SRC)
 # Training rules: several GPUs (resources gpu=N) train under torchrun (launch).

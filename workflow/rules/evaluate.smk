@@ -102,7 +102,7 @@ rule faithfulness:
         "../../envs/xaiseg.yaml"
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         model=lambda wc, input: os.path.dirname(input.model[0]),
         saliency=lambda wc: PLAN.maps[wc.map].settings,

@@ -36,7 +36,7 @@ rule predict:
         "../../envs/xaiseg.yaml"
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         code=code("predict"),
     shell:

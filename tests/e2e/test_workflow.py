@@ -350,6 +350,7 @@ def test_stage_code_change_reruns_that_stage(workdir):
         assert jobs == {
             "masks": 4,
             "train_segmenter": 7,
+            "choose_segmenter": 1,
             "evaluate": 1,
             # The explain figure normalises maps as recipes do (masks.normalize), and
             # the masks package's __init__ imports every rule.

@@ -23,7 +23,7 @@ for trained, job in PLAN.models.items():
             "../../envs/xaiseg.yaml"
         threads: THREADS
         resources:
-            gpu=GPU,
+            gpu=gpu_request,
         params:
             launch=launch,
             command=TRAINERS.get(trained, trained),

@@ -15,8 +15,16 @@ from xaiseg.snakemake_support import one_of, reported, start
 SETTINGS, PLAN = start(config, SRC.parent, workflow.is_main_process)
 RUN = PLAN.run
 THREADS = SETTINGS.run.threads
-# Training and saliency jobs ask for a GPU where one may run them (xaiseg.snakemake_support).
-GPU = gpus_per_job(SETTINGS.run.device, workflow.local_exec)
+
+
+def gpu_request(wildcards):
+    """A training or saliency job's gpu resource: one where a GPU may run it (a cluster
+    job, or this machine with an NVIDIA device; xaiseg.snakemake_support). Asked per
+    job: Snakemake knows its executor only once the Snakefile is read."""
+    local = workflow.local_exec and not workflow.remote_exec
+    return gpus_per_job(SETTINGS.run.device, local)
+
+
 GROUP_SHARDS = PLAN.shards_per_group
 XAISEG = command(SRC)
 # Training rules: several GPUs (resources gpu=N) train under torchrun (launch).

@@ -102,7 +102,7 @@ rule faithfulness:
         "../../envs/xaiseg.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu_request,
     params:
         model=lambda wc, input: os.path.dirname(input.model[0]),
         saliency=lambda wc: PLAN.maps[wc.map].settings,

@@ -36,7 +36,7 @@ rule predict:
         "../../envs/xaiseg.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu_request,
     params:
         code=code("predict"),
     shell:

@@ -14,7 +14,7 @@ rule saliency:
         "../../envs/xaiseg.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu_request,
     params:
         model=lambda wc, input: os.path.dirname(input.model[0]),
         settings=lambda wc: PLAN.maps[wc.map].settings,

@@ -21,7 +21,7 @@ rule train_segmenter:
         "../../envs/xaiseg.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
+        gpu=gpu_request,
     params:
         launch=launch,
         sources=lambda wc: PLAN.segmenter_sources(wc.name),

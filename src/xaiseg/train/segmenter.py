@@ -86,7 +86,14 @@ def predict_masks(
     return torch.cat(out)
 
 
-VAL_DICE = ("per_image", "pooled")
+# segmenter.val_dice -> the score of (predicted, target) masks of the val images
+VAL_DICE = {"per_image": mean_dice, "pooled": pooled_dice}
+
+
+def val_scorer(how: str):
+    if how not in VAL_DICE:
+        raise XaisegError(f"segmenter.val_dice {how!r}: choose one of {sorted(VAL_DICE)}")
+    return VAL_DICE[how]
 
 
 def masked_dice(pred: torch.Tensor, target: torch.Tensor, how: str = "per_image") -> float:
@@ -94,20 +101,14 @@ def masked_dice(pred: torch.Tensor, target: torch.Tensor, how: str = "per_image"
     images that hold any other pixel, or one Dice pooled over all their pixels."""
     valid = target != IGNORE
     scored = valid.flatten(1).any(1)  # an all-ignore image has nothing to score
-    pred, truth = (pred & valid)[scored], ((target == 1) & valid)[scored]
-    if how == "pooled":
-        return pooled_dice(pred, truth)
-    if how == "per_image":
-        return mean_dice(pred, truth)
-    raise XaisegError(f"segmenter.val_dice {how!r}: choose one of {VAL_DICE}")
+    return val_scorer(how)((pred & valid)[scored], ((target == 1) & valid)[scored])
 
 
 def score_floor(targets: torch.Tensor, how: str) -> float:
     """What an all-empty prediction scores, plus a tenth of the way to 1: patience starts
     once a network is past it (per image, empty predictions already score the share of
     empty val targets). An unknown ``how`` fails here, before any training."""
-    if how not in VAL_DICE:
-        raise XaisegError(f"segmenter.val_dice {how!r}: choose one of {VAL_DICE}")
+    val_scorer(how)
     flat = targets.flatten(1)
     scored = (flat != IGNORE).any(1)
     empty = float((flat[scored] == 1).any(1).logical_not().float().mean())

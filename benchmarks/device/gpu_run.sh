@@ -1,96 +1,94 @@
 #!/usr/bin/env bash
-# The demo and lgg40 end to end on a GPU machine, with the tiny workflow's CUDA test
-# beside them. Run in the repository root of a machine that has python3 with a CUDA
-# torch but none of our other packages and no network:
+# One call on a GPU machine: where a job's start goes, the throughput table of every GPU
+# stage, then lgg40 end to end beside the tiny workflow's CUDA test. Run in the
+# repository root of a machine that has python3 with a CUDA torch but none of our other
+# packages and no network:
 #   .whl/  wheels of the missing packages (Python 3.12; README of the device tool)
 #   .gpu/  lgg_mri_subset.tar.xz and lgg_mri_dev.tar.xz, repacked at 128 px by
 #          benchmarks/device/resample_archive.py (the originals exceed the upload limit)
-#
-#   gpu_run.sh start   installs, starts the three runs detached (setsid), then waits
-#   gpu_run.sh wait    waits on runs started by an earlier call on the same machine
-# Either waits until the runs end or DEADLINE seconds (default 480) have passed since
-# it began, then reports what finished so far to $OUT (default ./gpu_out). `start`
-# leaves unfinished runs going, so that a `wait` call on the still-warm machine picks
-# them up (one call is limited to 10 minutes); `wait` stops them at its deadline.
+# Writes to $OUT (default ./gpu_out): gpu.txt, startup.txt, throughput.md, report.txt
+# and results.tgz (tables, provenance, benchmarks and logs of the runs; no weights or
+# tensors). Whatever has not ended DEADLINE seconds (default 570) after the start is
+# stopped and reported as it stands.
 set -u
-PHASE=${1:-start}
 OUT=${OUT:-gpu_out}
-DEADLINE=${DEADLINE:-480}
+DEADLINE=${DEADLINE:-570}
 RUNS=/tmp/gpu_runs
 mkdir -p "$OUT" "$RUNS"
 start=$(date +%s)
+left() { echo $((DEADLINE - ($(date +%s) - start))); }
 export PYTHONUNBUFFERED=1
-if [ -d .whl ] && [ "$PHASE" = start ]; then
+if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     # Compiled once here, not by every job of the first wave at once.
     python3 -m compileall -q -j 0 /tmp/site >/dev/null
-    # The rules call `python`: the interpreter that holds torch, by its real path (a
-    # link to a venv's interpreter loses the venv).
+    # The rules call `python`: the interpreter that holds torch, by its real path.
     mkdir -p /tmp/bin
     printf '#!/bin/sh\nexec %s "$@"\n' "$(python3 -c 'import sys; print(sys.executable)')" \
         >/tmp/bin/python && chmod +x /tmp/bin/python
-fi
-if [ -d /tmp/site ]; then
     export PYTHONPATH=/tmp/site PATH=/tmp/bin:/tmp/site/bin:$PATH
 fi
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+python3 -m compileall -q -j 0 src >/dev/null
 
-if [ "$PHASE" = start ]; then
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$RUNS/gpu.txt"
-    python3 -c "import torch, monai, captum, pandas; print('torch', torch.__version__, \
-'cuda', torch.cuda.is_available(), 'monai', monai.__version__, 'pandas', pandas.__version__)" \
-        >>"$RUNS/gpu.txt"
-    nproc | sed 's/^/cpus /' >>"$RUNS/gpu.txt"
-    cat "$RUNS/gpu.txt"
-    cat >/tmp/lgg40_gpu.yaml <<'EOF'
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python3 -c "import torch, monai, captum; print('torch', torch.__version__, 'cuda', \
+torch.cuda.is_available(), 'monai', monai.__version__)"
+    echo "cpus $(nproc); setup $(($(date +%s) - start)) s"
+} 2>&1 | tee "$OUT/gpu.txt"
+
+timeout 90 python3 benchmarks/startup_phases.py >"$OUT/startup.txt" 2>&1
+cat "$OUT/startup.txt"
+timeout "${THROUGHPUT_S:-150}" python3 benchmarks/device/throughput.py --images 8192 --epochs 2 --train-batches 16 128 \
+    --out "$OUT/throughput.md" >"$RUNS/throughput.log" 2>&1
+grep -v "it/s\]\|s/it\]" "$RUNS/throughput.log" | tail -20
+
+cat >/tmp/lgg40_gpu.yaml <<'EOF'
 run: lgg40_gpu
 data:
   archive: [.gpu/lgg_mri_subset.tar.xz, .gpu/lgg_mri_dev.tar.xz]
 EOF
-    # Eight GPU jobs of each run share the card (139 GiB; each takes a few GiB), where
-    # the workstation profile's gpu=1 would queue them one at a time; two threads a job
-    # (the demo's config asks for four) so that four jobs of each run go at once.
-    smk="python3 -m snakemake --scheduler greedy --resources gpu=8 --max-threads 2 --keep-going"
-    # Each run in its own session: it outlives this call, and a deadline stops it and
-    # its jobs at once (Snakemake itself, interrupted, waits for its running jobs).
-    setsid $smk --cores 7 --configfile config.yaml >"$RUNS/demo.log" 2>&1 &
-    echo $! >"$RUNS/demo.pid"
-    setsid $smk --cores 7 --configfile workflow/configs/lgg40.yaml /tmp/lgg40_gpu.yaml \
-        >"$RUNS/lgg40.log" 2>&1 &
-    echo $! >"$RUNS/lgg40.pid"
-    XAISEG_TEST_CORES=4 setsid python3 -m pytest -q -p no:cacheprovider \
-        tests/e2e/test_workflow_cuda.py >"$RUNS/cuda_test.log" 2>&1 &
-    echo $! >"$RUNS/cuda_test.pid"
-fi
-
-for name in demo lgg40 cuda_test; do
-    pid=$(cat "$RUNS/$name.pid")
-    while kill -0 "$pid" 2>/dev/null && [ $(($(date +%s) - start)) -lt "$DEADLINE" ]; do
-        sleep 5
-    done
-    [ "$PHASE" = wait ] && kill -KILL -- -"$pid" 2>/dev/null && sleep 1
+# Up to eight GPU jobs share the card (139 GiB; each takes a few GiB); the CUDA test
+# beside it on four cores.
+lgg_start=$(date +%s)
+setsid python3 -m snakemake --scheduler greedy --resources gpu=8 --cores 12 --keep-going \
+    --configfile workflow/configs/lgg40.yaml /tmp/lgg40_gpu.yaml >"$RUNS/lgg40.log" 2>&1 &
+echo $! >"$RUNS/lgg40.pid"
+XAISEG_TEST_CORES=4 setsid python3 -m pytest -q -p no:cacheprovider \
+    tests/e2e/test_workflow_cuda.py >"$RUNS/cuda_test.log" 2>&1 &
+echo $! >"$RUNS/cuda_test.pid"
+lgg_end=""
+while [ "$(left)" -gt 25 ]; do
+    lgg=$(cat "$RUNS/lgg40.pid"); cuda=$(cat "$RUNS/cuda_test.pid")
+    if [ -z "$lgg_end" ] && ! kill -0 "$lgg" 2>/dev/null; then lgg_end=$(date +%s); fi
+    kill -0 "$lgg" 2>/dev/null || kill -0 "$cuda" 2>/dev/null || break
+    sleep 3
 done
-for run in demo lgg40_gpu; do
-    log=$RUNS/${run%_gpu}.log
-    pid=$(cat "$RUNS/${run%_gpu}.pid")
-    state=$(kill -0 "$pid" 2>/dev/null && echo running || echo ended)
-    echo "== $run ($state): $(grep -c 'Finished jobid' "$log") jobs finished"
-    tail -3 "$log"
-    python3 - "$run" <<'EOF'
-import sys
+for name in lgg40 cuda_test; do kill -KILL -- -"$(cat "$RUNS/$name.pid")" 2>/dev/null; done
+{
+    if [ -n "$lgg_end" ]; then
+        echo "lgg40 ended after $((lgg_end - lgg_start)) s"
+    else
+        echo "lgg40 stopped at the deadline after $(($(date +%s) - lgg_start)) s"
+    fi
+    echo "$(grep -c 'Finished jobid' "$RUNS/lgg40.log") jobs finished"
+    grep -i "error" "$RUNS/lgg40.log" | head -5
+    tail -3 "$RUNS/lgg40.log"
+    python3 - <<'EOF'
 from xaiseg.runtimes import saliency_rates, stage_lines
-run = f"results/{sys.argv[1]}"
+run = "results/lgg40_gpu"
 print("\n".join(stage_lines(f"{run}/benchmarks")))
 print("\n".join(saliency_rates(f"{run}/saliency")))
 EOF
-done 2>&1 | tee "$OUT/stages.txt"
-tail -4 "$RUNS/cuda_test.log"
-cp "$RUNS"/*.log "$RUNS/gpu.txt" "$OUT/"
+    cat results/lgg40_gpu/summary.csv 2>/dev/null
+    echo "== CUDA test"
+    tail -15 "$RUNS/cuda_test.log"
+} >"$OUT/report.txt" 2>&1
+cat "$OUT/report.txt"
 # Tables, provenance, benchmarks and logs; not the weights, maps or tensors.
-for run in demo lgg40_gpu; do
-    tar czf "$OUT/$run.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude=raw \
-        --exclude=data --exclude=demo_data "results/$run" 2>/dev/null
-done
+tar czf "$OUT/results.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude=raw \
+    --exclude=data results/lgg40_gpu "$RUNS"/*.log 2>/dev/null
 ls -la "$OUT"
 echo "wall $(($(date +%s) - start)) s"

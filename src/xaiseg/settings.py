@@ -207,6 +207,13 @@ class TrainingSettings:
     precision: str = "fp32"  # "bf16": autocast on CUDA only
     # A local safetensors file to start from (models/init_weights.py); null: fresh.
     init_weights: str | None = None
+    # Where training batches are augmented: "device" (the split held on the device, one
+    # batched pass per batch: train/device_batches.py), "workers" (MONAI in DataLoader
+    # workers), "auto": the device on CUDA, workers on the CPU. Self-supervised
+    # pretraining always uses workers (two views per image).
+    augment_on: str = "auto"
+    # torch.compile the network for training (CUDA: minutes of compiling first).
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,7 +353,9 @@ class MapSettings:
 
 @dataclass(frozen=True)
 class SaliencySettings:
-    batch_size: int = 32
+    # Images per pass; null: as large as fits on CUDA (a shard, halved on running out of
+    # memory), 32 on the CPU.
+    batch_size: int | None = None
     maps: dict[str, MapSettings] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"

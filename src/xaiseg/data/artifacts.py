@@ -30,10 +30,18 @@ def raw_maps(shard: dict[str, torch.Tensor]) -> torch.Tensor:
     return maps * scale.view(-1, *([1] * (maps.ndim - 1)))
 
 
-def pack_map(raw: torch.Tensor) -> dict[str, np.ndarray]:
-    scale = float(raw.abs().max())
-    scale = scale if scale > 0 else 1.0
-    return {"map": (raw / scale).half().cpu().numpy(), "scale": np.float32(scale)}
+def pack_maps(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maps (N, ...) as stored, on their device: float16, each scaled to a largest
+    magnitude of 1, and the scales (1 for an all-zero map)."""
+    scale = raw.abs().flatten(1).amax(1)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return (raw / scale.view(-1, *[1] * (raw.ndim - 1))).half(), scale
+
+
+def map_rows(maps: torch.Tensor, scales: torch.Tensor) -> list[dict[str, np.ndarray]]:
+    """A packed batch as the rows of a map shard (copied to the CPU here)."""
+    maps_np, scales_np = maps.cpu().numpy(), scales.float().cpu().numpy()
+    return [{"map": m, "scale": np.float32(s)} for m, s in zip(maps_np, scales_np, strict=True)]
 
 
 def read_probabilities(predictions_csv: str | Path, sample_ids: Sequence[str]) -> np.ndarray:

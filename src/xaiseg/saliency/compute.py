@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
-from xaiseg.data.artifacts import pack_map
+from xaiseg.data.artifacts import map_rows, pack_maps
 from xaiseg.data.shards import ShardStore, ShardWriter
-from xaiseg.devices import autocast, batches, describe, resolve_device
+from xaiseg.data.streams import Background, prefetched
+from xaiseg.devices import autocast, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.models import NetworkSpec, load_network
 from xaiseg.models.layers import bottleneck
@@ -25,6 +27,8 @@ from xaiseg.saliency import METHODS
 from xaiseg.saliency.base import mirrored
 from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
 from xaiseg.settings import SaliencySettings
+
+CPU_BATCH = 32  # the CPU's batch when none is set: its maps are recorded to the byte
 
 
 def make_target(spec: NetworkSpec, name: str, region: str | Sequence[int] = "predicted") -> Target:
@@ -75,28 +79,27 @@ def compute_saliency(
     # The ground truth as the explained pixel set: each image's mask rides along.
     keys = ["image", "mask"] if config.region == "ground_truth" else ["image"]
     writer = ShardWriter(out_dir, store.index["shard_size"], store.first_shard)
-    # Timed from the first shard read to the last map written (start-up excluded);
-    # copying each batch's maps to the CPU waits for the GPU.
+    background = Background()  # copies the maps to the CPU and writes them
+    size = settings.batch_size or (writer.shard_size if device.type == "cuda" else CPU_BATCH)
+    # Timed from the first shard read to the last map written (start-up excluded).
     started = time.perf_counter()
     with tqdm(total=len(store.samples), desc=f"saliency {map_name}", mininterval=5) as bar:
-        for shard in store.iter_shards():
-            if "mask" in keys and "mask" not in shard:
-                raise XaisegError(
-                    f"saliency map {map_name!r}: region ground_truth, but {data_dir} holds no masks"
-                )
-            streams = [batches(shard[k], settings.batch_size) for k in keys]
-            for images, *extra in zip(*streams, strict=True):
-                extra = [(e == 1).float().to(device) for e in extra]
-                with autocast(device, settings.precision):
-                    maps = mirrored(
-                        lambda x, e: explainer(x, target, e),
-                        images.to(device),
-                        extra,
-                        config.mirror_axes,
-                    )
-                for raw in maps.float().cpu():
-                    writer.add(pack_map(raw))
-                bar.update(len(images))
+        for shard in prefetched(_shards(store, keys, device, data_dir, map_name)):
+            start = 0
+            while start < len(shard["image"]):
+                part = [shard[k][start : start + size] for k in keys]
+                try:
+                    maps = _explain(explainer, target, part, device, settings, config)
+                except torch.cuda.OutOfMemoryError:
+                    if settings.batch_size or size == 1:
+                        raise
+                    size //= 2  # as large as fits: halve and retry
+                    torch.cuda.empty_cache()
+                    continue
+                background.submit(lambda m: [writer.add(r) for r in map_rows(*m)], pack_maps(maps))
+                start += len(part[0])
+                bar.update(len(part[0]))
+    background.finish()
     seconds = time.perf_counter() - started
     writer.close(
         {
@@ -118,6 +121,32 @@ def compute_saliency(
         inputs=[Path(data_dir), Path(model_dir) / "model.safetensors"],
         seed=settings.seed,
         device=describe(device),
-        extra={"throughput": throughput(len(store.samples), seconds), "group": group},
+        extra={
+            "throughput": throughput(len(store.samples), seconds),
+            "group": group,
+            "batch_size_used": size,
+        },
     )
     return {"images": len(store.samples), "device": describe(device)}
+
+
+def _shards(store: ShardStore, keys: list[str], device: torch.device, data_dir, map_name: str):
+    """The tensors of ``keys``, shard by shard, in pinned memory on CUDA (copied on)."""
+    for shard in store.iter_shards():
+        if "mask" in keys and "mask" not in shard:
+            raise XaisegError(
+                f"saliency map {map_name!r}: region ground_truth, but {data_dir} holds no masks"
+            )
+        if device.type == "cuda":
+            shard = {k: shard[k].pin_memory() for k in keys}
+        yield shard
+
+
+def _explain(explainer, target, part, device, settings, config) -> torch.Tensor:
+    """One batch's maps, on the device: images and (ground-truth) masks copied there."""
+    images, *extra = (t.to(device, non_blocking=True) for t in part)
+    extra = [(e == 1).float() for e in extra]
+    with autocast(device, settings.precision):
+        return mirrored(
+            lambda x, e: explainer(x, target, e), images, extra, config.mirror_axes
+        ).float()

@@ -27,7 +27,7 @@ from xaiseg.provenance import (
 )
 from xaiseg.settings import ClassifierSettings
 from xaiseg.train import distributed
-from xaiseg.train.data import augmentation, dict_dataset, training_loader
+from xaiseg.train.data import training_batches
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
@@ -123,12 +123,15 @@ def _train_one(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSe
     # Inverse-frequency class weights: positives are a minority in real data.
     counts = torch.bincount(train["label"], minlength=len(spec.classes)).float().clamp(min=1)
     criterion = nn.CrossEntropyLoss(weight=(counts.sum() / (len(counts) * counts)).to(device))
-    side = min(train["image"].shape[2:])
-    transform = augmentation(
-        ["image"], spec.spatial_dims, hide_patches=settings.hide_patches, side=side
+    loader = training_batches(
+        train,
+        settings.batch_size,
+        settings.seed,
+        device,
+        settings.augment_on,
+        spatial_keys=["image"],
+        hide_patches=settings.hide_patches,
     )
-    train_set = dict_dataset(train, transform)
-    loader = training_loader(train_set, settings.batch_size, settings.seed)
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         return criterion(net(batch["image"]), batch["label"])

@@ -28,7 +28,7 @@ from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import CounterfactualSettings
 from xaiseg.train import distributed
-from xaiseg.train.data import augmentation, dict_dataset, training_loader
+from xaiseg.train.data import training_batches
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
@@ -64,8 +64,14 @@ def train_counterfactual(
     model = build_network(spec)
     init_inputs = initialise(model, settings.init_weights, out)
     model.to(device)
-    train_set = dict_dataset({"image": healthy}, augmentation(["image"], spec.spatial_dims))
-    loader = training_loader(train_set, settings.batch_size, settings.seed)
+    loader = training_batches(
+        {"image": healthy},
+        settings.batch_size,
+        settings.seed,
+        device,
+        settings.augment_on,
+        spatial_keys=["image"],
+    )
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         clean = batch["image"]

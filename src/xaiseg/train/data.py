@@ -19,6 +19,7 @@ from monai.transforms import (
 from torch.utils.data import DataLoader, Dataset
 
 from xaiseg.train import distributed
+from xaiseg.train.device_batches import DeviceBatches, on_device
 
 
 def augmentation(
@@ -126,3 +127,37 @@ def training_loader(
 
 def seeded_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def training_batches(
+    tensors: dict[str, torch.Tensor],
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    augment_on: str,
+    *,
+    spatial_keys: list[str],
+    mask_keys: list[str] | None = None,
+    hide_patches: float = 0.0,
+) -> DataLoader | DeviceBatches:
+    """The trainers' augmented batches: made on the device (``augment_on``; CUDA by
+    default, one process) or by MONAI in DataLoader workers (the CPU's default)."""
+    if on_device(augment_on, device) and distributed.world_size() == 1:
+        return DeviceBatches(
+            tensors,
+            batch_size,
+            seed,
+            device,
+            spatial_keys=spatial_keys,
+            mask_keys=mask_keys or (),
+            hide_patches=hide_patches,
+        )
+    image = tensors["image"]
+    transform = augmentation(
+        spatial_keys,
+        image.ndim - 2,
+        mask_keys=mask_keys,
+        hide_patches=hide_patches,
+        side=min(image.shape[2:]),
+    )
+    return training_loader(dict_dataset(tensors, transform), batch_size, seed)

@@ -26,6 +26,7 @@ from xaiseg.models.spec import load_weights, save_weights
 from xaiseg.settings import TrainingSettings
 from xaiseg.train import distributed
 from xaiseg.train.checkpoint import claimed, load_training_state, save_training_state
+from xaiseg.train.device_batches import DeviceBatches
 
 ScoreFn = Callable[[nn.Module], float]
 LossFn = Callable[[nn.Module, dict], torch.Tensor]
@@ -49,10 +50,13 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % 2**31
 
 
-def reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+def reseed_epoch(loader: DataLoader | DeviceBatches, seed: int, epoch: int) -> None:
     """Seed every generator the epoch draws from, from (seed, epoch) alone."""
     value = epoch_seed(seed, epoch)
     torch.manual_seed(value)
+    if hasattr(loader, "reseed"):  # batches made on the device
+        loader.reseed(value)
+        return
     if isinstance(loader.generator, torch.Generator):
         loader.generator.manual_seed(value)
     if hasattr(loader.dataset, "epoch_seed"):  # each item seeds its own augmentation
@@ -100,6 +104,8 @@ def at_least_steps(settings: TrainingSettings, batches_per_epoch: int) -> Traini
 def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):
     device = device or torch.device("cpu")
     epoch_learning_rate(settings, 1)  # an unknown schedule fails before any work
+    if device.type == "cuda":  # NHWC convolutions: the tensor cores' own layout
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -111,6 +117,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
     }
     meta.setdefault("left_floor", False)
     net, main = distributed.wrap(model, device), distributed.is_main()
+    net = torch.compile(net) if settings.compile else net
     if meta["epoch"]:
         print(f"{desc}: resuming after epoch {meta['epoch']} (best {meta['best_score']:.4f})")
     # min_steps is a floor on training, not only on the epoch count: patience starts

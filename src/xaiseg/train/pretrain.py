@@ -90,6 +90,8 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettin
         raise XaisegError("pretrain: name the network (the workflow passes the classifier's)")
     if not settings.splits or set(settings.splits) - {"train", "val"}:
         raise XaisegError(f"pretrain.splits: train and/or val, got {list(settings.splits)}")
+    if settings.augment_on == "device":
+        raise XaisegError("pretrain.augment_on: device is not built for two views; use workers")
     settings = replace(settings, network_options=settings.network_options or {})
     data_dir, out = Path(data_dir), Path(out_dir)
     seed_everything(settings.seed)

@@ -24,7 +24,7 @@ from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import SegmenterSettings
 from xaiseg.train import distributed
-from xaiseg.train.data import augmentation, dict_dataset, training_loader
+from xaiseg.train.data import training_batches
 from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 from xaiseg.train.losses import MaskedDiceCELoss
@@ -155,8 +155,15 @@ def train_segmenter(
     model.to(device)
     criterion = MaskedDiceCELoss()
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
-    transform = augmentation(["image", "mask"], spec.spatial_dims, mask_keys=["mask"])
-    loader = training_loader(dict_dataset(train, transform), settings.batch_size, settings.seed)
+    loader = training_batches(
+        train,
+        settings.batch_size,
+        settings.seed,
+        device,
+        settings.augment_on,
+        spatial_keys=["image", "mask"],
+        mask_keys=["mask"],
+    )
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         return criterion(net(batch["image"]), batch["mask"].round())

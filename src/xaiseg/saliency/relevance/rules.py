@@ -140,12 +140,36 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
 
     def propagate(layer, x, relevance, output):
         nonnegative = bool(x.min() >= 0)
+        if nonnegative:
+            fast = _nonnegative_alpha_beta(layer, x, relevance, output, alpha, beta, epsilon)
+            if fast is not None:
+                return fast
         positive = part(layer, x, relevance, True, nonnegative)
         if beta == 0:
             return alpha * positive
         return alpha * positive - beta * part(layer, x, relevance, False, nonnegative)
 
     return propagate
+
+
+def _nonnegative_alpha_beta(layer, x, relevance, output, alpha, beta, epsilon):
+    """Alpha-beta on x >= 0 in three maps, not four: z+ = x w+ + b+ by one forward map,
+    z- as the layer's output less z+ (the output is x w+ + x w- + b+ + b-), and one
+    transposed map per sign; None where those cannot be taken directly (autograd then)."""
+    weight = getattr(layer, "weight", None)
+    if weight is None:
+        return None
+    positive = weight.clamp(min=0)
+    zp = linear_forward(layer, x, positive, _bias(layer, lambda b: b.clamp(min=0)))
+    grad_p = input_gradient(layer, x.shape, positive, relevance / stabilise(zp, epsilon))
+    if grad_p is None:
+        return None
+    if beta == 0:
+        return x * (alpha * grad_p)
+    zn = output - zp
+    negative = weight.clamp(max=0)
+    grad_n = input_gradient(layer, x.shape, negative, relevance / stabilise(zn, epsilon))
+    return x * (alpha * grad_p - beta * grad_n)
 
 
 def zplus_rule(epsilon: float = 1e-6) -> Rule:

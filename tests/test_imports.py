@@ -7,7 +7,7 @@ from xaiseg.codehash import imported_modules
 ORDER = ["io", "data", "models", "train", "saliency", "masks", "evaluate", "predict"]
 # Shared modules below every stage; they import no stage themselves.
 CORE = {"errors", "settings", "codehash", "provenance", "devices", "metrics", "runtimes"}
-CORE |= {"integrity", "runlock", "config_check", "run_plan", "registry"}
+CORE |= {"integrity", "runlock", "config_check", "run_plan", "registry", "lean_imports"}
 ENTRY = {"cli", "__main__", "demo", "snakemake_support"}  # commands and the workflow
 
 
@@ -54,3 +54,28 @@ def test_demo_imports_only_io_and_core():
     path = ROOT / "src/xaiseg/demo.py"
     ranks = {_rank(m) for m in imported_modules(path, "xaiseg.demo")}
     assert ranks <= {-2, -1, ORDER.index("io")}
+
+
+def test_unused_optional_packages_are_absent_for_monai_unless_asked():
+    """Marked absent before MONAI loads (its optional imports then skip them); the
+    variable XAISEG_OPTIONAL_IMPORTS=1 leaves them be."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from xaiseg.lean_imports import skip_unused_optional_imports\n"
+        "marked = skip_unused_optional_imports()\n"
+        "import monai\n"
+        "from monai.utils import optional_import\n"
+        "print(len(marked), optional_import('torchvision')[1], sys.modules.get('cv2', 0))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    from xaiseg.lean_imports import UNUSED
+
+    assert run.stdout.split() == [str(len(UNUSED)), "False", "None"], run.stderr
+    env["XAISEG_OPTIONAL_IMPORTS"] = "1"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.stdout.split() == ["0", "False", "0"], run.stderr  # torchvision: not installed

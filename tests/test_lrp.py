@@ -128,3 +128,16 @@ def test_networks_without_a_canonizer_and_bad_options_are_refused():
         METHODS["lrp"](two_layers(), rules={"conv": "z"})
     with pytest.raises(XaisegError, match="alpha - beta must be 1"):
         METHODS["lrp"](two_layers(), alpha=2.0, beta=0.5)
+
+
+def test_lrp_runs_in_fp32_under_a_bf16_autocast():
+    """A bf16 run (``precision: bf16``) explains with LRP in fp32: the same map."""
+    torch.manual_seed(0)
+    model = build_classifier("resnet10", 1, 2, spatial_dims=2).eval()
+    x = torch.randn(2, 1, 16, 16)
+    explainer = METHODS["lrp"](model, composite="epsilon_alpha2_beta1_flat")
+    plain = explainer(x, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = explainer(x, 1)
+    assert autocast.dtype == torch.float32
+    torch.testing.assert_close(autocast, plain)

@@ -20,6 +20,7 @@ from typing import Any
 
 from xaiseg import settings as S
 from xaiseg.errors import XaisegError
+from xaiseg.lean_imports import skip_unused_optional_imports
 
 
 def _json_value(text: str) -> Any:
@@ -544,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    skip_unused_optional_imports()  # before any stage loads MONAI
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)

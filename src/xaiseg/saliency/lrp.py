@@ -7,6 +7,8 @@ rule of each layer kind; ``rules`` overrides any of them.
 
 from dataclasses import dataclass, field
 
+import torch
+
 from xaiseg.errors import XaisegError
 from xaiseg.saliency.base import SaliencyMethod
 from xaiseg.saliency.relevance import COMPOSITES, LAYER_KINDS, RULES, RelevanceNetwork
@@ -30,7 +32,11 @@ class LRP(SaliencyMethod):
         self.network = RelevanceNetwork(model, layer_rules(self.options), self.options.epsilon)
 
     def attribute(self, forward, images, extra):
-        return self.network(images, forward.target, extra).sum(dim=1, keepdim=True)
+        # fp32 under any autocast: relevance is a chain of ratios that bf16 would not
+        # conserve, and the rules' own maps mix the layers' fp32 weights with it.
+        with torch.autocast(images.device.type, enabled=False):
+            relevance = self.network(images.float(), forward.target, [e.float() for e in extra])
+        return relevance.sum(dim=1, keepdim=True)
 
 
 def layer_rules(options: LRPOptions) -> dict:

@@ -170,7 +170,9 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
 
 def _train_epoch(model, loader, loss_fn, optimizer, device, precision: str, desc: str) -> float:
     model.train()
-    total, count = 0.0, 0
+    # Summed on the device in float64 (what Python's float did, step by step): no
+    # wait for the GPU at every step.
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for batch in tqdm(loader, desc=desc, leave=False, mininterval=5):
         # Tensors only: MONAI may add its transform records beside them.
         batch = {
@@ -183,7 +185,7 @@ def _train_epoch(model, loader, loss_fn, optimizer, device, precision: str, desc
             loss = loss_fn(model, batch)
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(batch["image"])
+        total += loss.detach().double() * len(batch["image"])
         count += len(batch["image"])
-    total, count = distributed.summed([total, count], device)  # over torchrun's processes
+    total, count = distributed.summed([total.item(), count], device)  # over torchrun's processes
     return total / max(count, 1)

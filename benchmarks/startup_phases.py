@@ -1,6 +1,8 @@
 """Where a GPU job's start goes: wall and CPU seconds of each phase of a saliency job
 before its first batch, in a fresh process, then the slowest imports.
 
+Measured as a job starts (``cli.main``): MONAI's unused optional packages marked
+absent first (``xaiseg.lean_imports``; ``XAISEG_OPTIONAL_IMPORTS=1`` measures without).
 Phases: the interpreter up to this script; importing the stage's module; the device
 (CUDA's context: the first tensor on the card); seeding (torch's deterministic mode);
 loading the model; reading the first shard; the first batch of Grad-CAM maps (kernels
@@ -17,12 +19,15 @@ import subprocess
 import sys
 import time
 
+LEAN = "import xaiseg.lean_imports as L; L.skip_unused_optional_imports(); "
 PHASES = r"""
 import os, sys, time, tempfile
 from pathlib import Path
 marks = [("interpreter", time.perf_counter(), os.times())]
 def mark(name):
     marks.append((name, time.perf_counter(), os.times()))
+from xaiseg.lean_imports import skip_unused_optional_imports
+skip_unused_optional_imports()  # as every job does first (cli.main)
 import xaiseg.saliency.compute as compute
 mark("import the stage")
 import torch
@@ -71,7 +76,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-c", PHASES], check=True, env=os.environ)
     # -X importtime writes "self | cumulative | name" lines to stderr, in microseconds.
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import xaiseg.saliency.compute"],
+        [sys.executable, "-X", "importtime", "-c", LEAN + "import xaiseg.saliency.compute"],
         capture_output=True,
         text=True,
         check=True,

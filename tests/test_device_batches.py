@@ -32,8 +32,10 @@ def test_auto_augments_on_the_device_on_cuda_only_and_refuses_unknown_places():
     assert on_device("device", CPU) and not on_device("workers", torch.device("cuda"))
     with pytest.raises(XaisegError, match="augment_on 'gpu'"):
         on_device("gpu", CPU)
-    made = training_batches({"image": torch.zeros(4, 1, 8, 8)}, 2, 0, CPU, "device",
-                            spatial_keys=["image"])  # fmt: skip
+    settings = SegmenterSettings(batch_size=2, augment_on="device")
+    made = training_batches(
+        {"image": torch.zeros(4, 1, 8, 8)}, settings, CPU, spatial_keys=["image"]
+    )
     assert isinstance(made, DeviceBatches)
 
 

@@ -125,10 +125,8 @@ def _train_one(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSe
     criterion = nn.CrossEntropyLoss(weight=(counts.sum() / (len(counts) * counts)).to(device))
     loader = training_batches(
         train,
-        settings.batch_size,
-        settings.seed,
+        settings,
         device,
-        settings.augment_on,
         spatial_keys=["image"],
         hide_patches=settings.hide_patches,
     )

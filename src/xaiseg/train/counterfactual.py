@@ -64,14 +64,7 @@ def train_counterfactual(
     model = build_network(spec)
     init_inputs = initialise(model, settings.init_weights, out)
     model.to(device)
-    loader = training_batches(
-        {"image": healthy},
-        settings.batch_size,
-        settings.seed,
-        device,
-        settings.augment_on,
-        spatial_keys=["image"],
-    )
+    loader = training_batches({"image": healthy}, settings, device, spatial_keys=["image"])
 
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         clean = batch["image"]

@@ -18,6 +18,7 @@ from monai.transforms import (
 )
 from torch.utils.data import DataLoader, Dataset
 
+from xaiseg.settings import TrainingSettings
 from xaiseg.train import distributed
 from xaiseg.train.device_batches import DeviceBatches, on_device
 
@@ -131,18 +132,18 @@ def seeded_generator(seed: int) -> torch.Generator:
 
 def training_batches(
     tensors: dict[str, torch.Tensor],
-    batch_size: int,
-    seed: int,
+    settings: TrainingSettings,
     device: torch.device,
-    augment_on: str,
     *,
     spatial_keys: list[str],
     mask_keys: list[str] | None = None,
     hide_patches: float = 0.0,
 ) -> DataLoader | DeviceBatches:
-    """The trainers' augmented batches: made on the device (``augment_on``; CUDA by
-    default, one process) or by MONAI in DataLoader workers (the CPU's default)."""
-    if on_device(augment_on, device) and distributed.world_size() == 1:
+    """The trainers' augmented batches of ``settings.batch_size``: made on the device
+    (``settings.augment_on``; CUDA by default, one process) or by MONAI in DataLoader
+    workers (the CPU's default)."""
+    batch_size, seed = settings.batch_size, settings.seed
+    if on_device(settings.augment_on, device) and distributed.world_size() == 1:
         return DeviceBatches(
             tensors,
             batch_size,

@@ -157,10 +157,8 @@ def train_segmenter(
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
     loader = training_batches(
         train,
-        settings.batch_size,
-        settings.seed,
+        settings,
         device,
-        settings.augment_on,
         spatial_keys=["image", "mask"],
         mask_keys=["mask"],
     )

@@ -3,7 +3,7 @@
 # stage, then lgg40 end to end beside the tiny workflow's CUDA test. Run in the
 # repository root of a machine that has python3 with a CUDA torch but none of our other
 # packages and no network:
-#   .whl/  wheels of the missing packages (Python 3.12; README of the device tool)
+#   .whl/  wheels of the missing packages (Python 3.12): benchmarks/device/wheels.txt
 #   .gpu/  lgg_mri_subset.tar.xz and lgg_mri_dev.tar.xz, repacked at 128 px by
 #          benchmarks/device/resample_archive.py (the originals exceed the upload limit)
 # Writes to $OUT (default ./gpu_out): gpu.txt, startup.txt, throughput.md, report.txt

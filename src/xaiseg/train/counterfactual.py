@@ -151,17 +151,19 @@ def choose_residual(
     directions = (
         [settings.residual_direction] if settings.residual_direction else RESIDUAL_DIRECTIONS
     )
-    residuals = torch.cat(
-        [
-            x - model.reconstruct(x.to(device)).cpu()
-            for x in batches(val["image"], settings.predict_batch_size)
-        ]
-    )
+    pairs = list(itertools.product(channels, directions))
+    # Each image's evidence for every pair, batch by batch on the device: the residuals
+    # never leave it (the choice runs every epoch when it picks the epoch).
+    scores: list[list[torch.Tensor]] = [[] for _ in pairs]
+    for x in batches(val["image"], settings.predict_batch_size):
+        x = x.to(device)
+        residual = x - model.reconstruct(x)
+        for k, (channel, direction) in enumerate(pairs):
+            scores[k].append(image_evidence(residual_evidence(residual, channel, direction)).cpu())
     positive = val["label"] == finding
     candidates: dict[str, float] = {}
-    for channel, direction in itertools.product(channels, directions):
-        score = image_evidence(residual_evidence(residuals, channel, direction))
-        auc = classification_metrics(score, positive)["auc"]  # NaN: one class only
+    for (channel, direction), score in zip(pairs, scores, strict=True):
+        auc = classification_metrics(torch.cat(score), positive)["auc"]  # NaN: one class only
         candidates[f"{channel}:{direction}"] = auc if auc == auc else 0.0
     best = max(candidates, key=candidates.get)
     channel, direction = best.split(":")

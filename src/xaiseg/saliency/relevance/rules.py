@@ -114,7 +114,7 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
     normalised image) count too: x+ w+ and x- w- are positive, x+ w- and x- w+ negative.
     """
 
-    def part(layer, x, relevance, positive, nonnegative):
+    def part(layer, x, relevance, positive):
         def plus(t):
             return t.clamp(min=0)
 
@@ -123,12 +123,6 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
 
         # Positive contributions: x+ through w+ and x- through w-; negative: the others.
         for_xp, for_xn = (plus, minus) if positive else (minus, plus)
-        if nonnegative:  # after a ReLU: x- is zero, and so is everything it carries
-            weight = for_xp(layer.weight)
-            z = linear_forward(layer, x, weight, _bias(layer, for_xp))
-            direct = _direct(layer, x, weight, z, relevance, epsilon)
-            if direct is not None:
-                return direct
         xp = x.clamp(min=0).detach().requires_grad_(True)
         xn = x.clamp(max=0).detach().requires_grad_(True)
         with torch.enable_grad():
@@ -139,15 +133,14 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
         return rp + rn
 
     def propagate(layer, x, relevance, output):
-        nonnegative = bool(x.min() >= 0)
-        if nonnegative:
-            fast = _nonnegative_alpha_beta(layer, x, relevance, output, alpha, beta, epsilon)
-            if fast is not None:
-                return fast
-        positive = part(layer, x, relevance, True, nonnegative)
+        if bool(x.min() >= 0):  # after a ReLU: x- is zero, and so is all it carries
+            direct = _nonnegative_alpha_beta(layer, x, relevance, output, alpha, beta, epsilon)
+            if direct is not None:
+                return direct
+        positive = part(layer, x, relevance, True)
         if beta == 0:
             return alpha * positive
-        return alpha * positive - beta * part(layer, x, relevance, False, nonnegative)
+        return alpha * positive - beta * part(layer, x, relevance, False)
 
     return propagate
 

@@ -232,3 +232,24 @@ def test_group_folders_are_counted_from_the_index_and_the_split_sheet(tmp_path):
     ]
     (tmp_path / "plan.json").write_text(json.dumps({"rows": 1025}))  # 5 shards: 2 groups
     assert p.preprocess_groups(tmp_path) == [f"results/r/groups/data/shards/{g}" for g in (0, 1)]
+
+
+def test_classifier_candidates_are_jobs_of_their_own_and_the_classifier_chooses():
+    candidates = [{"seed": 5}, {"network_options": {"dilate_stages": 1}}]
+    jobs = plan(classifier={"init_weights": "pretrain", "candidates": candidates})
+    folders = [job.folder for job in jobs.classifier_candidates]
+    assert folders == [f"results/r/classifier/candidates/{k}" for k in range(3)]
+    weights = ["results/r/pretrain/model.safetensors"]
+    assert all(job.inputs["init"] == weights for job in jobs.classifier_candidates)
+    seeds = [json.loads(job.settings)["seed"] for job in jobs.classifier_candidates]
+    assert seeds == [0, 5, 0]
+    third = json.loads(jobs.classifier_candidates[2].settings)
+    assert third["network_options"] == {"dilate_stages": 1} and third["candidates"] == []
+    assert third["init_weights"] == weights[0]
+    # The classifier's job reads every candidate's four files and only chooses.
+    read = jobs.models["classifier"].inputs["candidates"]
+    assert len(read) == 12 and read[3] == "results/r/classifier/candidates/0/predictions.csv"
+    assert jobs.candidate_trained == "--candidates-trained"
+    plain = plan()
+    assert plain.classifier_candidates == [] and plain.candidate_trained == ""
+    assert plain.models["classifier"].inputs["candidates"] == []

@@ -73,7 +73,7 @@ def _settings(args: argparse.Namespace) -> Any:
     return S.from_mapping(args.settings_class, values, "--settings")
 
 
-def _trainer(sub, name: str, help_text: str, cls: type, handler) -> None:
+def _trainer(sub, name: str, help_text: str, cls: type, handler) -> argparse.ArgumentParser:
     """A training command: data in, an artifact folder out, settings of ``cls``."""
     p = sub.add_parser(name, help=help_text)
     p.add_argument("--data", type=Path, required=True, help="preprocessed data folder")
@@ -81,6 +81,7 @@ def _trainer(sub, name: str, help_text: str, cls: type, handler) -> None:
     p.add_argument("--threads", type=int, default=1)
     _add_settings(p, cls, TRAINING_FLAGS)
     p.set_defaults(handler=handler)
+    return p
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -164,7 +165,9 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     from xaiseg.train.classifier import train_classifier
 
     main = _training(args)
-    metrics = train_classifier(args.data, args.out, _settings(args))
+    metrics = train_classifier(
+        args.data, args.out, _settings(args), candidates_trained=args.candidates_trained
+    )
     if not main:
         return
     print(f"classifier: test {json.dumps(metrics.get('test', {}))}")
@@ -401,8 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(p, S.PreprocessSettings, flags)
     p.set_defaults(handler=cmd_preprocess_plan)
 
-    _trainer(sub, "train-classifier", "train the image-level classifier",
-             S.ClassifierSettings, cmd_train_classifier)  # fmt: skip
+    p = _trainer(sub, "train-classifier", "train the image-level classifier",
+                 S.ClassifierSettings, cmd_train_classifier)  # fmt: skip
+    p.add_argument(
+        "--candidates-trained",
+        action="store_true",
+        help="each of classifier.candidates was trained in <out>/candidates/<k> by a job of "
+        "its own (train-classifier with that variant's settings): only choose",
+    )
     _trainer(sub, "pretrain", "self-supervised pretraining of the classifier network",
              S.PretrainSettings, cmd_pretrain)  # fmt: skip
     _trainer(sub, "train-counterfactual", "train the healthy-image autoencoder",

@@ -16,6 +16,7 @@ from typing import Any
 
 from xaiseg.settings import (
     LABEL_CHOICE,
+    ClassifierSettings,
     MaskSettings,
     RecipeJob,
     RecipeSettings,
@@ -71,6 +72,9 @@ class RunPlan:
     shard_size: int  # images per shard
     sections: dict[str, str]  # stage section -> its settings JSON (one job per stage)
     models: dict[str, Job]  # classifier, counterfactual, pretrain
+    # classifier.candidates' variants (0: the settings as written), each a job of its
+    # own whose folder the classifier's job chooses from; empty without candidates.
+    classifier_candidates: list[Job]
     maps: dict[str, Job]  # saliency map -> its job
     recipes: dict[str, Job]  # pseudo-mask recipe -> its job
     recipe_maps: list[str]  # the maps a recipe reads: those scored against ground truth
@@ -95,10 +99,12 @@ class RunPlan:
     def model_outputs(self, name: str) -> dict[str, str]:
         """A trained model's files by role; the classifier's predictions too (the
         gates and the label-only criterion read them)."""
-        files = {"model": "model.safetensors", "spec": "model.json", "metrics": "metrics.json"}
-        if name == "classifier":
-            files["predictions"] = "predictions.csv"
-        return {role: f"{self.models[name].folder}/{file}" for role, file in files.items()}
+        return classifier_files(self.models[name].folder, with_predictions=name == "classifier")
+
+    @property
+    def candidate_trained(self) -> str:
+        """The classifier job's flag when its candidates have jobs of their own."""
+        return "--candidates-trained" if self.classifier_candidates else ""
 
     def group_folders(self, stage: str, name: str, shards: int) -> list[str]:
         """Every shard group's folder of an artifact of ``shards`` shards."""
@@ -258,6 +264,7 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         shard_size=settings.preprocess.shard_size,
         sections={name: to_json(getattr(settings, name)) for name in sections},
         models=_models(settings, run),
+        classifier_candidates=_classifier_candidates(settings, run),
         maps=_maps(settings, run),
         recipes=_recipes(settings, run),
         recipe_maps=sorted({m for r in settings.masks.recipes for m in r.maps}),
@@ -318,11 +325,38 @@ def _init(settings: WorkflowSettings, section: str, run: str) -> list[str]:
     return [f"{run}/pretrain/model.safetensors" if path == "pretrain" else path] if path else []
 
 
-def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+def classifier_files(folder: str, with_predictions: bool = True) -> dict[str, str]:
+    """A trained model's files by role; a classifier's predictions too (the gates and
+    the label-only criterion read them)."""
+    files = {"model": "model.safetensors", "spec": "model.json", "metrics": "metrics.json"}
+    if with_predictions:
+        files["predictions"] = "predictions.csv"
+    return {role: f"{folder}/{file}" for role, file in files.items()}
+
+
+def _classifier(settings: WorkflowSettings, run: str) -> ClassifierSettings:
+    """The classifier's settings, a ``pretrain`` start named by its weights file."""
     classifier = settings.classifier
-    init = _init(settings, "classifier", run)
     if classifier.init_weights == "pretrain":
-        classifier = dataclasses.replace(classifier, init_weights=init[0])
+        return dataclasses.replace(classifier, init_weights=_init(settings, "classifier", run)[0])
+    return classifier
+
+
+def _classifier_candidates(settings: WorkflowSettings, run: str) -> list[Job]:
+    """One job per variant when there are candidates: trained side by side, one core
+    each, where one job trained them one after the other (lgg40: 46 min at one thread)."""
+    variants = _classifier(settings, run).variants()
+    if len(variants) == 1:
+        return []
+    init = {"init": _init(settings, "classifier", run)}
+    return [
+        Job(f"{run}/classifier/candidates/{k}", to_json(variant), init)
+        for k, variant in enumerate(variants)
+    ]
+
+
+def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+    classifier = _classifier(settings, run)
     pre = settings.pretrain
     # Pretraining learns the classifier's network where it names none.
     pre = dataclasses.replace(
@@ -337,10 +371,15 @@ def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
         "counterfactual": settings.counterfactual,
         "pretrain": pre,
     }
-    return {
+    jobs = {
         name: Job(f"{run}/{name}", to_json(value), {"init": _init(settings, name, run)})
         for name, value in trained.items()
     }
+    candidates = _classifier_candidates(settings, run)
+    jobs["classifier"].inputs["candidates"] = [
+        path for job in candidates for path in classifier_files(job.folder).values()
+    ]
+    return jobs
 
 
 def _maps(settings: WorkflowSettings, run: str) -> dict[str, Job]:

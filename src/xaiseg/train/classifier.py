@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from xaiseg.models import NetworkSpec, build_network, save_network
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import (
     atomic_path,
+    json_text,
     seed_everything,
     write_json,
     write_provenance,
@@ -67,22 +69,36 @@ CLASSIFIER_FILES = ("model.safetensors", "model.json", "predictions.csv")
 
 
 def train_classifier(
-    data_dir: str | Path, out_dir: str | Path, settings: ClassifierSettings
+    data_dir: str | Path,
+    out_dir: str | Path,
+    settings: ClassifierSettings,
+    *,
+    candidates_trained: bool = False,
 ) -> dict:
     """Train the classifier, or with ``candidates`` each variant in its own folder
-    (``candidates/<k>``, resumable) and keep the one of best val AUC (ties: the first)."""
+    (``candidates/<k>``, resumable) and keep the one of best val AUC (ties: the first).
+
+    ``candidates_trained``: jobs of their own trained the variants side by side (the
+    workflow's ``train_classifier_candidate``, one per core); only the choice is made.
+    """
     variants = settings.variants()
     if len(variants) == 1:
+        if candidates_trained:
+            raise XaisegError("candidates_trained: these settings name no classifier.candidates")
         return _train_one(data_dir, out_dir, settings)
     out = Path(out_dir)
-    trained = [_train_one(data_dir, out / "candidates" / str(k), v) for k, v in enumerate(variants)]
+    folders = [candidate_folder(out, k) for k in range(len(variants))]
+    if candidates_trained:
+        trained = [_trained_metrics(f, v) for f, v in zip(folders, variants, strict=True)]
+    else:
+        trained = [_train_one(data_dir, f, v) for f, v in zip(folders, variants, strict=True)]
     if not distributed.is_main():
         return {}
     scores = [m["val"]["auc"] for m in trained]
     chosen = max(range(len(scores)), key=lambda k: (scores[k], -k))
     for name in CLASSIFIER_FILES:
         with atomic_path(out / name) as tmp:
-            shutil.copyfile(out / "candidates" / str(chosen) / name, tmp)
+            shutil.copyfile(folders[chosen] / name, tmp)
     changes = [{}, *(dict(c) for c in settings.candidates)]
     metrics = {
         **trained[chosen],
@@ -99,10 +115,32 @@ def train_classifier(
         out,
         stage="classifier",
         params=asdict(settings),
-        inputs=[Path(data_dir), *(out / "candidates" / str(chosen) / n for n in CLASSIFIER_FILES)],
+        inputs=[Path(data_dir), *(folders[chosen] / n for n in CLASSIFIER_FILES)],
         seed=settings.seed,
         device=describe(resolve_device(settings.device)),
     )
+    return metrics
+
+
+def candidate_folder(classifier_dir: str | Path, k: int) -> Path:
+    """Where variant ``k`` (0: the settings as written) is trained."""
+    return Path(classifier_dir) / "candidates" / str(k)
+
+
+def _trained_metrics(folder: Path, variant: ClassifierSettings) -> dict:
+    """A candidate trained by its own job: its metrics, once its provenance shows it
+    was trained with these very settings (a stale folder would choose wrongly)."""
+    try:
+        record = json.loads((folder / "provenance.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError) as err:
+        raise XaisegError(f"{folder}: no trained classifier candidate here ({err})") from err
+    if record.get("params") != json.loads(json_text(asdict(variant))):
+        raise XaisegError(
+            f"{folder}: this candidate was trained with other settings than "
+            "classifier.candidates now gives it; train it again (train-classifier --out "
+            f"{folder} with its settings)"
+        )
     return metrics
 
 

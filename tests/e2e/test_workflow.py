@@ -683,6 +683,19 @@ def test_the_classifier_can_start_from_self_supervised_weights(workdir):
     assert '"network": "resnet18"' in commands["train_pretrain"][0]  # the classifier's
 
 
+def test_classifier_candidates_train_side_by_side_and_the_classifier_chooses(workdir):
+    name = write_config(workdir, "candidates.yaml", classifier__candidates=[{"seed": 3}])
+    jobs = planned_jobs(workdir, "--configfile", name)
+    assert jobs["train_classifier_candidate"] == 2 and jobs["train_classifier"] == 1
+    commands = shell_commands(workdir, "--configfile", name)
+    assert "--candidates-trained" in commands["train_classifier"][0]
+    trained = {c.split("--out ")[1].split()[0]: c for c in commands["train_classifier_candidate"]}
+    assert sorted(trained) == [f"results/tiny/classifier/candidates/{k}" for k in (0, 1)]
+    assert '"seed": 3' in trained["results/tiny/classifier/candidates/1"]
+    assert '"seed": 3' not in trained["results/tiny/classifier/candidates/0"]
+    assert "--candidates-trained" not in " ".join(trained.values())
+
+
 def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     """DoLL: each (fraction, seed) trains a fine-tuned and a scratch U-Net on the same
     drawn masks; a share below 1 repeats over the seeds. Fine-tuning starts from the

@@ -99,7 +99,7 @@ class RunPlan:
     def model_outputs(self, name: str) -> dict[str, str]:
         """A trained model's files by role; the classifier's predictions too (the
         gates and the label-only criterion read them)."""
-        return classifier_files(self.models[name].folder, with_predictions=name == "classifier")
+        return model_files(self.models[name].folder, with_predictions=name == "classifier")
 
     @property
     def candidate_trained(self) -> str:
@@ -325,7 +325,7 @@ def _init(settings: WorkflowSettings, section: str, run: str) -> list[str]:
     return [f"{run}/pretrain/model.safetensors" if path == "pretrain" else path] if path else []
 
 
-def classifier_files(folder: str, with_predictions: bool = True) -> dict[str, str]:
+def model_files(folder: str, with_predictions: bool = True) -> dict[str, str]:
     """A trained model's files by role; a classifier's predictions too (the gates and
     the label-only criterion read them)."""
     files = {"model": "model.safetensors", "spec": "model.json", "metrics": "metrics.json"}
@@ -377,7 +377,7 @@ def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
     }
     candidates = _classifier_candidates(settings, run)
     jobs["classifier"].inputs["candidates"] = [
-        path for job in candidates for path in classifier_files(job.folder).values()
+        path for job in candidates for path in model_files(job.folder).values()
     ]
     return jobs
 

@@ -49,7 +49,7 @@ rule train_classifier_candidate:
         data=f"{RUN}/data",
         init=PLAN.models["classifier"].inputs["init"],
     output:
-        **classifier_files(f"{RUN}/classifier/candidates/{{k}}"),
+        **model_files(f"{RUN}/classifier/candidates/{{k}}"),
     log:
         f"{RUN}/logs/train_classifier_candidate_{{k}}.log",
     benchmark:

@@ -7,7 +7,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from xaiseg.codehash import stage_code_hash
-from xaiseg.run_plan import classifier_files
+from xaiseg.run_plan import model_files
 from xaiseg.snakemake_support import command, finish, gpus_per_job, hold, launch
 from xaiseg.snakemake_support import one_of, reported, start
 

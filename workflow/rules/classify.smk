@@ -43,7 +43,7 @@ for trained, job in PLAN.models.items():
 # job of its own, side by side, into the classifier's candidates/<k>. Ahead of the
 # counterfactual: every mask waits for the classifier, and the candidates are its
 # longest jobs (lgg40, one thread: the counterfactual first put the dilated candidate
-# 9 minutes later on the critical path).
+# 13.5 minutes later on the critical path).
 rule train_classifier_candidate:
     input:
         data=f"{RUN}/data",

@@ -251,6 +251,7 @@ def pseudo_segmenter(recipe: str) -> str:
 def run_plan(settings: WorkflowSettings) -> RunPlan:
     run = f"results/{settings.run.run}"
     group, archive = settings.run.group_size, settings.data.archive
+    candidates = _classifier_candidates(settings, run)
     sections = ("demo", "layout", "preprocess", "faithfulness", "evaluate")
     return RunPlan(
         run=run,
@@ -263,8 +264,8 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         shards_per_group=max(1, group // settings.preprocess.shard_size) if group else None,
         shard_size=settings.preprocess.shard_size,
         sections={name: to_json(getattr(settings, name)) for name in sections},
-        models=_models(settings, run),
-        classifier_candidates=_classifier_candidates(settings, run),
+        models=_models(settings, run, candidates),
+        classifier_candidates=candidates,
         maps=_maps(settings, run),
         recipes=_recipes(settings, run),
         recipe_maps=sorted({m for r in settings.masks.recipes for m in r.maps}),
@@ -355,7 +356,8 @@ def _classifier_candidates(settings: WorkflowSettings, run: str) -> list[Job]:
     ]
 
 
-def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
+def _models(settings: WorkflowSettings, run: str, candidates: list[Job]) -> dict[str, Job]:
+    """The trained models' jobs; with ``candidates`` the classifier's reads theirs."""
     classifier = _classifier(settings, run)
     pre = settings.pretrain
     # Pretraining learns the classifier's network where it names none.
@@ -375,7 +377,6 @@ def _models(settings: WorkflowSettings, run: str) -> dict[str, Job]:
         name: Job(f"{run}/{name}", to_json(value), {"init": _init(settings, name, run)})
         for name, value in trained.items()
     }
-    candidates = _classifier_candidates(settings, run)
     jobs["classifier"].inputs["candidates"] = [
         path for job in candidates for path in model_files(job.folder).values()
     ]

@@ -97,8 +97,7 @@ class RunPlan:
         return f"{self.run}/{stage}/{name}"
 
     def model_outputs(self, name: str) -> dict[str, str]:
-        """A trained model's files by role; the classifier's predictions too (the
-        gates and the label-only criterion read them)."""
+        """``model_files`` of a trained model's folder; predictions for the classifier."""
         return model_files(self.models[name].folder, with_predictions=name == "classifier")
 
     @property

@@ -80,3 +80,73 @@ def test_a_candidate_trained_with_other_settings_is_refused(data_dir, tmp_path):
     with pytest.raises(XaisegError, match=r"name no classifier\.candidates"):
         train_classifier(data_dir, out, settings, candidates_trained=True)
     assert not (out / "model.safetensors").exists()
+
+
+def test_an_ensemble_keeps_every_candidate_and_predicts_their_mean(data_dir, tmp_path):
+    import pandas as pd
+    import torch
+
+    from xaiseg.data.shards import ShardStore
+    from xaiseg.models import load_network
+    from xaiseg.models.ensemble import Ensemble
+
+    settings = ClassifierSettings(
+        network="resnet10", epochs=1, batch_size=2, seed=1, candidates=({"seed": 2},),
+        ensemble=True,
+    )  # fmt: skip
+    out = tmp_path / "classifier"
+    metrics = train_classifier(data_dir, out, settings)
+    assert [m["changes"] for m in metrics["members"]] == [{}, {"seed": 2}]
+    alone = [pd.read_csv(out / "candidates" / k / "predictions.csv") for k in "01"]
+    kept = pd.read_csv(out / "predictions.csv")
+    mean = (alone[0]["probability"] + alone[1]["probability"]) / 2
+    assert kept["probability"].to_numpy() == pytest.approx(mean.to_numpy(), abs=1e-6)
+    model, spec = load_network(out)
+    assert isinstance(model, Ensemble) and spec.network == "ensemble"
+    assert [m["network"] for m in spec.options["members"]] == ["resnet10", "resnet10"]
+    images = ShardStore(data_dir).load_split(["image"], "val")["image"]
+    members = [load_network(out / "candidates" / k)[0] for k in "01"]
+    with torch.no_grad():
+        expected = torch.stack([m(images).softmax(1) for m in members]).mean(0)
+        assert torch.allclose(model(images).softmax(1), expected, atol=1e-6)
+    with pytest.raises(XaisegError, match="ensemble: name its members"):
+        train_classifier(data_dir, tmp_path / "alone", dataclasses.replace(settings, candidates=()))
+
+
+def test_an_ensembles_map_is_the_mean_of_its_members_peak_scaled_maps(data_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from xaiseg.data.artifacts import raw_maps
+    from xaiseg.saliency.compute import compute_saliency
+    from xaiseg.saliency.members import peak_scaled
+    from xaiseg.settings import MapSettings, SaliencySettings
+
+    settings = ClassifierSettings(
+        network="resnet10", epochs=1, batch_size=2, seed=1, candidates=({"seed": 2},),
+        ensemble=True,
+    )  # fmt: skip
+    out = tmp_path / "classifier"
+    train_classifier(data_dir, out, settings)
+    maps = SaliencySettings(maps={"gradcam": MapSettings(target_layer="layer3")})
+    for model in ("", "candidates/0", "candidates/1"):
+        compute_saliency(data_dir, out / model, tmp_path / "maps" / model, "gradcam", maps)
+
+    def read(folder):
+        return raw_maps(load_file(tmp_path / "maps" / folder / "shard-00000.safetensors"))
+
+    expected = (peak_scaled(read("candidates/0")) + peak_scaled(read("candidates/1"))) / 2
+    assert torch.allclose(read(""), expected, atol=2e-3)  # maps are stored as float16
+
+
+def test_member_mean_by_hand():
+    import torch
+
+    from xaiseg.saliency.members import MemberMean
+
+    def returns(values):
+        return lambda images, target, extra: torch.tensor(values).view(1, 1, 1, -1)
+
+    mean = MemberMean([returns([2.0, -4.0]), returns([1.0, 1.0]), returns([0.0, 0.0])])
+    # peaks 4, 1 and none: [0.5, -1], [1, 1], [0, 0] -> mean [0.5, 0]
+    assert mean(None, 0).flatten().tolist() == pytest.approx([0.5, 0.0])

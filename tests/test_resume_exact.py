@@ -28,11 +28,11 @@ def _kill_in_epoch(monkeypatch, epoch: int) -> None:
     real = loop.save_training_state
     calls = []
 
-    def save_or_die(folder, model, optimizer, meta):
+    def save_or_die(folder, model, optimizer, meta, average=None):
         calls.append(meta["epoch"])
         if meta["epoch"] == epoch and not meta.get("finished"):
             raise Killed
-        real(folder, model, optimizer, meta)
+        real(folder, model, optimizer, meta, average)
 
     monkeypatch.setattr(loop, "save_training_state", save_or_die)
 
@@ -90,8 +90,8 @@ def test_a_crash_between_weights_and_their_json_resumes_where_the_weights_are(
     saved = []
     real = loop.save_training_state
 
-    def keep_each(folder, model, optimizer, meta):
-        real(folder, model, optimizer, meta)
+    def keep_each(folder, model, optimizer, meta, average=None):
+        real(folder, model, optimizer, meta, average)
         saved.append(meta["epoch"])
         shutil.copy(folder / "last.json", folder.parent / f"json-{meta['epoch']}")
         if meta["epoch"] == 2 and not meta.get("finished"):

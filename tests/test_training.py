@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from xaiseg.errors import XaisegError
 from xaiseg.settings import TrainingSettings as FitSettings
-from xaiseg.train.loop import epoch_learning_rate, fit
+from xaiseg.train.loop import averaged_model, epoch_learning_rate, fit
 
 
 def _setup():
@@ -118,9 +118,11 @@ def test_learning_rate_schedules_by_hand():
         epoch_learning_rate(FitSettings(lr_schedule="step"), 1)
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_kill_mid_epoch_then_rerun_gives_identical_weights(tmp_path, schedule):
-    settings = FitSettings(epochs=4, patience=10, seed=3, lr_schedule=schedule)
+@pytest.mark.parametrize(
+    ("schedule", "ema_decay"), [("constant", 0.0), ("cosine", 0.0), ("constant", 0.9)]
+)
+def test_kill_mid_epoch_then_rerun_gives_identical_weights(tmp_path, schedule, ema_decay):
+    settings = FitSettings(epochs=4, patience=10, seed=3, lr_schedule=schedule, ema_decay=ema_decay)
     model, loader, loss_fn = _augmented_setup()
     fit(model, loader, loss_fn, lambda net: 0.5, settings, tmp_path / "clean", "fp", "t")
 
@@ -295,3 +297,36 @@ def test_hide_and_seek_covers_squares_only_when_asked():
     hiding.set_random_state(0)
     hiding({"image": kept})
     assert torch.equal(kept, image)  # the stored training image is never written
+
+
+def test_the_moving_average_by_hand():
+    """First update copies the weights; then each step weighs 1 - decay. BatchNorm's
+    running statistics are averaged the same way."""
+    net = nn.Sequential(nn.Linear(1, 1, bias=False), nn.BatchNorm1d(1))
+    average = averaged_model(net, 0.75)
+    for value in (4.0, 8.0, 0.0):
+        with torch.no_grad():
+            net[0].weight.fill_(value)
+            net[1].running_mean.fill_(value / 2)
+        average.update_parameters(net)
+    # 4, then 0.75 * 4 + 0.25 * 8 = 5, then 0.75 * 5 + 0.25 * 0 = 3.75
+    assert average.module[0].weight.item() == pytest.approx(3.75)
+    assert average.module[1].running_mean.item() == pytest.approx(1.875)
+    assert averaged_model(net, 0.0) is None
+    with pytest.raises(XaisegError, match="ema_decay 1"):
+        averaged_model(net, 1.0)
+
+
+def test_with_ema_the_average_is_scored_and_kept(tmp_path):
+    settings = FitSettings(epochs=3, patience=10, ema_decay=0.5)
+    model, loader, loss_fn = _setup()
+    scored = []
+    meta = fit(
+        model, loader, loss_fn, lambda net: len(scored.append(net) or scored), settings,
+        tmp_path, "e", "t",
+    )  # fmt: skip
+    assert meta["best_epoch"] == 3 and all(net is not model for net in scored)
+    last = _weights(tmp_path)  # the last step's raw weights and their average
+    raw, average = last["model.1.weight"], last["average.module.1.weight"]
+    assert not torch.equal(raw, average)
+    assert torch.equal(model[1].weight.detach(), average)  # the average is kept

@@ -18,6 +18,7 @@ from xaiseg.models import load_network
 from xaiseg.provenance import seed_everything, write_json, write_provenance, write_text
 from xaiseg.saliency import METHODS
 from xaiseg.saliency.compute import default_layer, make_target
+from xaiseg.saliency.members import make_explainer
 from xaiseg.settings import FaithfulnessSettings, MapSettings
 
 
@@ -49,7 +50,7 @@ def check_map(
     target = make_target(model_spec, spec.target, spec.region)
 
     def explain(net, batch):
-        return method(net, layer, **spec.options)(batch, target).detach()
+        return make_explainer(method, net, layer, **spec.options)(batch, target).detach()
 
     cascade = randomisation_test(model.to(device), explain, images, settings.seed)
     ids = [store.sample_ids[r] for r in rows]

@@ -7,7 +7,7 @@ segmenter, prediction) rebuilds the network from the spec alone.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from torch import nn
 
 from xaiseg.errors import XaisegError
 from xaiseg.integrity import verified_bytes
+from xaiseg.models.ensemble import ENSEMBLE, Ensemble
 from xaiseg.models.factory import build_classifier, build_reconstructor, build_segmenter
 from xaiseg.provenance import atomic_path, write_json
 
@@ -45,6 +46,16 @@ BUILDERS = {
 
 
 def build_network(spec: NetworkSpec) -> nn.Module:
+    if spec.network == ENSEMBLE:  # options: {"members": [{"network", "options"}, ...]}
+        members = spec.options.get("members") or []
+        if not members:
+            raise XaisegError("an ensemble's spec names no members (options.members)")
+        return Ensemble(
+            [
+                build_network(replace(spec, network=m["network"], options=m.get("options", {})))
+                for m in members
+            ]
+        )
     builder = BUILDERS.get(spec.kind)
     if builder is None:
         raise XaisegError(f"network kind {spec.kind!r}: expected one of {sorted(BUILDERS)}")

@@ -39,6 +39,7 @@ from xaiseg.predict.sources import (
 from xaiseg.provenance import throughput, write_provenance, write_text
 from xaiseg.saliency import METHODS
 from xaiseg.saliency.base import resize_maps
+from xaiseg.saliency.members import make_explainer
 from xaiseg.saliency.targets import ClassTarget
 from xaiseg.settings import PreprocessSettings
 from xaiseg.train.classifier import predict_probabilities
@@ -86,7 +87,9 @@ class Predictor:
             known = sorted({*maps, *METHODS})
             raise XaisegError(f"--saliency {name!r}: not a map of this package; known: {known}")
         method = METHODS[config["method"]]
-        return method(self.classifier, config.get("target_layer"), **config.get("options", {}))
+        return make_explainer(
+            method, self.classifier, config.get("target_layer"), **config.get("options", {})
+        )
 
     def prepare(self, group: list[Decoded]) -> list[np.ndarray]:
         """The networks' inputs of a group's images, scaled as training scaled them."""

@@ -25,6 +25,7 @@ from xaiseg.models.layers import bottleneck
 from xaiseg.provenance import seed_everything, throughput, write_provenance
 from xaiseg.saliency import METHODS
 from xaiseg.saliency.base import mirrored
+from xaiseg.saliency.members import make_explainer
 from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
 from xaiseg.settings import SaliencySettings
 
@@ -74,7 +75,7 @@ def compute_saliency(
     model.to(device)
     method = METHODS[config.method]
     layer = config.target_layer or default_layer(model, spec, method)
-    explainer = method(model, layer, **config.options)
+    explainer = make_explainer(method, model, layer, **config.options)
     target = make_target(spec, config.target, config.region)
     # The ground truth as the explained pixel set: each image's mask rides along.
     keys = ["image", "mask"] if config.region == "ground_truth" else ["image"]

@@ -51,13 +51,21 @@ STATE_KEY = "training_state"  # the epoch's JSON, inside the weights' own header
 
 
 def save_training_state(
-    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    meta: dict[str, Any],
+    average: nn.Module | None = None,
 ) -> None:
-    """Write ``last.safetensors``: the weights, the optimiser's tensors and, in the
-    same file's header, the epoch's JSON, so that a crash leaves either the whole new
-    state or the whole old one. ``last.json`` is a copy to read, never read back."""
+    """Write ``last.safetensors``: the weights, the optimiser's tensors, the weights'
+    moving average if any and, in the same file's header, the epoch's JSON, so that a
+    crash leaves either the whole new state or the whole old one. ``last.json`` is a
+    copy to read, never read back."""
     opt = optimizer.state_dict()
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if average is not None:
+        for k, v in average.state_dict().items():
+            tensors[f"average.{k}"] = v.detach().cpu().contiguous()
     for idx, slots in opt["state"].items():
         for name, value in slots.items():
             tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).cpu().contiguous()
@@ -85,7 +93,11 @@ def _with_timings(meta: dict[str, Any], copy_path: Path) -> dict[str, Any]:
 
 
 def load_training_state(
-    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    fingerprint: str,
+    average: nn.Module | None = None,
 ) -> dict[str, Any] | None:
     """Restore the last epoch of an interrupted run with the same fingerprint.
 
@@ -109,6 +121,8 @@ def load_training_state(
     meta = _with_timings(meta, folder / "last.json")
     device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if average is not None:
+        average.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("average.")})
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,8 @@ from xaiseg.data.splits import SPLITS
 from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.metrics import classification_metrics, grouped_bootstrap_auc, youden_threshold
-from xaiseg.models import NetworkSpec, build_network, save_network
+from xaiseg.models import NetworkSpec, build_network, load_network, save_network
+from xaiseg.models.ensemble import ENSEMBLE, Ensemble
 from xaiseg.models.init_weights import initialise
 from xaiseg.provenance import (
     atomic_path,
@@ -76,13 +77,16 @@ def train_classifier(
     candidates_trained: bool = False,
 ) -> dict:
     """Train the classifier, or with ``candidates`` each variant in its own folder
-    (``candidates/<k>``, resumable) and keep the one of best val AUC (ties: the first).
+    (``candidates/<k>``, resumable) and keep the one of best val AUC (ties: the first),
+    or with ``ensemble`` all of them as one network.
 
     ``candidates_trained``: jobs of their own trained the variants side by side (the
     workflow's ``train_classifier_candidate``, one per core); only the choice is made.
     """
     variants = settings.variants()
     if len(variants) == 1:
+        if settings.ensemble:
+            raise XaisegError("classifier.ensemble: name its members in classifier.candidates")
         if candidates_trained:
             raise XaisegError("candidates_trained: these settings name no classifier.candidates")
         return _train_one(data_dir, out_dir, settings)
@@ -95,11 +99,13 @@ def train_classifier(
     if not distributed.is_main():
         return {}
     scores = [m["val"]["auc"] for m in trained]
+    if settings.ensemble:
+        return _keep_all(data_dir, out, settings, folders, scores)
     chosen = max(range(len(scores)), key=lambda k: (scores[k], -k))
     for name in CLASSIFIER_FILES:
         with atomic_path(out / name) as tmp:
             shutil.copyfile(folders[chosen] / name, tmp)
-    changes = [{}, *(dict(c) for c in settings.candidates)]
+    changes = _changes(settings)
     metrics = {
         **trained[chosen],
         "chosen_variant": chosen,  # 0: the settings as written; k: candidates[k - 1]
@@ -120,6 +126,55 @@ def train_classifier(
         device=describe(resolve_device(settings.device)),
     )
     return metrics
+
+
+def _keep_all(
+    data_dir: str | Path,
+    out: Path,
+    settings: ClassifierSettings,
+    folders: list[Path],
+    scores: list[float],
+) -> dict:
+    """Every trained variant as one network, evaluated and predicting as the run's."""
+    loaded = [load_network(f) for f in folders]
+    first = loaded[0][1]
+    members = [{"network": s.network, "options": s.options} for _, s in loaded]
+    spec = replace(first, network=ENSEMBLE, options={"members": members})
+    model = Ensemble([m for m, _ in loaded])
+    device = resolve_device(settings.device)
+    store = ShardStore(data_dir)
+    metrics = _evaluate_and_predict(
+        model.to(device), store, out, first.target_class, device, settings
+    )
+    metrics["members"] = [
+        {"changes": c, "val_auc": score}
+        for c, score in zip(_changes(settings), scores, strict=True)
+    ]
+    print(
+        f"classifier: {len(folders)} variants kept as an ensemble (val AUC "
+        f"{metrics['val']['auc']:.4f}; alone {', '.join(f'{a:.4f}' for a in scores)})",
+        flush=True,
+    )
+    warning = chance_warning(metrics)
+    if warning:
+        metrics["warning"] = warning
+        print(f"WARNING: {warning}", flush=True)
+    save_network(model, spec, out)
+    write_json(out / "metrics.json", metrics)
+    write_provenance(
+        out,
+        stage="classifier",
+        params=asdict(settings),
+        inputs=[Path(data_dir), *(f / "model.safetensors" for f in folders)],
+        seed=settings.seed,
+        device=describe(device),
+    )
+    return metrics
+
+
+def _changes(settings: ClassifierSettings) -> list[dict]:
+    """What each variant changes (0: the settings as written)."""
+    return [{}, *(dict(c) for c in settings.candidates)]
 
 
 def candidate_folder(classifier_dir: str | Path, k: int) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -109,7 +110,8 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    meta = load_training_state(ckpt, model, optimizer, fingerprint) or {
+    average = averaged_model(model, settings.ema_decay)
+    meta = load_training_state(ckpt, model, optimizer, fingerprint, average) or {
         "epoch": 0,
         "best_score": float("-inf"),
         "best_epoch": 0,
@@ -135,11 +137,13 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         for group in optimizer.param_groups:
             group["lr"] = rate
         train_loss = _train_epoch(
-            net, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}"
-        )
-        model.eval()
+            net, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}",
+            average,
+        )  # fmt: skip
+        scored = model if average is None else average.module
+        scored.eval()
         with torch.no_grad():
-            score = float(score_fn(model))
+            score = float(score_fn(scored))
         meta["history"].append(
             {
                 "epoch": epoch,
@@ -154,21 +158,35 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         if score > meta["best_score"] or meta["best_epoch"] == 0:
             meta.update(best_score=score, best_epoch=epoch)
             if main:
-                save_weights(model, ckpt / "best.safetensors")
+                save_weights(scored, ckpt / "best.safetensors")
         meta["epoch"] = epoch
         if main:
-            save_training_state(ckpt, model, optimizer, {**meta, "fingerprint": fingerprint})
+            save_training_state(
+                ckpt, model, optimizer, {**meta, "fingerprint": fingerprint}, average
+            )
     if not main:  # the first process writes what the others learnt with it
         return meta
     save_training_state(
-        ckpt, model, optimizer, {**meta, "fingerprint": fingerprint, "finished": True}
+        ckpt, model, optimizer, {**meta, "fingerprint": fingerprint, "finished": True}, average
     )
     load_weights(model, ckpt / "best.safetensors")
     model.eval()
     return meta
 
 
-def _train_epoch(model, loader, loss_fn, optimizer, device, precision: str, desc: str) -> float:
+def averaged_model(model: nn.Module, decay: float) -> AveragedModel | None:
+    """The exponential moving average of ``model``'s weights and buffers (BatchNorm's
+    statistics too, so the average is a network of its own); None when ``decay`` is 0."""
+    if not 0 <= decay < 1:
+        raise XaisegError(f"ema_decay {decay}: must be at least 0 and below 1 (0: off)")
+    if decay == 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _train_epoch(
+    model, loader, loss_fn, optimizer, device, precision: str, desc: str, average=None
+) -> float:
     model.train()
     # Summed on the device in float64 (what Python's float did, step by step): no
     # wait for the GPU at every step.
@@ -185,7 +203,15 @@ def _train_epoch(model, loader, loss_fn, optimizer, device, precision: str, desc
             loss = loss_fn(model, batch)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update_parameters(_unwrapped(model))
         total += loss.detach().double() * len(batch["image"])
         count += len(batch["image"])
     total, count = distributed.summed([total.item(), count], device)  # over torchrun's processes
     return total / max(count, 1)
+
+
+def _unwrapped(net: nn.Module) -> nn.Module:
+    """The network inside torch.compile's and DDP's wrappers (the one the average copies)."""
+    net = getattr(net, "_orig_mod", net)
+    return getattr(net, "module", net)

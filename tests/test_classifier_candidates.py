@@ -82,6 +82,11 @@ def test_a_candidate_trained_with_other_settings_is_refused(data_dir, tmp_path):
     assert not (out / "model.safetensors").exists()
 
 
+ENSEMBLE = ClassifierSettings(
+    network="resnet10", epochs=1, batch_size=2, seed=1, candidates=({"seed": 2},), ensemble=True
+)
+
+
 def test_an_ensemble_keeps_every_candidate_and_predicts_their_mean(data_dir, tmp_path):
     import pandas as pd
     import torch
@@ -90,12 +95,8 @@ def test_an_ensemble_keeps_every_candidate_and_predicts_their_mean(data_dir, tmp
     from xaiseg.models import load_network
     from xaiseg.models.ensemble import Ensemble
 
-    settings = ClassifierSettings(
-        network="resnet10", epochs=1, batch_size=2, seed=1, candidates=({"seed": 2},),
-        ensemble=True,
-    )  # fmt: skip
     out = tmp_path / "classifier"
-    metrics = train_classifier(data_dir, out, settings)
+    metrics = train_classifier(data_dir, out, ENSEMBLE)
     assert [m["changes"] for m in metrics["members"]] == [{}, {"seed": 2}]
     alone = [pd.read_csv(out / "candidates" / k / "predictions.csv") for k in "01"]
     kept = pd.read_csv(out / "predictions.csv")
@@ -110,7 +111,7 @@ def test_an_ensemble_keeps_every_candidate_and_predicts_their_mean(data_dir, tmp
         expected = torch.stack([m(images).softmax(1) for m in members]).mean(0)
         assert torch.allclose(model(images).softmax(1), expected, atol=1e-6)
     with pytest.raises(XaisegError, match="ensemble: name its members"):
-        train_classifier(data_dir, tmp_path / "alone", dataclasses.replace(settings, candidates=()))
+        train_classifier(data_dir, tmp_path / "alone", dataclasses.replace(ENSEMBLE, candidates=()))
 
 
 def test_an_ensembles_map_is_the_mean_of_its_members_peak_scaled_maps(data_dir, tmp_path):
@@ -122,12 +123,8 @@ def test_an_ensembles_map_is_the_mean_of_its_members_peak_scaled_maps(data_dir, 
     from xaiseg.saliency.members import peak_scaled
     from xaiseg.settings import MapSettings, SaliencySettings
 
-    settings = ClassifierSettings(
-        network="resnet10", epochs=1, batch_size=2, seed=1, candidates=({"seed": 2},),
-        ensemble=True,
-    )  # fmt: skip
     out = tmp_path / "classifier"
-    train_classifier(data_dir, out, settings)
+    train_classifier(data_dir, out, ENSEMBLE)
     maps = SaliencySettings(maps={"gradcam": MapSettings(target_layer="layer3")})
     for model in ("", "candidates/0", "candidates/1"):
         compute_saliency(data_dir, out / model, tmp_path / "maps" / model, "gradcam", maps)

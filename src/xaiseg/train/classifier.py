@@ -155,21 +155,8 @@ def _keep_all(
         f"{metrics['val']['auc']:.4f}; alone {', '.join(f'{a:.4f}' for a in scores)})",
         flush=True,
     )
-    warning = chance_warning(metrics)
-    if warning:
-        metrics["warning"] = warning
-        print(f"WARNING: {warning}", flush=True)
-    save_network(model, spec, out)
-    write_json(out / "metrics.json", metrics)
-    write_provenance(
-        out,
-        stage="classifier",
-        params=asdict(settings),
-        inputs=[Path(data_dir), *(f / "model.safetensors" for f in folders)],
-        seed=settings.seed,
-        device=describe(device),
-    )
-    return metrics
+    inputs = [Path(data_dir), *(f / "model.safetensors" for f in folders)]
+    return _write_classifier(out, model, spec, metrics, settings, inputs, device)
 
 
 def _changes(settings: ClassifierSettings) -> list[dict]:
@@ -240,6 +227,11 @@ def _train_one(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSe
         return {}
     metrics = _evaluate_and_predict(model, store, out, positive, device, settings)
     metrics["best_epoch"], metrics["history"] = history["best_epoch"], history["history"]
+    return _write_classifier(out, model, spec, metrics, settings, [data_dir, *init_inputs], device)
+
+
+def _write_classifier(out, model, spec, metrics, settings, inputs, device) -> dict:
+    """The classifier folder's network, metrics (with a warning near chance) and record."""
     warning = chance_warning(metrics)
     if warning:
         metrics["warning"] = warning
@@ -250,7 +242,7 @@ def _train_one(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSe
         out,
         stage="classifier",
         params=asdict(settings),
-        inputs=[data_dir, *init_inputs],
+        inputs=inputs,
         seed=settings.seed,
         device=describe(device),
     )

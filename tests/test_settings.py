@@ -393,7 +393,8 @@ def test_real_data_configs_share_one_recipe_block():
     assert busi.preprocess.finding == ("benign", "malignant")
     names = [r.name for r in lgg.masks.recipes]
     assert names == ["cf-healthy97", "lrp-otsu", "gradcam-otsu", "cf-lrp-product"]
-    # The dilated network is a candidate both runs train; val AUC keeps one per run.
-    plain, dilated = lgg.classifier.variants()
-    assert dilated.network_options == {**plain.network_options, "dilate_stages": 1}
+    # A second seed both runs train, kept with the first as one ensemble.
+    first, second = lgg.classifier.variants()
+    assert lgg.classifier.ensemble and (first.seed, second.seed) == (0, 1)
+    assert second.network_options == first.network_options
     assert lgg.segmenter.gate_threshold == "val_fpr"

@@ -95,6 +95,7 @@ def test_an_ensemble_keeps_every_candidate_and_predicts_their_mean(data_dir, tmp
     from xaiseg.models import load_network
     from xaiseg.models.ensemble import Ensemble
 
+    assert [(v.seed, v.ensemble) for v in ENSEMBLE.variants()] == [(1, False), (2, False)]
     out = tmp_path / "classifier"
     metrics = train_classifier(data_dir, out, ENSEMBLE)
     assert [m["changes"] for m in metrics["members"]] == [{}, {"seed": 2}]

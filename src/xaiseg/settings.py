@@ -238,7 +238,7 @@ class ClassifierSettings(TrainingSettings):
 
     def variants(self) -> list[ClassifierSettings]:
         """These settings, then each candidate's (checked: a misspelt key is an error)."""
-        plain = dataclasses.replace(self, candidates=())
+        plain = dataclasses.replace(self, candidates=(), ensemble=False)  # one network each
         base = {f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)}
         return [plain] + [
             from_mapping(

@@ -1,7 +1,7 @@
 """Explaining an ensemble: each member's map, scaled per image to a largest magnitude
 of 1 (a member with steeper gradients would otherwise outvote the others), then their
 mean. Averaging the maps of classifiers trained with other seeds keeps where they agree:
-on BUSI two seeds' product pseudo-masks beat either seed's (docs/busi.md)."""
+a pair's pseudo-masks beat the mean of its two seeds' (docs/busi.md, docs/lgg40.md)."""
 
 from __future__ import annotations
 

@@ -217,7 +217,8 @@ class TrainingSettings:
     # The weights (and BatchNorm statistics) averaged over optimiser steps, each step
     # weighing 1 - ema_decay: the average is what val scores and what is kept. A constant
     # rate leaves the last weights noisy (BUSI's classifier: val AUC 0.86 at one epoch,
-    # 0.54 six epochs later). 0: off.
+    # 0.54 six epochs later), but at 0.99 its average lagged and its maps were worse
+    # (docs/busi.md). 0: off.
     ema_decay: float = 0.0
 
 

@@ -22,6 +22,8 @@ def make_explainer(method: type, model: nn.Module, layer: str | None, **options)
 
 
 class MemberMean:
+    """Called as a saliency method is: the mean of its explainers' peak-scaled maps."""
+
     def __init__(self, explainers: Sequence) -> None:
         self.explainers = list(explainers)
 

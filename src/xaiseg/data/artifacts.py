@@ -30,11 +30,16 @@ def raw_maps(shard: dict[str, torch.Tensor]) -> torch.Tensor:
     return maps * scale.view(-1, *([1] * (maps.ndim - 1)))
 
 
+def peak_magnitudes(raw: torch.Tensor) -> torch.Tensor:
+    """Each map's (N, ...) largest magnitude, (N,): 1 for an all-zero map."""
+    scale = raw.abs().flatten(1).amax(1)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
 def pack_maps(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Maps (N, ...) as stored, on their device: float16, each scaled to a largest
     magnitude of 1, and the scales (1 for an all-zero map)."""
-    scale = raw.abs().flatten(1).amax(1)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    scale = peak_magnitudes(raw)
     return (raw / scale.view(-1, *[1] * (raw.ndim - 1))).half(), scale
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from xaiseg.data.artifacts import peak_magnitudes
 from xaiseg.models.ensemble import Ensemble
 from xaiseg.saliency.targets import Target
 
@@ -35,5 +36,4 @@ class MemberMean:
 
 def peak_scaled(maps: torch.Tensor) -> torch.Tensor:
     """Each map (N, 1, ...) divided by its largest magnitude; an all-zero map stays 0."""
-    peak = maps.abs().flatten(1).amax(1).view(-1, *[1] * (maps.ndim - 1))
-    return maps / torch.where(peak > 0, peak, torch.ones_like(peak))
+    return maps / peak_magnitudes(maps).view(-1, *[1] * (maps.ndim - 1))

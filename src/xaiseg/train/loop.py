@@ -138,7 +138,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
             group["lr"] = rate
         train_loss = _train_epoch(
             net, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}",
-            average,
+            None if average is None else lambda: average.update_parameters(model),
         )  # fmt: skip
         scored = model if average is None else average.module
         scored.eval()
@@ -185,7 +185,7 @@ def averaged_model(model: nn.Module, decay: float) -> AveragedModel | None:
 
 
 def _train_epoch(
-    model, loader, loss_fn, optimizer, device, precision: str, desc: str, average=None
+    model, loader, loss_fn, optimizer, device, precision: str, desc: str, after_step=None
 ) -> float:
     model.train()
     # Summed on the device in float64 (what Python's float did, step by step): no
@@ -203,15 +203,9 @@ def _train_epoch(
             loss = loss_fn(model, batch)
         loss.backward()
         optimizer.step()
-        if average is not None:
-            average.update_parameters(_unwrapped(model))
+        if after_step is not None:  # e.g. the weights' moving average
+            after_step()
         total += loss.detach().double() * len(batch["image"])
         count += len(batch["image"])
     total, count = distributed.summed([total.item(), count], device)  # over torchrun's processes
     return total / max(count, 1)
-
-
-def _unwrapped(net: nn.Module) -> nn.Module:
-    """The network inside torch.compile's and DDP's wrappers (the one the average copies)."""
-    net = getattr(net, "_orig_mod", net)
-    return getattr(net, "module", net)

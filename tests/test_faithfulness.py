@@ -8,12 +8,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaiseg.evaluate.faithfulness import (
+    cascade_steps,
     deletion_insertion,
     parameter_blocks,
     passes_sanity,
     randomisation_test,
 )
 from xaiseg.models import build_classifier
+from xaiseg.models.ensemble import Ensemble
 from xaiseg.saliency import METHODS
 
 
@@ -44,6 +46,36 @@ def test_blocks_are_randomised_from_the_output_backwards():
     ]  # fmt: skip
     vgg = build_classifier("vgg", 1, 2, channels=(4, 8), convs_per_stage=1)
     assert parameter_blocks(vgg) == ["fc", "stage2", "stage1"]
+
+
+def _vgg(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_classifier("vgg", 1, 2, channels=(4, 8), convs_per_stage=1).eval()
+
+
+def test_an_ensembles_members_are_randomised_block_by_block_together():
+    pair = Ensemble([_vgg(0), _vgg(1)])
+    assert cascade_steps(pair) == [
+        ("fc", ["members.0.fc", "members.1.fc"]),
+        ("stage2", ["members.0.stage2", "members.1.stage2"]),
+        ("stage1", ["members.0.stage1", "members.1.stage1"]),
+    ]
+    single = [("fc", ["fc"]), ("stage2", ["stage2"]), ("stage1", ["stage1"])]
+    assert cascade_steps(pair.members[0]) == single
+
+    # After the first step the heads of both members are new, the rest untouched: a map
+    # reading member 0's fc and member 1's stage1 weights sees one change, then a second.
+    def weights(model, x):
+        fc0, conv1 = model.members[0].fc.weight, model.members[1].stage1[0].weight
+        return (x * (fc0.sum() + 100 * conv1.sum())).detach()
+
+    x = torch.rand(2, 1, 8, 8)
+    seen = []
+    randomisation_test(pair, lambda m, b: seen.append(weights(m, b)) or weights(m, b), x)
+    original, after_fc, after_stage2, after_stage1 = seen
+    assert not torch.equal(after_fc, original)
+    assert torch.equal(after_stage2, after_fc)  # neither weight lives in stage2
+    assert not torch.equal(after_stage1, after_stage2)
 
 
 def _sobel(images):

@@ -11,7 +11,8 @@
   over images, of the signed maps and of their magnitudes. A map whose magnitudes barely
   change once every block is random shows the image more than what the model learnt:
   the method fails the sanity check (Adebayo et al. found this of gradient x input and
-  Integrated Gradients, whose magnitudes keep the input's edges).
+  Integrated Gradients, whose magnitudes keep the input's edges). An ensemble's
+  members are randomised side by side, the same block of each at every step.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from xaiseg.devices import batches
+from xaiseg.models.ensemble import Ensemble
 
 
 def _order_ranks(maps: torch.Tensor) -> torch.Tensor:
@@ -75,6 +77,24 @@ def parameter_blocks(model: nn.Module) -> list[str]:
     return blocks[::-1]
 
 
+def cascade_steps(model: nn.Module) -> list[tuple[str, list[str]]]:
+    """Each step of the cascade: its label and the submodules it randomises. An
+    ensemble's step randomises the block at that place in every member (members of one
+    architecture: the same block), so that each row says how far into the networks the
+    explanation still holds, not which member was lost."""
+    if not isinstance(model, Ensemble):
+        return [(block, [block]) for block in parameter_blocks(model)]
+    per_member = [
+        [f"members.{i}.{block}" for block in parameter_blocks(member)]
+        for i, member in enumerate(model.members)
+    ]
+    labels = max((parameter_blocks(m) for m in model.members), key=len)
+    return [
+        (label, [blocks[step] for blocks in per_member if step < len(blocks)])
+        for step, label in enumerate(labels)
+    ]
+
+
 def _randomise(module: nn.Module, generator: torch.Generator) -> None:
     for sub in module.modules():
         for param in sub.parameters(recurse=False):
@@ -110,8 +130,9 @@ def randomisation_test(
     net = copy.deepcopy(model).eval()
     generator = torch.Generator().manual_seed(seed)
     rows = []
-    for block in parameter_blocks(net):
-        _randomise(net.get_submodule(block), generator)
+    for block, modules in cascade_steps(net):
+        for name in modules:
+            _randomise(net.get_submodule(name), generator)
         changed = maps_of(net)
         signed = [_spearman(a, b) for a, b in zip(original, changed, strict=True)]
         absolute = [_spearman(np.abs(a), np.abs(b)) for a, b in zip(original, changed, strict=True)]

@@ -65,13 +65,14 @@ def test_an_ensembles_members_are_randomised_block_by_block_together():
 
     # After the first step the heads of both members are new, the rest untouched: a map
     # reading member 0's fc and member 1's stage1 weights sees one change, then a second.
+    seen = []
+
     def weights(model, x):
         fc0, conv1 = model.members[0].fc.weight, model.members[1].stage1[0].weight
-        return (x * (fc0.sum() + 100 * conv1.sum())).detach()
+        seen.append((x * (fc0.sum() + 100 * conv1.sum())).detach())
+        return seen[-1]
 
-    x = torch.rand(2, 1, 8, 8)
-    seen = []
-    randomisation_test(pair, lambda m, b: seen.append(weights(m, b)) or weights(m, b), x)
+    randomisation_test(pair, weights, torch.rand(2, 1, 8, 8))
     original, after_fc, after_stage2, after_stage1 = seen
     assert not torch.equal(after_fc, original)
     assert torch.equal(after_stage2, after_fc)  # neither weight lives in stage2

@@ -84,14 +84,10 @@ def cascade_steps(model: nn.Module) -> list[tuple[str, list[str]]]:
     explanation still holds, not which member was lost."""
     if not isinstance(model, Ensemble):
         return [(block, [block]) for block in parameter_blocks(model)]
-    per_member = [
-        [f"members.{i}.{block}" for block in parameter_blocks(member)]
-        for i, member in enumerate(model.members)
-    ]
-    labels = max((parameter_blocks(m) for m in model.members), key=len)
+    blocks = [parameter_blocks(member) for member in model.members]
     return [
-        (label, [blocks[step] for blocks in per_member if step < len(blocks)])
-        for step, label in enumerate(labels)
+        (label, [f"members.{i}.{b[step]}" for i, b in enumerate(blocks) if step < len(b)])
+        for step, label in enumerate(max(blocks, key=len))
     ]
 
 

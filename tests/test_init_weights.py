@@ -8,7 +8,7 @@ import torch
 
 from xaiseg.cli import main
 from xaiseg.errors import XaisegError
-from xaiseg.models import build_classifier
+from xaiseg.models import build_classifier, build_segmenter
 from xaiseg.models.init_weights import adapt_input_channels, load_matching
 from xaiseg.models.spec import save_weights
 from xaiseg.provenance import file_sha256
@@ -84,3 +84,19 @@ def test_the_classifier_stage_starts_from_the_file_and_records_it(png_dataset, t
     assert len(report["adapted"]) == 1 and report["adapted"][0].endswith("3 -> 1 channels")
     provenance = json.loads((out / "provenance.json").read_text())
     assert file_sha256(weights) in provenance["inputs"].values()
+
+
+def test_an_ensembles_file_starts_a_single_network_from_its_first_member(tmp_path):
+    from xaiseg.models.ensemble import Ensemble
+
+    torch.manual_seed(0)
+    first, second = (build_classifier("resnet10", 1, 2, **OPTIONS) for _ in range(2))
+    save_weights(Ensemble([first, second]), tmp_path / "pair.safetensors")
+    unet = build_segmenter("resnet_unet", 1, 2, depth=10, **OPTIONS)
+    report = load_matching(unet, tmp_path / "pair.safetensors")
+    assert report["member"] == 0
+    assert torch.equal(unet.state_dict()["layer4.0.conv2.weight"], first.layer4[0].conv2.weight)
+    assert not torch.equal(first.layer4[0].conv2.weight, second.layer4[0].conv2.weight)
+    # Everything of the member but its head starts the U-Net; the decoder is new.
+    assert sorted(report["skipped"]) == ["fc.bias: not in the model", "fc.weight: not in the model"]
+    assert report["new"] and all(n.startswith(("decoder.", "head.")) for n in report["new"])

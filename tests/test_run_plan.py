@@ -253,3 +253,18 @@ def test_classifier_candidates_are_jobs_of_their_own_and_the_classifier_chooses(
     plain = plan()
     assert plain.classifier_candidates == [] and plain.candidate_trained == ""
     assert plain.models["classifier"].inputs["candidates"] == []
+
+
+def test_a_u_net_started_from_the_classifier_gets_its_encoder_and_reads_its_weights():
+    classifier = {"network": "resnet10", "network_options": {"widen_factor": 0.5}}
+    segmenter = {"network": "resnet_unet", "init_weights": "classifier"}
+    jobs = plan(classifier=classifier, segmenter=segmenter, finetune={"pretrained": "b"}).segmenters
+    weights = ["results/r/classifier/model.safetensors"]
+    for name in ("pseudo-a", "supervised", "scratch-0.25-s0"):
+        assert jobs[name].inputs["init"] == weights
+        settings = json.loads(jobs[name].settings)
+        assert settings["init_weights"] == weights[0]
+        assert settings["network_options"] == {"depth": 10, "widen_factor": 0.5}
+    # Fine-tuning starts from its pseudo-mask U-Net, not from the classifier again.
+    pretrained = ["results/r/segmenter/pseudo-b/model.safetensors"]
+    assert jobs["finetune-0.25-s0"].inputs["init"] == pretrained

@@ -398,3 +398,13 @@ def test_real_data_configs_share_one_recipe_block():
     assert lgg.classifier.ensemble and (first.seed, second.seed) == (0, 1)
     assert second.network_options == first.network_options
     assert lgg.segmenter.gate_threshold == "val_fpr"
+
+
+def test_the_classifiers_weights_start_a_resnet_unet_only():
+    config = _config(classifier__init_weights="classifier", segmenter__init_weights="classifier")
+    with pytest.raises(S.ConfigError) as caught:
+        S.workflow_settings(config)
+    assert "classifier.init_weights: 'classifier' starts the segmenter only" in str(caught.value)
+    assert "'classifier' needs segmenter.network resnet_unet" in str(caught.value)
+    config = _config(segmenter__init_weights="classifier", segmenter__network="resnet_unet")
+    assert S.workflow_settings(config).segmenter.init_weights == "classifier"

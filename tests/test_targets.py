@@ -128,5 +128,6 @@ def test_segmenter_bottleneck_is_the_default_layer():
     assert bottleneck(shallow) == "model.1.submodule"
     assert dict(shallow.named_modules())["model.1.submodule"].conv  # the bottom unit
     assert bottleneck(build_segmenter("basic_unet", 1, 2)) == "down_4"
+    assert bottleneck(build_segmenter("resnet_unet", 1, 2, depth=10)) == "layer4"
     with pytest.raises(XaisegError, match="no default layer"):
         bottleneck(torch.nn.Conv2d(1, 1, 1))

@@ -20,6 +20,7 @@ from xaiseg.settings import (
     MaskSettings,
     RecipeJob,
     RecipeSettings,
+    SegmenterSettings,
     WorkflowSettings,
     round_name,
     to_json,
@@ -320,9 +321,12 @@ def _export_args(settings: WorkflowSettings) -> str:
 
 def _init(settings: WorkflowSettings, section: str, run: str) -> list[str]:
     """The weights file a training stage starts from (an input, so that a new file
-    retrains it); ``pretrain`` is this run's self-supervised weights."""
+    retrains it); ``pretrain`` is this run's self-supervised weights, ``classifier`` its
+    classifier's."""
     path = getattr(settings, section).init_weights
-    return [f"{run}/pretrain/model.safetensors" if path == "pretrain" else path] if path else []
+    named = {"pretrain": f"{run}/pretrain/model.safetensors"}
+    named["classifier"] = f"{run}/classifier/model.safetensors"
+    return [named.get(path, path)] if path else []
 
 
 def model_files(folder: str, with_predictions: bool = True) -> dict[str, str]:
@@ -340,6 +344,17 @@ def _classifier(settings: WorkflowSettings, run: str) -> ClassifierSettings:
     if classifier.init_weights == "pretrain":
         return dataclasses.replace(classifier, init_weights=_init(settings, "classifier", run)[0])
     return classifier
+
+
+def _segmenter(settings: WorkflowSettings) -> SegmenterSettings:
+    """The segmenter's settings; one that starts from the classifier gets an encoder of
+    the classifier's depth and options (its own options win)."""
+    segmenter, classifier = settings.segmenter, settings.classifier
+    if segmenter.init_weights != "classifier":
+        return segmenter
+    depth = int(classifier.network.removeprefix("resnet"))
+    options = {"depth": depth, **classifier.network_options, **segmenter.network_options}
+    return dataclasses.replace(segmenter, network_options=options)
 
 
 def _classifier_candidates(settings: WorkflowSettings, run: str) -> list[Job]:
@@ -416,8 +431,10 @@ def _recipe_job(run: str, recipe: RecipeSettings, masks: MaskSettings, **inputs:
 
 def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]:
     # `supervised` decides which jobs exist, not how one trains.
-    base = dataclasses.replace(settings.segmenter, supervised=True)
     init = _init(settings, "segmenter", run)
+    base = dataclasses.replace(
+        _segmenter(settings), supervised=True, init_weights=init[0] if init else None
+    )
     gated = settings.segmenter.gate_threshold is not None
     gate = [f"{run}/classifier/predictions.csv", f"{run}/classifier/metrics.json"]
     found = {}

@@ -721,6 +721,18 @@ def _pretrain_problems(settings: WorkflowSettings) -> list[str]:
     for section in ("pretrain", "counterfactual", "segmenter"):
         if getattr(settings, section).init_weights == "pretrain":
             problems.append(f"{section}.init_weights: 'pretrain' starts the classifier only")
+    for section in ("pretrain", "counterfactual", "classifier"):
+        if getattr(settings, section).init_weights == "classifier":
+            problems.append(f"{section}.init_weights: 'classifier' starts the segmenter only")
+    segmenter, classifier = settings.segmenter, settings.classifier.network
+    if segmenter.init_weights == "classifier" and (
+        segmenter.network != "resnet_unet" or not classifier.startswith("resnet")
+    ):
+        problems.append(
+            "segmenter.init_weights: 'classifier' needs segmenter.network resnet_unet and a"
+            f" resnet classifier (not {segmenter.network!r} and {classifier!r}): the U-Net's"
+            " encoder is the classifier's network"
+        )
     network = settings.pretrain.network
     if settings.classifier.init_weights == "pretrain" and network not in (
         None,

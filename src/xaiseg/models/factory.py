@@ -9,8 +9,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from monai.networks import nets
 from monai.networks.layers import Conv, Norm, Pool
+from monai.networks.nets.flexible_unet import SegmentationHead, UNetDecoder
 from torch import nn
 
 from xaiseg.errors import XaisegError
@@ -115,7 +117,73 @@ def _basic_unet(
     )
 
 
-SEGMENTERS: dict[str, Callable[..., nn.Module]] = {"unet": _unet, "basic_unet": _basic_unet}
+class ResNetUNet(nn.Module):
+    """A U-Net whose encoder is the classifiers' ResNet (same depth and options, same
+    tensor names: ``conv1``, ``bn1``, ``layer1`` .. ``layer4``), so that it can start from
+    the run's classifier (``segmenter.init_weights: classifier``): features learnt from
+    every labelled image, where a mask-trained U-Net sees only its masks. MONAI's
+    FlexibleUNet decoder and head; one skip per stage (strides 2 to 8 under the bottom
+    stage at 16), the last upsampling to full size without one."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        spatial_dims: int = 2,
+        depth: int = 10,
+        decoder_channels: Sequence[int] = (128, 64, 32, 16),
+        **resnet_options: Any,
+    ) -> None:
+        super().__init__()
+        if f"resnet{depth}" not in CLASSIFIERS:
+            raise XaisegError(f"resnet_unet depth {depth}: choose 10, 18 or 34")
+        build = CLASSIFIERS[f"resnet{depth}"]
+        trunk = build(in_channels, num_classes, spatial_dims, **resnet_options)
+        self.conv1, self.bn1, self.act = trunk.conv1, trunk.bn1, trunk.act
+        # MONAI's ResNet skips its max-pool in forward when told to; so does this.
+        self.maxpool = nn.Identity() if trunk.no_max_pool else trunk.maxpool
+        self.layer1, self.layer2 = trunk.layer1, trunk.layer2
+        self.layer3, self.layer4 = trunk.layer3, trunk.layer4
+        stages = [self.layer1, self.layer2, self.layer3, self.layer4]
+        widths = [_out_channels(stage) for stage in stages]
+        if len(decoder_channels) != len(stages):
+            raise XaisegError(f"resnet_unet decoder_channels: give {len(stages)} widths")
+        self.decoder = UNetDecoder(
+            spatial_dims=spatial_dims,
+            encoder_channels=(in_channels, *widths),
+            decoder_channels=tuple(decoder_channels),
+            act=("relu", {"inplace": True}),
+            norm=("batch", {"eps": 1e-3, "momentum": 0.1}),
+            dropout=0.0,
+            bias=False,
+            upsample="nontrainable",
+            pre_conv="default",
+            interp_mode="nearest",
+            align_corners=None,
+            is_pad=True,
+        )
+        self.head = SegmentationHead(spatial_dims, decoder_channels[-1], num_classes, kernel_size=3)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.act(self.bn1(self.conv1(images))))
+        features = []
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = stage(x)
+            features.append(x)
+        return self.head(self.decoder(features, skip_connect=len(features) - 1))
+
+
+def _out_channels(stage: nn.Module) -> int:
+    """The channels a ResNet stage puts out: its last convolution's or norm's width."""
+    last = [m for m in stage.modules() if isinstance(m, nn.modules.batchnorm._NormBase)][-1]
+    return last.num_features
+
+
+SEGMENTERS: dict[str, Callable[..., nn.Module]] = {
+    "unet": _unet,
+    "basic_unet": _basic_unet,
+    "resnet_unet": ResNetUNet,
+}
 
 
 class CounterfactualResidual(nn.Module):

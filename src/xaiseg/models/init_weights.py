@@ -48,8 +48,11 @@ def load_matching(model: nn.Module, path: str | Path) -> dict:
     except (SafetensorError, OSError) as err:
         raise XaisegError(f"init_weights {path}: not a safetensors file ({err})") from err
     state = model.state_dict()
+    weights, member = _first_member(weights, state)
     first_weight = next((n for n, t in state.items() if n.endswith("weight") and t.ndim >= 3), None)
     report: dict = {"file": str(path), "sha256": file_sha256(path)}
+    if member is not None:
+        report["member"] = member
     report.update(loaded=[], adapted=[], skipped=[], new=[])
     update = {}
     for name, tensor in weights.items():
@@ -70,6 +73,18 @@ def load_matching(model: nn.Module, path: str | Path) -> dict:
         raise XaisegError(f"init_weights {path}: no tensor fits the network by name and shape")
     model.load_state_dict({**state, **{k: v.to(state[k].dtype) for k, v in update.items()}})
     return report
+
+
+def _first_member(
+    weights: dict[str, torch.Tensor], state: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], int | None]:
+    """An ensemble's file (``members.<i>.<name>``) read as its first member's, when the
+    model is one network: a U-Net starts from one classifier, not from a mean of
+    networks trained apart (their weights do not average)."""
+    prefix = "members.0."
+    if any(name in state for name in weights) or not any(n.startswith(prefix) for n in weights):
+        return weights, None
+    return {n[len(prefix) :]: t for n, t in weights.items() if n.startswith(prefix)}, 0
 
 
 def _same_but_inputs(target: torch.Tensor, tensor: torch.Tensor) -> bool:

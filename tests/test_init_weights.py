@@ -100,3 +100,27 @@ def test_an_ensembles_file_starts_a_single_network_from_its_first_member(tmp_pat
     # Everything of the member but its head starts the U-Net; the decoder is new.
     assert sorted(report["skipped"]) == ["fc.bias: not in the model", "fc.weight: not in the model"]
     assert report["new"] and all(n.startswith(("decoder.", "head.")) for n in report["new"])
+
+
+def test_a_segmenter_starts_from_a_trained_classifier_folder(png_dataset, tmp_path):
+    sheet, _ = png_dataset
+    args = ["preprocess", "--sheet", str(sheet), "--out", str(tmp_path / "run")]
+    args += ["--classes", "normal", "lesion", "--image-size", "16"]
+    assert main([*args, "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
+    data = str(tmp_path / "run" / "data")
+    clf = {"network": "resnet10", "epochs": 1, "batch_size": 2}
+    args = ["train-classifier", "--data", data, "--out", str(tmp_path / "clf")]
+    assert main([*args, "--settings", json.dumps(clf)]) == 0
+    weights = tmp_path / "clf" / "model.safetensors"
+    seg = {"network": "resnet_unet", "network_options": {"depth": 10}, "epochs": 1}
+    seg |= {"batch_size": 2, "init_weights": str(weights)}
+    out = tmp_path / "seg"
+    args = ["train-segmenter", "--data", data, "--out", str(out)]
+    assert main([*args, "--settings", json.dumps(seg)]) == 0
+    report = json.loads((out / "init_weights.json").read_text())
+    # The whole encoder came from the classifier (its linear head has no place in it).
+    assert "layer4.0.conv2.weight" in report["loaded"] and "conv1.weight" in report["loaded"]
+    assert sorted(report["skipped"]) == ["fc.bias: not in the model", "fc.weight: not in the model"]
+    assert all(name.startswith(("decoder.", "head.")) for name in report["new"])
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert file_sha256(weights) in provenance["inputs"].values()

@@ -1,0 +1,68 @@
+"""One training step of each segmenter network, against the block's ``unet``.
+
+A step is forward, Dice + cross-entropy backward and an AdamW update on a batch of
+random images and masks (the cost does not depend on what the weights hold), at the
+real-data block's size: 128 px, batch 16. ``resnet_unet`` has the block classifier's
+encoder (ResNet-18 at half width). Median of ``--repeats`` timed steps after one
+warm-up, one thread unless told.
+
+    .venv/bin/python benchmarks/segmenter_step.py [--channels 1] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from xaiseg.models import build_segmenter
+from xaiseg.train.losses import MaskedDiceCELoss
+
+NETWORKS = {
+    "unet": ("unet", {}),
+    "resnet_unet (resnet18, widen 0.5)": ("resnet_unet", {"depth": 18, "widen_factor": 0.5}),
+}
+
+
+def step_seconds(name: str, options: dict, args: argparse.Namespace) -> float:
+    torch.manual_seed(0)
+    network = build_segmenter(name, args.channels, 2, **options)
+    optimiser = torch.optim.AdamW(network.parameters(), lr=1e-3)
+    loss = MaskedDiceCELoss()
+    images = torch.rand(args.batch, args.channels, args.size, args.size)
+    masks = (torch.rand(args.batch, 1, args.size, args.size) > 0.9).float()
+
+    def step() -> None:
+        optimiser.zero_grad()
+        loss(network(images), masks).backward()
+        optimiser.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    base = None
+    for label, (name, options) in NETWORKS.items():
+        seconds = step_seconds(name, options, args)
+        base = base or seconds
+        print(f"{label}: {seconds:.3f} s per step ({seconds / base:.1f}x unet)")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,10 +12,9 @@ warm-up, one thread unless told.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from saliency_cost import seconds  # the same timing: median after one warm-up
 
 from xaiseg.models import build_segmenter
 from xaiseg.train.losses import MaskedDiceCELoss
@@ -39,13 +38,7 @@ def step_seconds(name: str, options: dict, args: argparse.Namespace) -> float:
         loss(network(images), masks).backward()
         optimiser.step()
 
-    step()  # warm-up
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return seconds(step, args.repeats)
 
 
 def main() -> None:

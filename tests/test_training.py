@@ -330,3 +330,47 @@ def test_with_ema_the_average_is_scored_and_kept(tmp_path):
     raw, average = last["model.1.weight"], last["average.module.1.weight"]
     assert not torch.equal(raw, average)
     assert torch.equal(model[1].weight.detach(), average)  # the average is kept
+
+
+class _EncoderDecoder(nn.Sequential):
+    encoder_modules = ("1",)  # as ResNetUNet names its encoder's modules
+
+
+def test_an_encoder_at_zero_share_of_the_rate_keeps_its_loaded_weights(tmp_path):
+    from xaiseg.settings import SegmenterSettings
+
+    _, loader, loss_fn = _setup()
+    torch.manual_seed(0)
+    model = _EncoderDecoder(nn.Flatten(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    settings = SegmenterSettings(epochs=2, patience=10, encoder_lr_scale=0.0)
+    meta = fit(model, loader, loss_fn, lambda net: 1.0, settings, tmp_path, "fp", "t")
+    assert [h["learning_rate"] for h in meta["history"]] == [2e-3, 2e-3]
+    after = model.state_dict()
+    # AdamW's decay is scaled by the rate too: a zero share moves nothing.
+    assert torch.equal(after["1.weight"], start["1.weight"])
+    assert not torch.equal(after["3.weight"], start["3.weight"])
+
+
+def test_the_encoder_group_gets_its_share_and_plain_networks_one_group():
+    from xaiseg.models import build_segmenter
+    from xaiseg.settings import SegmenterSettings
+    from xaiseg.train.loop import parameter_groups
+
+    unet = build_segmenter("resnet_unet", 1, 2, depth=10)
+    groups = parameter_groups(unet, SegmenterSettings(encoder_lr_scale=0.1))
+    encoder = sum(
+        p.numel() for name in unet.encoder_modules for p in getattr(unet, name).parameters()
+    )
+    assert [g.get("lr_scale", 1.0) for g in groups] == [1.0, 0.1]
+    assert sum(p.numel() for p in groups[1]["params"]) == encoder
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(
+        p.numel() for p in unet.parameters()
+    )
+    assert (
+        len(
+            parameter_groups(build_segmenter("unet", 1, 2), SegmenterSettings(encoder_lr_scale=0.1))
+        )
+        == 1
+    )
+    assert len(parameter_groups(unet, SegmenterSettings())) == 1

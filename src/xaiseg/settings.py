@@ -271,6 +271,9 @@ class PretrainSettings(TrainingSettings):
 @dataclass(frozen=True)
 class SegmenterSettings(TrainingSettings):
     network: str = "unet"
+    # A resnet_unet's encoder trains at this share of the rate (a start from the
+    # classifier fine-tuned with care; 0: kept as loaded). Other networks: ignored.
+    encoder_lr_scale: float = 1.0
     learning_rate: float = 2e-3
     batch_size: int = 16
     predict_batch_size: int = 32

@@ -164,6 +164,9 @@ class ResNetUNet(nn.Module):
         )
         self.head = SegmentationHead(spatial_dims, decoder_channels[-1], num_classes, kernel_size=3)
 
+    # What ``segmenter.encoder_lr_scale`` trains at its own rate.
+    encoder_modules = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.act(self.bn1(self.conv1(images))))
         features = []

@@ -102,13 +102,29 @@ def at_least_steps(settings: TrainingSettings, batches_per_epoch: int) -> Traini
     return dataclasses.replace(settings, epochs=needed)
 
 
+def parameter_groups(model: nn.Module, settings: TrainingSettings) -> list[dict]:
+    """The optimiser's groups: a network that names its ``encoder_modules`` (a U-Net
+    started from the classifier) has them train at ``encoder_lr_scale`` of the rate, as
+    a pretrained backbone is fine-tuned; 0 keeps their weights as loaded."""
+    scale = getattr(settings, "encoder_lr_scale", 1.0)
+    names = getattr(model, "encoder_modules", ())
+    if scale == 1.0 or not names:
+        return [{"params": list(model.parameters())}]
+    encoder = {id(p) for name in names for p in getattr(model, name).parameters()}
+    rest = [p for p in model.parameters() if id(p) not in encoder]
+    inside = [p for p in model.parameters() if id(p) in encoder]
+    return [{"params": rest}, {"params": inside, "lr_scale": scale}]
+
+
 def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):
     device = device or torch.device("cpu")
     epoch_learning_rate(settings, 1)  # an unknown schedule fails before any work
     if device.type == "cuda":  # NHWC convolutions: the tensor cores' own layout
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        parameter_groups(model, settings),
+        lr=settings.learning_rate,
+        weight_decay=settings.weight_decay,
     )
     average = averaged_model(model, settings.ema_decay)
     meta = load_training_state(ckpt, model, optimizer, fingerprint, average) or {
@@ -135,7 +151,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         reseed_epoch(loader, settings.seed, epoch)
         rate = epoch_learning_rate(settings, epoch)
         for group in optimizer.param_groups:
-            group["lr"] = rate
+            group["lr"] = rate * group.get("lr_scale", 1.0)
         train_loss = _train_epoch(
             net, loader, loss_fn, optimizer, device, settings.precision, f"{desc} {epoch}",
             None if average is None else lambda: average.update_parameters(model),

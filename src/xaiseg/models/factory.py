@@ -177,7 +177,7 @@ class ResNetUNet(nn.Module):
 
 
 def _out_channels(stage: nn.Module) -> int:
-    """The channels a ResNet stage puts out: its last convolution's or norm's width."""
+    """The channels a ResNet stage puts out: the width of its last batch norm."""
     last = [m for m in stage.modules() if isinstance(m, nn.modules.batchnorm._NormBase)][-1]
     return last.num_features
 

@@ -105,7 +105,8 @@ def at_least_steps(settings: TrainingSettings, batches_per_epoch: int) -> Traini
 def parameter_groups(model: nn.Module, settings: TrainingSettings) -> list[dict]:
     """The optimiser's groups: a network that names its ``encoder_modules`` (a U-Net
     started from the classifier) has them train at ``encoder_lr_scale`` of the rate, as
-    a pretrained backbone is fine-tuned; 0 keeps their weights as loaded."""
+    a pretrained backbone is fine-tuned; 0 keeps their weights as loaded (batch-norm
+    statistics are buffers: they still follow the training images)."""
     scale = getattr(settings, "encoder_lr_scale", 1.0)
     names = getattr(model, "encoder_modules", ())
     if scale == 1.0 or not names:

@@ -52,9 +52,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = None
     for label, (name, options) in NETWORKS.items():
-        seconds = step_seconds(name, options, args)
-        base = base or seconds
-        print(f"{label}: {seconds:.3f} s per step ({seconds / base:.1f}x unet)")
+        taken = step_seconds(name, options, args)
+        base = base or taken
+        print(f"{label}: {taken:.3f} s per step ({taken / base:.1f}x unet)")
 
 
 if __name__ == "__main__":

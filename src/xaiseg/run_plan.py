@@ -346,11 +346,14 @@ def _classifier(settings: WorkflowSettings, run: str) -> ClassifierSettings:
     return classifier
 
 
-def _segmenter(settings: WorkflowSettings) -> SegmenterSettings:
-    """The segmenter's settings; one that starts from the classifier gets an encoder of
-    the classifier's depth and options (its own options win)."""
+def _segmenter(settings: WorkflowSettings, run: str) -> SegmenterSettings:
+    """The segmenter's settings, a named start (``classifier``) by its weights file; one
+    that starts from the classifier gets an encoder of the classifier's depth and
+    options (its own options win)."""
     segmenter, classifier = settings.segmenter, settings.classifier
-    if segmenter.init_weights != "classifier":
+    init = _init(settings, "segmenter", run)
+    segmenter = dataclasses.replace(segmenter, init_weights=init[0] if init else None)
+    if settings.segmenter.init_weights != "classifier":
         return segmenter
     depth = int(classifier.network.removeprefix("resnet"))
     options = {"depth": depth, **classifier.network_options, **segmenter.network_options}
@@ -431,10 +434,8 @@ def _recipe_job(run: str, recipe: RecipeSettings, masks: MaskSettings, **inputs:
 
 def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]:
     # `supervised` decides which jobs exist, not how one trains.
+    base = dataclasses.replace(_segmenter(settings, run), supervised=True)
     init = _init(settings, "segmenter", run)
-    base = dataclasses.replace(
-        _segmenter(settings), supervised=True, init_weights=init[0] if init else None
-    )
     gated = settings.segmenter.gate_threshold is not None
     gate = [f"{run}/classifier/predictions.csv", f"{run}/classifier/metrics.json"]
     found = {}

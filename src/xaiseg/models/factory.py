@@ -142,12 +142,11 @@ class ResNetUNet(nn.Module):
         self.conv1, self.bn1, self.act = trunk.conv1, trunk.bn1, trunk.act
         # MONAI's ResNet skips its max-pool in forward when told to; so does this.
         self.maxpool = nn.Identity() if trunk.no_max_pool else trunk.maxpool
-        self.layer1, self.layer2 = trunk.layer1, trunk.layer2
-        self.layer3, self.layer4 = trunk.layer3, trunk.layer4
-        stages = [self.layer1, self.layer2, self.layer3, self.layer4]
-        widths = [_out_channels(stage) for stage in stages]
-        if len(decoder_channels) != len(stages):
-            raise XaisegError(f"resnet_unet decoder_channels: give {len(stages)} widths")
+        for name in self.stages:
+            setattr(self, name, getattr(trunk, name))
+        widths = [_out_channels(getattr(self, name)) for name in self.stages]
+        if len(decoder_channels) != len(self.stages):
+            raise XaisegError(f"resnet_unet decoder_channels: give {len(self.stages)} widths")
         self.decoder = UNetDecoder(
             spatial_dims=spatial_dims,
             encoder_channels=(in_channels, *widths),
@@ -164,14 +163,15 @@ class ResNetUNet(nn.Module):
         )
         self.head = SegmentationHead(spatial_dims, decoder_channels[-1], num_classes, kernel_size=3)
 
+    stages = ("layer1", "layer2", "layer3", "layer4")  # each one skip to the decoder
     # What ``segmenter.encoder_lr_scale`` trains at its own rate.
-    encoder_modules = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+    encoder_modules = ("conv1", "bn1", *stages)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.act(self.bn1(self.conv1(images))))
         features = []
-        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
-            x = stage(x)
+        for name in self.stages:
+            x = getattr(self, name)(x)
             features.append(x)
         return self.head(self.decoder(features, skip_connect=len(features) - 1))
 

@@ -3,8 +3,8 @@
 A step is forward, Dice + cross-entropy backward and an AdamW update on a batch of
 random images and masks (the cost does not depend on what the weights hold), at the
 real-data block's size: 128 px, batch 16. ``resnet_unet`` has the block classifier's
-encoder (ResNet-18 at half width). Median of ``--repeats`` timed steps after one
-warm-up, one thread unless told.
+encoder (ResNet-18 at half width), trained and frozen (``encoder_lr_scale: 0``).
+Median of ``--repeats`` timed steps after one warm-up, one thread unless told.
 
     .venv/bin/python benchmarks/segmenter_step.py [--channels 1] [--threads 1]
 """
@@ -17,18 +17,24 @@ import torch
 from saliency_cost import seconds  # the same timing: median after one warm-up
 
 from xaiseg.models import build_segmenter
+from xaiseg.train.loop import freeze_encoder
 from xaiseg.train.losses import MaskedDiceCELoss
 
-NETWORKS = {
-    "unet": ("unet", {}),
-    "resnet_unet (resnet18, widen 0.5)": ("resnet_unet", {"depth": 18, "widen_factor": 0.5}),
+RESNET = {"depth": 18, "widen_factor": 0.5}
+NETWORKS = {  # label: network, options, encoder frozen
+    "unet": ("unet", {}, False),
+    "resnet_unet (resnet18, widen 0.5)": ("resnet_unet", RESNET, False),
+    "resnet_unet, encoder frozen": ("resnet_unet", RESNET, True),
 }
 
 
-def step_seconds(name: str, options: dict, args: argparse.Namespace) -> float:
+def step_seconds(name: str, options: dict, frozen: bool, args: argparse.Namespace) -> float:
     torch.manual_seed(0)
     network = build_segmenter(name, args.channels, 2, **options)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=1e-3)
+    if frozen:
+        freeze_encoder(network)
+    trained = [p for p in network.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trained, lr=1e-3)
     loss = MaskedDiceCELoss()
     images = torch.rand(args.batch, args.channels, args.size, args.size)
     masks = (torch.rand(args.batch, 1, args.size, args.size) > 0.9).float()
@@ -51,8 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     base = None
-    for label, (name, options) in NETWORKS.items():
-        taken = step_seconds(name, options, args)
+    for label, (name, options, frozen) in NETWORKS.items():
+        taken = step_seconds(name, options, frozen, args)
         base = base or taken
         print(f"{label}: {taken:.3f} s per step ({taken / base:.1f}x unet)")
 

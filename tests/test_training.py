@@ -336,20 +336,27 @@ class _EncoderDecoder(nn.Sequential):
     encoder_modules = ("1",)  # as ResNetUNet names its encoder's modules
 
 
-def test_an_encoder_at_zero_share_of_the_rate_keeps_its_loaded_weights(tmp_path):
+def test_an_encoder_at_zero_share_of_the_rate_is_frozen_as_loaded(tmp_path):
     from xaiseg.settings import SegmenterSettings
 
     _, loader, loss_fn = _setup()
     torch.manual_seed(0)
-    model = _EncoderDecoder(nn.Flatten(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    encoder = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    model = _EncoderDecoder(nn.Flatten(), encoder, nn.ReLU(), nn.Linear(4, 2))
     start = {k: v.clone() for k, v in model.state_dict().items()}
     settings = SegmenterSettings(epochs=2, patience=10, encoder_lr_scale=0.0)
     meta = fit(model, loader, loss_fn, lambda net: 1.0, settings, tmp_path, "fp", "t")
     assert [h["learning_rate"] for h in meta["history"]] == [2e-3, 2e-3]
     after = model.state_dict()
-    # AdamW's decay is scaled by the rate too: a zero share moves nothing.
-    assert torch.equal(after["1.weight"], start["1.weight"])
+    # Weights and the batch norm's statistics alike: the training images moved nothing.
+    for key in ("1.0.weight", "1.1.weight", "1.1.running_mean", "1.1.running_var"):
+        assert torch.equal(after[key], start[key]), key
+    assert after["1.1.num_batches_tracked"] == 0
     assert not torch.equal(after["3.weight"], start["3.weight"])
+    assert all(p.grad is None for p in encoder.parameters())  # no backward through it
+    model.train()
+    model(torch.ones(2, 1, 2, 2))
+    assert not encoder.training  # held in eval whenever it runs
 
 
 def test_the_encoder_group_gets_its_share_and_plain_networks_one_group():

@@ -272,8 +272,8 @@ class PretrainSettings(TrainingSettings):
 class SegmenterSettings(TrainingSettings):
     network: str = "unet"
     # A resnet_unet's encoder trains at this share of the rate (a start from the
-    # classifier fine-tuned with care; 0: its weights stay as loaded, its batch-norm
-    # statistics still follow the training images). Other networks: ignored.
+    # classifier fine-tuned with care; 0: frozen as loaded, batch-norm statistics too,
+    # and no gradient computed through it). Other networks: ignored.
     encoder_lr_scale: float = 1.0
     learning_rate: float = 2e-3
     batch_size: int = 16

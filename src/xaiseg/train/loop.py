@@ -105,21 +105,41 @@ def at_least_steps(settings: TrainingSettings, batches_per_epoch: int) -> Traini
 def parameter_groups(model: nn.Module, settings: TrainingSettings) -> list[dict]:
     """The optimiser's groups: a network that names its ``encoder_modules`` (a U-Net
     started from the classifier) has them train at ``encoder_lr_scale`` of the rate, as
-    a pretrained backbone is fine-tuned; 0 keeps their weights as loaded (batch-norm
-    statistics are buffers: they still follow the training images)."""
+    a pretrained backbone is fine-tuned. Frozen parameters (``freeze_encoder``) are
+    left out."""
     scale = getattr(settings, "encoder_lr_scale", 1.0)
     names = getattr(model, "encoder_modules", ())
+    trained = [p for p in model.parameters() if p.requires_grad]
     if scale == 1.0 or not names:
-        return [{"params": list(model.parameters())}]
+        return [{"params": trained}]
     encoder = {id(p) for name in names for p in getattr(model, name).parameters()}
-    rest = [p for p in model.parameters() if id(p) not in encoder]
-    inside = [p for p in model.parameters() if id(p) in encoder]
-    return [{"params": rest}, {"params": inside, "lr_scale": scale}]
+    rest = [p for p in trained if id(p) not in encoder]
+    inside = [p for p in trained if id(p) in encoder]
+    groups = [{"params": rest}]
+    if inside:  # none when frozen
+        groups.append({"params": inside, "lr_scale": scale})
+    return groups
+
+
+def freeze_encoder(model: nn.Module) -> None:
+    """Freeze the modules ``model`` names as its ``encoder_modules`` outright: no
+    gradient is computed through them (their backward pass is most of a step's time)
+    and their batch norms keep the statistics they were loaded with."""
+    for name in model.encoder_modules:
+        module = getattr(model, name)
+        module.requires_grad_(False)
+        module.register_forward_pre_hook(_stay_in_eval)
+
+
+def _stay_in_eval(module: nn.Module, args: tuple) -> None:
+    module.eval()  # model.train() each epoch would otherwise update its statistics
 
 
 def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):
     device = device or torch.device("cpu")
     epoch_learning_rate(settings, 1)  # an unknown schedule fails before any work
+    if getattr(settings, "encoder_lr_scale", 1.0) == 0 and hasattr(model, "encoder_modules"):
+        freeze_encoder(model)
     if device.type == "cuda":  # NHWC convolutions: the tensor cores' own layout
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(

@@ -362,7 +362,7 @@ def test_an_encoder_at_zero_share_of_the_rate_is_frozen_as_loaded(tmp_path):
 def test_the_encoder_group_gets_its_share_and_plain_networks_one_group():
     from xaiseg.models import build_segmenter
     from xaiseg.settings import SegmenterSettings
-    from xaiseg.train.loop import parameter_groups
+    from xaiseg.train.loop import freeze_encoder, parameter_groups
 
     unet = build_segmenter("resnet_unet", 1, 2, depth=10)
     groups = parameter_groups(unet, SegmenterSettings(encoder_lr_scale=0.1))
@@ -381,3 +381,9 @@ def test_the_encoder_group_gets_its_share_and_plain_networks_one_group():
         == 1
     )
     assert len(parameter_groups(unet, SegmenterSettings())) == 1
+    freeze_encoder(unet)  # what fit does at a zero share: one group, the encoder left out
+    (frozen,) = parameter_groups(unet, SegmenterSettings(encoder_lr_scale=0.0))
+    assert (
+        sum(p.numel() for p in frozen["params"])
+        == sum(p.numel() for p in unet.parameters()) - encoder
+    )

@@ -33,8 +33,7 @@ def step_seconds(name: str, options: dict, frozen: bool, args: argparse.Namespac
     network = build_segmenter(name, args.channels, 2, **options)
     if frozen:
         freeze_encoder(network)
-    trained = [p for p in network.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(trained, lr=1e-3)
+    optimiser = torch.optim.AdamW(network.parameters(), lr=1e-3)  # skips grad-less ones
     loss = MaskedDiceCELoss()
     images = torch.rand(args.batch, args.channels, args.size, args.size)
     masks = (torch.rand(args.batch, 1, args.size, args.size) > 0.9).float()

@@ -352,12 +352,12 @@ def _segmenter(settings: WorkflowSettings, run: str) -> SegmenterSettings:
     options (its own options win)."""
     segmenter, classifier = settings.segmenter, settings.classifier
     init = _init(settings, "segmenter", run)
-    segmenter = dataclasses.replace(segmenter, init_weights=init[0] if init else None)
-    if settings.segmenter.init_weights != "classifier":
-        return segmenter
+    resolved = dataclasses.replace(segmenter, init_weights=init[0] if init else None)
+    if segmenter.init_weights != "classifier":
+        return resolved
     depth = int(classifier.network.removeprefix("resnet"))
     options = {"depth": depth, **classifier.network_options, **segmenter.network_options}
-    return dataclasses.replace(segmenter, network_options=options)
+    return dataclasses.replace(resolved, network_options=options)
 
 
 def _classifier_candidates(settings: WorkflowSettings, run: str) -> list[Job]:
@@ -435,7 +435,7 @@ def _recipe_job(run: str, recipe: RecipeSettings, masks: MaskSettings, **inputs:
 def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]:
     # `supervised` decides which jobs exist, not how one trains.
     base = dataclasses.replace(_segmenter(settings, run), supervised=True)
-    init = _init(settings, "segmenter", run)
+    init = [base.init_weights] if base.init_weights else []
     gated = settings.segmenter.gate_threshold is not None
     gate = [f"{run}/classifier/predictions.csv", f"{run}/classifier/metrics.json"]
     found = {}

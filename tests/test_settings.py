@@ -183,6 +183,7 @@ def test_cross_field_problems_all_named_before_any_job():
         masks__recipes=[
             {"name": "a", "maps": ["gradcam", "nope"]},
             {"name": "a", "maps": ["gradcam"], "ignore": {"low": 0.8, "high": 0.2}},
+            {"name": "b", "maps": ["gradcam"], "select": {"score": "mass", "keep": 0}},
         ],
     )
     with pytest.raises(S.ConfigError) as caught:
@@ -192,6 +193,7 @@ def test_cross_field_problems_all_named_before_any_job():
     assert "map 'nope' is not in saliency.maps" in text
     assert "the name 'a' is used more than once" in text
     assert "ignore: need 0 <= low <= high <= 1" in text
+    assert "masks.recipes[b].select.keep: need 0 < keep <= 1" in text
 
 
 def test_a_recipe_named_as_another_recipes_self_training_round_is_refused():

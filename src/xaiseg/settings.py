@@ -402,6 +402,16 @@ class IgnoreBand:
 
 
 @dataclass(frozen=True)
+class SelectSettings:
+    """Keep the masks of the share ``keep`` of the train split's images with the finding
+    whose mask stands out most in its own map (``score``: contrast or mass); the
+    others, and the val images below the same cut, are left out (``masks/select.py``)."""
+
+    score: str = "contrast"
+    keep: float = 1.0
+
+
+@dataclass(frozen=True)
 class RecipeSettings:
     """A named pseudo-mask recipe: maps -> normalise -> combine -> rule -> refine."""
 
@@ -416,6 +426,7 @@ class RecipeSettings:
     rule_options: dict[str, Any] = field(default_factory=dict)
     refine: tuple[RefineStepSettings, ...] = DEFAULT_REFINE
     ignore: IgnoreBand | None = None
+    select: SelectSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -684,6 +695,9 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         band = recipe.ignore
         if band is not None and not 0 <= band.low <= band.high <= 1:
             problems.append(f"masks.recipes[{recipe.name}].ignore: need 0 <= low <= high <= 1")
+        select = recipe.select
+        if select is not None and not 0 < select.keep <= 1:
+            problems.append(f"masks.recipes[{recipe.name}].select.keep: need 0 < keep <= 1")
     return problems + _predict_problems(settings.predict, segmenters)
 
 

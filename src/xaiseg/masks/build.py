@@ -4,7 +4,8 @@ apply the recipe, and keep masks only on images with the finding.
 Which images hold the finding: in the train and val splits, their image labels (the
 supervision this product learns from); elsewhere, the classifier above the gate. An
 image with the finding whose recipe finds nothing becomes all ``IGNORE``: calling it
-background would teach the segmenter to miss what the recipe missed.
+background would teach the segmenter to miss what the recipe missed; so does a labelled
+image whose mask a recipe's ``select`` finds too faint in its own map (``select.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.errors import XaisegError
 from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.recipe import Recipe
+from xaiseg.masks.select import mask_score, selection_cut
 from xaiseg.provenance import write_provenance
-from xaiseg.settings import RecipeJob
+from xaiseg.settings import RecipeJob, SelectSettings
 
 LABELLED_SPLITS = ("train", "val")
 REFERENCE_PIXELS = 2_000_000  # at most this many healthy map values calibrate a rule
@@ -44,24 +46,37 @@ def build_masks(
     if recipe.rule.needs_reference:
         finding = len(store.index["classes"]) - 1
         recipe.fit(_healthy_values(store, maps_stores, job, recipe, finding))
+    extra = {"reference_threshold": recipe.rule.threshold} if recipe.rule.needs_reference else {}
+    select, cut = job.recipe.select, -np.inf
+    if select is not None:
+        # The cut is learnt from every train image, whichever shard group is written.
+        scores = _train_scores(store, maps_stores, job, recipe, has_finding)
+        cut = selection_cut(scores, select.keep)
+        extra["selection_cut"] = cut
     if group:
         maps_stores = [m.group(*group) for m in maps_stores]
     store, has_finding = _grouped(store, has_finding, group)
+    left_out: set[int] = set()
 
     def masks() -> Iterator[np.ndarray]:
         position = 0
         for images, maps in _recipe_inputs(store, maps_stores, job):
             for image, image_maps in zip(images, maps, strict=True):
                 # Gated images are emptied anyway: the recipe runs only where it counts.
-                found = has_finding[position]
-                yield recipe(image_maps, image) if found else np.zeros(image.shape[1:], np.uint8)
+                if not has_finding[position]:
+                    yield np.zeros(image.shape[1:], np.uint8)
+                else:
+                    mask, combined = recipe.mask_and_map(image_maps, image)
+                    labelled = store.samples[position]["split"] in LABELLED_SPLITS
+                    if select is not None and labelled and _faint(select, mask, combined, cut):
+                        left_out.add(position)
+                    yield mask
                 position += 1
 
-    extra = {"reference_threshold": recipe.rule.threshold} if recipe.rule.needs_reference else {}
     sources = list(saliency_dirs.values())
     return _write_masks(
-        store, masks(), has_finding, out_dir, job,
-        sources=sources, classifier_dir=classifier_dir, group=group, gate=gate, extra=extra,
+        store, masks(), has_finding, out_dir, job, sources=sources,
+        classifier_dir=classifier_dir, group=group, gate=gate, extra=extra, left_out=left_out,
     )  # fmt: skip
 
 
@@ -135,15 +150,24 @@ def _write_masks(
     group: tuple[int, int] | None,
     gate: float,
     extra: dict | None = None,
+    left_out: set[int] | frozenset[int] = frozenset(),
 ) -> dict:
     """Each image's mask where it may hold the finding, empty where not; written with
-    its counts and provenance (``sources``: the maps or predictions it came from)."""
+    its counts and provenance (``sources``: the maps or predictions it came from).
+    ``left_out``: positions whose mask a recipe's ``select`` leaves out, filled in by
+    ``masks`` as it yields each one (so it is read after that mask arrives)."""
     writer = ShardWriter(out_dir, store.index["shard_size"], store.first_shard)
-    counts = {"images": 0, "gated_empty": 0, "unfound": 0, "empty": 0, "ignore_pixels": 0}
+    counts = {
+        "images": 0, "gated_empty": 0, "unfound": 0, "left_out": 0, "empty": 0,
+        "ignore_pixels": 0,
+    }  # fmt: skip
     for position, mask in enumerate(masks):
         counts["images"] += 1
         if has_finding[position]:
-            if not (mask == 1).any():
+            if position in left_out:
+                mask = np.full_like(mask, IGNORE)  # found, but too faintly to teach
+                counts["left_out"] += 1
+            elif not (mask == 1).any():
                 # The finding is there but the recipe did not find it: no pixel of
                 # this image is known background, so none may teach the segmenter.
                 mask = np.full_like(mask, IGNORE)
@@ -183,6 +207,30 @@ def _recipe_inputs(
             for s in map_shards
         ]
         yield data["image"].numpy(), np.stack([m.numpy()[:, 0] for m in maps], axis=1)
+
+
+def _faint(select: SelectSettings, mask: np.ndarray, combined: np.ndarray, cut: float) -> bool:
+    return mask_score(select.score, mask == 1, combined) < cut
+
+
+def _train_scores(
+    store: ShardStore,
+    maps_stores: list[ShardStore],
+    job: RecipeJob,
+    recipe: Recipe,
+    has_finding: list[bool],
+) -> np.ndarray:
+    """The ``select`` score of every train image with the finding's mask."""
+    select = job.recipe.select
+    train = [s["split"] == "train" for s in store.samples]
+    scores, position = [], 0
+    for images, maps in _recipe_inputs(store, maps_stores, job):
+        for image, image_maps in zip(images, maps, strict=True):
+            if train[position] and has_finding[position]:
+                mask, combined = recipe.mask_and_map(image_maps, image)
+                scores.append(mask_score(select.score, mask == 1, combined))
+            position += 1
+    return np.asarray(scores, float)
 
 
 def _healthy_values(

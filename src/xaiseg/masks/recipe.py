@@ -1,7 +1,8 @@
 """A pseudo-mask recipe, applied to one image:
 
 normalise each map -> combine (mean, max, product; or vote after the rule) -> rule ->
-refinement steps -> optional ignore band. The result is uint8: 0 background,
+refinement steps -> optional ignore band (and, over the whole split, an optional
+``select``: ``masks/select.py``). The result is uint8: 0 background,
 1 foreground, 2 (``IGNORE``) uncertain, left out of the segmenter's loss. With a band
 ``[low, high]`` the rule decides only above it: a pixel less salient than the uncertain
 ones is background even where the rule's cut lies lower.
@@ -14,6 +15,7 @@ import numpy as np
 from xaiseg.data.artifacts import IGNORE
 from xaiseg.errors import XaisegError
 from xaiseg.masks import COMBINERS, REFINERS, RULES
+from xaiseg.masks.select import SCORES
 from xaiseg.settings import RecipeSettings
 
 NORMALIZE_CHOICES = ("peak", "none")
@@ -34,6 +36,10 @@ class Recipe:
             raise XaisegError(
                 f"{where}: unknown refine step(s) {unknown}; choose {sorted(REFINERS)}"
             )
+        if settings.select is not None and settings.select.score not in SCORES:
+            raise XaisegError(
+                f"{where}: select score {settings.select.score!r} is not one of {sorted(SCORES)}"
+            )
         self.rule = RULES[settings.rule](**settings.rule_options)
         self.steps = [REFINERS[s.step](**s.options) for s in settings.refine]
 
@@ -47,6 +53,11 @@ class Recipe:
 
     def __call__(self, maps: np.ndarray, image: np.ndarray) -> np.ndarray:
         """Normalised maps (M, *spatial) and the image (C, *spatial) -> uint8 mask."""
+        return self.mask_and_map(maps, image)[0]
+
+    def mask_and_map(self, maps: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The uint8 mask and the combined map it was cut from (for ``vote``: the share
+        of maps whose rule marks each pixel)."""
         if self.settings.combine == "vote":
             votes = np.stack([self.rule(m, image) for m in maps])
             combined = votes.mean(axis=0)
@@ -61,4 +72,4 @@ class Recipe:
         if band is not None:
             out[combined < band.low] = 0
             out[(combined >= band.low) & (combined <= band.high)] = IGNORE
-        return out
+        return out, combined

@@ -14,6 +14,7 @@ from xaiseg.cli import _UNSET, build_parser
 from xaiseg.codehash import code_hash, import_closure
 from xaiseg.io.layouts import LAYOUTS
 from xaiseg.masks import COMBINE_CHOICES, REFINERS, RULES, MaskRule
+from xaiseg.masks.select import SCORES as MASK_SCORES
 from xaiseg.models import CLASSIFIERS, RECONSTRUCTORS, SEGMENTERS
 from xaiseg.saliency import METHODS
 from xaiseg.train.counterfactual import SELECTORS as COUNTERFACTUAL_SELECTORS
@@ -63,6 +64,9 @@ def test_schema_choices_are_the_registries():
     layout = PROPS["data"]["properties"]["layout"]
     assert not {"enum"} & ({*maps["method"], *recipe["rule"], *step, *layout})
     assert set(recipe["combine"]["enum"]) == set(COMBINE_CHOICES)
+    select = recipe["select"]["oneOf"][1]["properties"]
+    assert set(select) == field_names(S.SelectSettings)
+    assert set(select["score"]["enum"]) == set(MASK_SCORES)
     assert set(PROPS["classifier"]["properties"]["network"]["enum"]) == set(CLASSIFIERS)
     assert set(PROPS["segmenter"]["properties"]["network"]["enum"]) == set(SEGMENTERS)
     counterfactual = PROPS["counterfactual"]["properties"]["network"]["enum"]

@@ -23,7 +23,7 @@ from xaiseg.masks.normalize import normalize_maps
 from xaiseg.masks.recipe import Recipe
 from xaiseg.masks.select import mask_score, selection_cut
 from xaiseg.provenance import write_provenance
-from xaiseg.settings import RecipeJob, SelectSettings
+from xaiseg.settings import RecipeJob
 
 LABELLED_SPLITS = ("train", "val")
 REFERENCE_PIXELS = 2_000_000  # at most this many healthy map values calibrate a rule
@@ -47,30 +47,22 @@ def build_masks(
         finding = len(store.index["classes"]) - 1
         recipe.fit(_healthy_values(store, maps_stores, job, recipe, finding))
     extra = {"reference_threshold": recipe.rule.threshold} if recipe.rule.needs_reference else {}
-    select, cut = job.recipe.select, -np.inf
-    if select is not None:
-        # The cut is learnt from every train image, whichever shard group is written.
-        scores = _train_scores(store, maps_stores, job, recipe, has_finding)
-        cut = selection_cut(scores, select.keep)
-        extra["selection_cut"] = cut
+    left_out = [False] * len(store.samples)
+    if job.recipe.select is not None:
+        # Scored over every labelled image, whichever shard group is written: the cut
+        # is the whole train split's.
+        extra["selection_cut"], left_out = _selection(store, maps_stores, job, recipe, has_finding)
     if group:
         maps_stores = [m.group(*group) for m in maps_stores]
-    store, has_finding = _grouped(store, has_finding, group)
-    left_out: set[int] = set()
+    store, (has_finding, left_out) = _grouped(store, group, has_finding, left_out)
 
     def masks() -> Iterator[np.ndarray]:
         position = 0
         for images, maps in _recipe_inputs(store, maps_stores, job):
             for image, image_maps in zip(images, maps, strict=True):
                 # Gated images are emptied anyway: the recipe runs only where it counts.
-                if not has_finding[position]:
-                    yield np.zeros(image.shape[1:], np.uint8)
-                else:
-                    mask, combined = recipe.mask_and_map(image_maps, image)
-                    labelled = store.samples[position]["split"] in LABELLED_SPLITS
-                    if select is not None and labelled and _faint(select, mask, combined, cut):
-                        left_out.add(position)
-                    yield mask
+                found = has_finding[position]
+                yield recipe(image_maps, image) if found else np.zeros(image.shape[1:], np.uint8)
                 position += 1
 
     sources = list(saliency_dirs.values())
@@ -99,7 +91,7 @@ def build_round_masks(
     has_finding, gate = _has_finding(store, Path(classifier_dir), job.gate_threshold)
     if group:
         predictions = predictions.group(*group)
-    store, has_finding = _grouped(store, has_finding, group)
+    store, (has_finding,) = _grouped(store, group, has_finding)
 
     def masks() -> Iterator[np.ndarray]:
         for shard in predictions.iter_shards():
@@ -129,13 +121,14 @@ def _has_finding(
 
 
 def _grouped(
-    store: ShardStore, has_finding: list[bool], group: tuple[int, int] | None
-) -> tuple[ShardStore, list[bool]]:
+    store: ShardStore, group: tuple[int, int] | None, *flags: list[bool]
+) -> tuple[ShardStore, list[list[bool]]]:
+    """The store of shard group ``group`` and each per-image list of ``flags`` cut to it."""
     if not group:
-        return store, has_finding
+        return store, list(flags)
     store = store.group(*group)
     first = store.first_shard * store.index["shard_size"]
-    return store, has_finding[first : first + len(store.samples)]
+    return store, [f[first : first + len(store.samples)] for f in flags]
 
 
 def _write_masks(
@@ -150,12 +143,11 @@ def _write_masks(
     group: tuple[int, int] | None,
     gate: float,
     extra: dict | None = None,
-    left_out: set[int] | frozenset[int] = frozenset(),
+    left_out: list[bool] | None = None,
 ) -> dict:
     """Each image's mask where it may hold the finding, empty where not; written with
     its counts and provenance (``sources``: the maps or predictions it came from).
-    ``left_out``: positions whose mask a recipe's ``select`` leaves out, filled in by
-    ``masks`` as it yields each one (so it is read after that mask arrives)."""
+    ``left_out``: per image, whether a recipe's ``select`` leaves its mask out."""
     writer = ShardWriter(out_dir, store.index["shard_size"], store.first_shard)
     counts = {
         "images": 0, "gated_empty": 0, "unfound": 0, "left_out": 0, "empty": 0,
@@ -164,7 +156,7 @@ def _write_masks(
     for position, mask in enumerate(masks):
         counts["images"] += 1
         if has_finding[position]:
-            if position in left_out:
+            if left_out and left_out[position]:
                 mask = np.full_like(mask, IGNORE)  # found, but too faintly to teach
                 counts["left_out"] += 1
             elif not (mask == 1).any():
@@ -209,28 +201,28 @@ def _recipe_inputs(
         yield data["image"].numpy(), np.stack([m.numpy()[:, 0] for m in maps], axis=1)
 
 
-def _faint(select: SelectSettings, mask: np.ndarray, combined: np.ndarray, cut: float) -> bool:
-    return mask_score(select.score, mask == 1, combined) < cut
-
-
-def _train_scores(
+def _selection(
     store: ShardStore,
     maps_stores: list[ShardStore],
     job: RecipeJob,
     recipe: Recipe,
     has_finding: list[bool],
-) -> np.ndarray:
-    """The ``select`` score of every train image with the finding's mask."""
+) -> tuple[float, list[bool]]:
+    """The ``select`` cut, from the scores of the train split's images with the finding,
+    and per image whether its mask is left out: a labelled image with the finding whose
+    mask scores below the cut (an empty mask is left to count as unfound)."""
     select = job.recipe.select
-    train = [s["split"] == "train" for s in store.samples]
-    scores, position = [], 0
+    scores = np.full(len(store.samples), np.nan)
+    position = 0
     for images, maps in _recipe_inputs(store, maps_stores, job):
         for image, image_maps in zip(images, maps, strict=True):
-            if train[position] and has_finding[position]:
+            if has_finding[position] and store.samples[position]["split"] in LABELLED_SPLITS:
                 mask, combined = recipe.mask_and_map(image_maps, image)
-                scores.append(mask_score(select.score, mask == 1, combined))
+                scores[position] = mask_score(select.score, mask == 1, combined)
             position += 1
-    return np.asarray(scores, float)
+    train = np.array([s["split"] == "train" for s in store.samples])
+    cut = selection_cut(scores[train & ~np.isnan(scores)], select.keep)
+    return cut, ((scores > -np.inf) & (scores < cut)).tolist()
 
 
 def _healthy_values(

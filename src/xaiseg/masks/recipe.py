@@ -15,7 +15,7 @@ import numpy as np
 from xaiseg.data.artifacts import IGNORE
 from xaiseg.errors import XaisegError
 from xaiseg.masks import COMBINERS, REFINERS, RULES
-from xaiseg.masks.select import SCORES
+from xaiseg.masks.select import score_function
 from xaiseg.settings import RecipeSettings
 
 NORMALIZE_CHOICES = ("peak", "none")
@@ -36,10 +36,8 @@ class Recipe:
             raise XaisegError(
                 f"{where}: unknown refine step(s) {unknown}; choose {sorted(REFINERS)}"
             )
-        if settings.select is not None and settings.select.score not in SCORES:
-            raise XaisegError(
-                f"{where}: select score {settings.select.score!r} is not one of {sorted(SCORES)}"
-            )
+        if settings.select is not None:
+            score_function(settings.select.score, f"{where} select")
         self.rule = RULES[settings.rule](**settings.rule_options)
         self.steps = [REFINERS[s.step](**s.options) for s in settings.refine]
 

@@ -47,11 +47,16 @@ SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
+def score_function(score: str, where: str = "select") -> Callable[[np.ndarray, np.ndarray], float]:
+    """The score named ``score``; an unknown name is an error naming it and ``where``."""
+    if score not in SCORES:
+        raise XaisegError(f"{where}: score {score!r} is not one of {sorted(SCORES)}")
+    return SCORES[score]
+
+
 def mask_score(score: str, mask: np.ndarray, combined: np.ndarray) -> float:
     """``score`` of a binary mask in its own combined map."""
-    if score not in SCORES:
-        raise XaisegError(f"select: score {score!r} is not one of {sorted(SCORES)}")
-    return SCORES[score](mask, combined)
+    return score_function(score)(mask, combined)
 
 
 def selection_cut(scores: np.ndarray, keep: float) -> float:

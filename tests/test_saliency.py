@@ -78,3 +78,47 @@ def test_mirrored_maps_are_mirrored_back_and_averaged():
     calls = []
     mirrored(lambda x, extra: calls.append(1) or x, images, [], ())
     assert len(calls) == 1
+
+
+def test_multiscale_maps_are_resized_back_peak_scaled_and_averaged():
+    from xaiseg.saliency.base import multiscale
+
+    # A method that follows the image (left half 1, right half 0), at 1x and 2x: at 2x
+    # the bilinear edge (columns 7 and 8 of 16 read 0.75 and 0.25) comes back as the
+    # pairs' means 0.875 and 0.125; averaged with 1x: 0.9375 and 0.0625 at the edge.
+    images = torch.zeros(1, 1, 2, 8)
+    images[..., :4] = 1
+    both = multiscale(lambda x, extra: x, images, [], (1.0, 2.0))
+    row = torch.tensor([1.0, 1.0, 1.0, 0.9375, 0.0625, 0.0, 0.0, 0.0])
+    torch.testing.assert_close(both, row.expand(1, 1, 2, 8))
+    # A map whose values grow with the image's size (relevance per pixel does): peak
+    # scaling per scale leaves no trace of the size.
+    sized = multiscale(lambda x, e: torch.full_like(x, float(x.shape[-1])), images, [], (0.5, 2.0))
+    torch.testing.assert_close(sized, torch.ones(1, 1, 2, 8))
+    # Extra inputs (a ground-truth mask) are resized with the image (nearest).
+    mask = torch.zeros(1, 1, 2, 8)
+    mask[..., 0, 5] = 1
+    followed = multiscale(lambda x, extra: 3 * extra[0], images, [mask], (2.0,))
+    torch.testing.assert_close(followed, mask)
+    # No scales: the method's raw map, computed once.
+    calls = []
+    raw = multiscale(lambda x, extra: calls.append(1) or 5 * x, images, [], ())
+    assert len(calls) == 1 and raw.max() == 5
+
+
+def test_a_classifiers_multiscale_map_at_one_scale_is_its_peak_scaled_map():
+    from xaiseg.saliency.base import multiscale
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2),
+    )  # fmt: skip
+    explain = METHODS["gradcam"](model, "0")
+    images = torch.rand(2, 1, 16, 16)
+    plain = explain(images, 1)
+    once = multiscale(lambda x, e: explain(x, 1), images, [], (1.0,))
+    peak = plain.abs().flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    torch.testing.assert_close(once, plain / peak)
+    # Another scale gives a map at the image's own size.
+    assert multiscale(lambda x, e: explain(x, 1), images, [], (1.5,)).shape == (2, 1, 16, 16)

@@ -330,6 +330,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
         "cls": {"region": "all"},
         "point": {"method": "gradcam", "model": "segmenter/supervised", "region": [2, 3]},
         "deep": {"method": "gradcam", "mirror_axes": [1, 2]},
+        "shrunk": {"method": "gradcam", "scales": [1.0, 0]},
     }
     recipes = [{"name": "a", "maps": ["gradcam", "seg_ok"]}]
     config = _config(saliency__maps=maps, masks__recipes=recipes, finetune__pretrained="a")
@@ -340,15 +341,18 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert "map 'seg_ok' explains a segmenter, which is trained on pseudo-masks" in text
     assert "saliency.maps.cls: region is for segmenter models only" in text
     assert "saliency.maps.deep: mirror_axes [1, 2] names an axis the 2D images" in text
+    assert "saliency.maps.shrunk: scales [1.0, 0] must be positive factors" in text
     assert "saliency.maps.point: a point region" not in text  # not mirrored: fine
-    maps["point"] |= {"mirror_axes": [1]}
-    with pytest.raises(S.ConfigError, match=r"saliency\.maps\.point: a point region cannot be"):
-        S.workflow_settings(_config(saliency__maps=maps, masks__recipes=recipes))
+    for key, value in (("mirror_axes", [1]), ("scales", [2.0])):
+        point = maps | {"point": maps["point"] | {key: value}}
+        with pytest.raises(S.ConfigError, match=r"saliency\.maps\.point: a point region cannot"):
+            S.workflow_settings(_config(saliency__maps=point, masks__recipes=recipes))
     fixed = maps | {
         "seg": {"method": "lrp"},
         "cls": {"method": "gradcam"},
         "point": {"method": "gradcam", "mirror_axes": [1]},
         "deep": {"method": "gradcam", "mirror_axes": [0, 1]},
+        "shrunk": {"method": "gradcam", "scales": [0.5, 1.0]},
     }
     recipes = [{"name": "a", "maps": ["gradcam"]}]
     good = S.workflow_settings(
@@ -356,6 +360,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     )
     assert good.saliency.map("seg_ok").segmenter == "supervised"
     assert good.saliency.map("deep").mirror_axes == (0, 1)
+    assert good.saliency.map("shrunk").scales == (0.5, 1.0)
 
 
 def test_finetune_names_a_recipe_and_fractions_in_range():

@@ -357,6 +357,9 @@ class MapSettings:
     # the image mirrored along every subset of these spatial axes (0: rows, 1: columns,
     # 2: slices), each mirrored back. [1]: the image and its left-right mirror.
     mirror_axes: tuple[int, ...] = ()
+    # Multi-scale maps: the mean of the maps of the image resized by each factor (each
+    # map resized back, peak-scaled per image). Empty: the image at its own size.
+    scales: tuple[float, ...] = ()
 
     @property
     def segmenter(self) -> str | None:
@@ -649,6 +652,12 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             problems.append(f"saliency.maps.{name}: region is for segmenter models only")
         if spec.mirror_axes and not isinstance(spec.region, str):
             problems.append(f"saliency.maps.{name}: a point region cannot be mirrored")
+        if any(not factor > 0 for factor in spec.scales):
+            problems.append(
+                f"saliency.maps.{name}: scales {list(spec.scales)} must be positive factors"
+            )
+        if spec.scales and not isinstance(spec.region, str):
+            problems.append(f"saliency.maps.{name}: a point region cannot be rescaled")
         if any(axis >= pre.spatial_dims for axis in spec.mirror_axes):
             problems.append(
                 f"saliency.maps.{name}: mirror_axes {list(spec.mirror_axes)} names an axis the"

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xaiseg.data.artifacts import peak_magnitudes
 from xaiseg.errors import XaisegError
 from xaiseg.saliency.targets import Target, TargetedModel, as_target
 from xaiseg.settings import NoOptions, from_mapping
@@ -72,8 +73,34 @@ def mirrored(
     return total / 2 ** len(axes)
 
 
+def multiscale(
+    explain: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor],
+    images: torch.Tensor,
+    extra: Sequence[torch.Tensor],
+    scales: Sequence[float],
+) -> torch.Tensor:
+    """The mean of ``explain``'s maps of the images resized by each factor in ``scales``,
+    each map resized back and scaled to a largest magnitude of 1 per image (a map's values
+    depend on its size: relevance spreads over more pixels at a larger scale); no scales:
+    the maps as they are. Multi-scale maps, as weakly supervised segmentation infers CAMs."""
+    if not scales:
+        return explain(images, list(extra))
+    size = tuple(images.shape[2:])
+    total = None
+    for factor in scales:
+        scaled = tuple(max(1, round(n * factor)) for n in size)
+        maps = explain(
+            resize_maps(images, scaled),
+            [F.interpolate(e, size=scaled, mode="nearest") for e in extra],
+        )
+        maps = resize_maps(maps, size)
+        maps = maps / peak_magnitudes(maps).view(-1, *[1] * (maps.ndim - 1))
+        total = maps if total is None else total + maps
+    return total / len(scales)
+
+
 def resize_maps(maps: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
-    """Up-sample (N, 1, *spatial) maps to ``size``: bilinear in 2D, trilinear in 3D."""
+    """Resize (N, C, *spatial) maps or images to ``size``: bilinear in 2D, trilinear in 3D."""
     if tuple(maps.shape[2:]) == size:
         return maps
     mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[len(size)]

@@ -24,7 +24,7 @@ from xaiseg.models import NetworkSpec, load_network
 from xaiseg.models.layers import bottleneck
 from xaiseg.provenance import seed_everything, throughput, write_provenance
 from xaiseg.saliency import METHODS
-from xaiseg.saliency.base import mirrored
+from xaiseg.saliency.base import mirrored, multiscale
 from xaiseg.saliency.members import make_explainer
 from xaiseg.saliency.targets import ClassTarget, PixelSetTarget, PredictedClass, Target
 from xaiseg.settings import SaliencySettings
@@ -148,6 +148,9 @@ def _explain(explainer, target, part, device, settings, config) -> torch.Tensor:
     images, *extra = (t.to(device, non_blocking=True) for t in part)
     extra = [(e == 1).float() for e in extra]
     with autocast(device, settings.precision):
-        return mirrored(
-            lambda x, e: explainer(x, target, e), images, extra, config.mirror_axes
+        return multiscale(
+            lambda x, e: mirrored(lambda y, f: explainer(y, target, f), x, e, config.mirror_axes),
+            images,
+            extra,
+            config.scales,
         ).float()

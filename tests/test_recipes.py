@@ -268,3 +268,38 @@ def test_a_self_training_rounds_masks_are_the_last_segmenters_gated_like_a_recip
     other.close({"samples": [{"sample_id": "x"}]})
     with pytest.raises(XaisegError, match="other: its images are not those of"):
         build_round_masks(data, tmp_path / "other", classifier, tmp_path / "out2", job)
+
+
+def test_a_group_of_maps_is_one_term_their_mean(tmp_path):
+    """maps [a, [b, c]] with product: sqrt(a x mean(b, c)). a marks the top row; b and c
+    never overlap (b: (0, 0); c: (0, 1) and (1, 1)), so the plain product of all three is
+    0 everywhere, and the group's mean keeps what either marks where a agrees."""
+    from xaiseg.masks.build import _recipe_inputs, build_masks
+    from xaiseg.settings import RecipeJob
+
+    raw = {"a": [[1.0, 1.0], [0.0, 0.0]], "b": [[1.0, 0.0], [0.0, 0.0]], "c": [[0, 1.0], [0, 1.0]]}
+    data = ShardWriter(tmp_path / "data", 1)
+    data.add({"image": np.zeros((1, 2, 2), np.float32)})
+    data.close({"samples": [{"sample_id": "l", "split": "train", "label_index": 1}],
+                "classes": ["normal", "lesion"]})  # fmt: skip
+    for name, values in raw.items():
+        writer = ShardWriter(tmp_path / name, 1)
+        writer.add({"map": np.array([values], np.float16), "scale": np.float32(1.0)})
+        writer.close({"samples": [{"sample_id": "l"}]})
+    (tmp_path / "classifier").mkdir()
+    (tmp_path / "classifier" / "predictions.csv").write_text("sample_id,probability\nl,0.9\n")
+    recipe = RecipeSettings(name="g", maps=["a", ["b", "c"]], combine="product", refine=())
+    assert recipe.maps == ("a", ("b", "c")) and recipe.map_names == ("a", "b", "c")
+    stores = [ShardStore(tmp_path / n) for n in recipe.map_names]
+    job = RecipeJob(recipe, 0.5)
+    _, terms = next(_recipe_inputs(ShardStore(tmp_path / "data"), stores, job))
+    np.testing.assert_allclose(terms[0, 1], [[0.5, 0.5], [0.0, 0.5]])  # mean of b and c
+    combined = Recipe(recipe).combine(terms[0])
+    np.testing.assert_allclose(combined, [[0.5**0.5, 0.5**0.5], [0.0, 0.0]])
+    maps = {n: tmp_path / n for n in raw}
+    build_masks(tmp_path / "data", maps, tmp_path / "classifier", tmp_path / "m", job)
+    assert ShardStore(tmp_path / "m").load(["mask"])["mask"][0, 0].tolist() == [[1, 1], [0, 0]]
+    flat = RecipeSettings(name="f", maps=("a", "b", "c"), combine="product", refine=())
+    counts = build_masks(tmp_path / "data", maps, tmp_path / "classifier", tmp_path / "f",
+                         RecipeJob(flat, 0.5))  # fmt: skip
+    assert counts["unfound"] == 1  # three maps that never agree: nothing found

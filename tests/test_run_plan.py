@@ -111,6 +111,12 @@ def test_derived_settings_and_inputs():
         "results/r/saliency/gradcam",
     ]
     assert p.recipe_maps == ["gradcam", "lrp"] and p.explained == {"supervised": ["seg"]}
+    # A group's maps are each an input, once.
+    grouped = {"name": "c", "maps": ["lrp", ["gradcam", "lrp"]], "combine": "product"}
+    recipes = plan(masks={"recipes": [*CONFIG["masks"]["recipes"], grouped]}).recipes
+    saliency = ["results/r/saliency/lrp", "results/r/saliency/gradcam"]
+    assert recipes["c"].inputs["saliency"] == saliency
+    assert json.loads(recipes["c"].settings)["recipe"]["maps"] == ["lrp", ["gradcam", "lrp"]]
     assert p.exportable == ["pseudo-a", "pseudo-b"]
     assert p.predict == "results/r/sheet.tsv"
     rows = "--split test --limit 2 --sheet-root results/r/demo_data"

@@ -173,6 +173,17 @@ def _config(**changes):
     return config
 
 
+def test_a_recipes_group_names_known_maps_and_is_not_empty():
+    recipes = [{"name": "a", "maps": ["gradcam", ["gradcam", "nope"]]}, {"name": "b", "maps": [[]]}]
+    with pytest.raises(S.ConfigError) as caught:
+        S.workflow_settings(_config(masks__recipes=recipes))
+    assert "masks.recipes[a]: map 'nope' is not in saliency.maps" in str(caught.value)
+    assert "masks.recipes[b]: maps or one of its groups is empty" in str(caught.value)
+    one = [{"name": "a", "maps": [["gradcam"]]}]
+    good = S.workflow_settings(_config(masks__recipes=one, finetune__pretrained="a"))
+    assert good.masks.recipes[0].map_groups == (("gradcam",),)
+
+
 def test_unknown_key_is_named_with_its_path():
     with pytest.raises(S.ConfigError, match=r"masks\.recipes\[0\]: unknown key\(s\) \['rulez'\]"):
         S.workflow_settings(

@@ -223,7 +223,7 @@ def cmd_masks(args: argparse.Namespace) -> None:
         print(f"masks: {counts}")
         return
     maps = _named_folders(args.saliency)
-    missing = [m for m in job.recipe.maps if m not in maps]
+    missing = [m for m in job.recipe.map_names if m not in maps]
     if missing:
         raise XaisegError(f"recipe {job.recipe.name!r} needs maps {missing}: pass --saliency")
     counts = build_masks(args.data, maps, args.classifier, args.out, job, args.group)

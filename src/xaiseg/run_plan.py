@@ -268,7 +268,7 @@ def run_plan(settings: WorkflowSettings) -> RunPlan:
         classifier_candidates=candidates,
         maps=_maps(settings, run),
         recipes=_recipes(settings, run),
-        recipe_maps=sorted({m for r in settings.masks.recipes for m in r.maps}),
+        recipe_maps=sorted({m for r in settings.masks.recipes for m in r.map_names}),
         segmenters=_segmenters(settings, run),
         explained=_explained(settings),
         exportable=_exportable(settings),
@@ -417,7 +417,7 @@ def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
     masks = settings.masks
     jobs = {}
     for recipe in masks.recipes:
-        saliency = [f"{run}/saliency/{m}" for m in recipe.maps]
+        saliency = [f"{run}/saliency/{m}" for m in recipe.map_names]
         jobs[recipe.name] = _recipe_job(run, recipe, masks, saliency=saliency)
         for k in range(1, masks.rounds + 1):
             name, previous = round_name(recipe.name, k), round_name(recipe.name, k - 1)

@@ -419,7 +419,9 @@ class RecipeSettings:
     """A named pseudo-mask recipe: maps -> normalise -> combine -> rule -> refine."""
 
     name: str = ""
-    maps: tuple[str, ...] = ()
+    # Map names; a nested list is a group, one term of ``combine``: the mean of its
+    # maps, each normalised first ([counterfactual, [lrp, layercam]]).
+    maps: tuple[str | tuple[str, ...], ...] = ()
     combine: str = "mean"  # mean | max | product | vote
     smooth_sigma: float = 0.0
     # "peak": each map divided by its maximum; "none": values kept (comparable across
@@ -430,6 +432,20 @@ class RecipeSettings:
     refine: tuple[RefineStepSettings, ...] = DEFAULT_REFINE
     ignore: IgnoreBand | None = None
     select: SelectSettings | None = None
+
+    def __post_init__(self) -> None:
+        groups = tuple(m if isinstance(m, str) else tuple(m) for m in self.maps)
+        object.__setattr__(self, "maps", groups)  # a group read from YAML is a list
+
+    @property
+    def map_groups(self) -> tuple[tuple[str, ...], ...]:
+        """Each term of ``combine``: its maps (one, or a group's)."""
+        return tuple((m,) if isinstance(m, str) else m for m in self.maps)
+
+    @property
+    def map_names(self) -> tuple[str, ...]:
+        """Every map the recipe reads, once each, in order."""
+        return tuple(dict.fromkeys(name for group in self.map_groups for name in group))
 
 
 @dataclass(frozen=True)
@@ -688,9 +704,9 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         rounds = " (a self-training round's name)" if settings.masks.rounds else ""
         problems.append(f"masks.recipes: the name {dup!r} is used more than once{rounds}")
     for recipe in settings.masks.recipes:
-        if not recipe.maps:
-            problems.append(f"masks.recipes[{recipe.name}]: maps is empty")
-        for method in recipe.maps:
+        if not recipe.maps or not all(recipe.map_groups):
+            problems.append(f"masks.recipes[{recipe.name}]: maps or one of its groups is empty")
+        for method in recipe.map_names:
             if method not in maps:
                 problems.append(
                     f"masks.recipes[{recipe.name}]: map {method!r} is not in saliency.maps "

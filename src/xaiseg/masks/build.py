@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from xaiseg.data.artifacts import IGNORE, raw_maps, read_gate, read_probabilities
 from xaiseg.data.shards import ShardStore, ShardWriter
@@ -41,7 +42,7 @@ def build_masks(
     rule that learns a threshold learns it from every train image either way."""
     recipe = Recipe(job.recipe)
     store = ShardStore(data_dir)
-    maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.maps]
+    maps_stores = [ShardStore(saliency_dirs[m]) for m in job.recipe.map_names]
     has_finding, gate = _has_finding(store, Path(classifier_dir), job.gate_threshold)
     if recipe.rule.needs_reference:
         finding = len(store.index["classes"]) - 1
@@ -191,14 +192,21 @@ def _write_masks(
 def _recipe_inputs(
     store: ShardStore, maps_stores: list[ShardStore], job: RecipeJob
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Per shard: images (N, C, *spatial) and the recipe's normalised maps (N, M, *spatial)."""
+    """Per shard: images (N, C, *spatial) and the recipe's normalised maps (N, M, *spatial),
+    one per term of its combine: a map, or the mean of a group's normalised maps.
+    ``maps_stores`` are the stores of ``recipe.map_names``, in that order."""
     recipe = job.recipe
+    position = {name: i for i, name in enumerate(recipe.map_names)}
     for _ids, (data, *map_shards) in store.iter_joined(*maps_stores):
         maps = [
             normalize_maps(raw_maps(s), recipe.smooth_sigma, peak=recipe.normalize == "peak")
             for s in map_shards
         ]
-        yield data["image"].numpy(), np.stack([m.numpy()[:, 0] for m in maps], axis=1)
+        terms = [
+            torch.stack([maps[position[name]] for name in group]).mean(0)
+            for group in recipe.map_groups
+        ]
+        yield data["image"].numpy(), np.stack([t.numpy()[:, 0] for t in terms], axis=1)
 
 
 def _selection(

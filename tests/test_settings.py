@@ -342,6 +342,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
         "point": {"method": "gradcam", "model": "segmenter/supervised", "region": [2, 3]},
         "deep": {"method": "gradcam", "mirror_axes": [1, 2]},
         "shrunk": {"method": "gradcam", "scales": [1.0, 0]},
+        "healthy": {"method": "counterfactual", "model": "counterfactual", "scales": [2.0]},
     }
     recipes = [{"name": "a", "maps": ["gradcam", "seg_ok"]}]
     config = _config(saliency__maps=maps, masks__recipes=recipes, finetune__pretrained="a")
@@ -353,6 +354,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert "saliency.maps.cls: region is for segmenter models only" in text
     assert "saliency.maps.deep: mirror_axes [1, 2] names an axis the 2D images" in text
     assert "saliency.maps.shrunk: scales [1.0, 0] must be positive factors" in text
+    assert "saliency.maps.healthy: a counterfactual map cannot be rescaled" in text
     assert "saliency.maps.point: a point region" not in text  # not mirrored: fine
     for key, value in (("mirror_axes", [1]), ("scales", [2.0])):
         point = maps | {"point": maps["point"] | {key: value}}
@@ -364,6 +366,7 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
         "point": {"method": "gradcam", "mirror_axes": [1]},
         "deep": {"method": "gradcam", "mirror_axes": [0, 1]},
         "shrunk": {"method": "gradcam", "scales": [0.5, 1.0]},
+        "healthy": {"method": "counterfactual", "model": "counterfactual"},
     }
     recipes = [{"name": "a", "maps": ["gradcam"]}]
     good = S.workflow_settings(

@@ -674,6 +674,9 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             )
         if spec.scales and not isinstance(spec.region, str):
             problems.append(f"saliency.maps.{name}: a point region cannot be rescaled")
+        if spec.scales and spec.model == "counterfactual":
+            # Its autoencoder takes the sizes it was trained at (strided up and down).
+            problems.append(f"saliency.maps.{name}: a counterfactual map cannot be rescaled")
         if any(axis >= pre.spatial_dims for axis in spec.mirror_axes):
             problems.append(
                 f"saliency.maps.{name}: mirror_axes {list(spec.mirror_axes)} names an axis the"

@@ -57,7 +57,7 @@ def test_the_factorys_networks_conserve_relevance(network, dims, options):
     x = torch.randn(2, 1, *([16] * dims))
     for composite in COMPOSITES:
         total, logit = _relevance_and_logit(net, x, composite)
-        torch.testing.assert_close(total, logit, rtol=1e-3, atol=0)
+        torch.testing.assert_close(total, logit, rtol=1e-4, atol=0)
 
 
 def test_canonizing_keeps_the_function_and_leaves_the_original_alone():
@@ -107,6 +107,21 @@ def test_every_rule_matches_a_hand_computed_relevance(rule):
     explainer = METHODS["lrp"](two_layers(), composite="epsilon", rules=every, epsilon=1e-12)
     relevance = explainer.network(torch.tensor([[1.0, 2.0]]), lambda out: out[:, 0])
     torch.testing.assert_close(relevance, torch.tensor([HAND[rule]]))
+
+
+def test_gamma_amplifies_each_output_towards_its_own_sign():
+    """The top weights [1, -3] make the logit negative (2 - 3 = -1): there gamma takes
+    w + 0.25 w- = [1, -3.75], z' -1.75, top relevance -1 x [2, -3.75] / -1.75 = [8/7,
+    -15/7]; the hidden units (positive) as in HAND: 8/7 x [1.25, 1.25] / 2.5 = [4/7, 4/7]
+    and -15/7 x [-1, 2.5] / 1.5 = [10/7, -25/7]: [2, -3]. (w + 0.25 w+ = [1.25, -3] would
+    divide by z' -0.5, near zero: [6.5, -7.5].)"""
+    net = two_layers()
+    with torch.no_grad():
+        net[2].weight[:] = torch.tensor([[1.0, -3.0]])
+    every = {"first": "gamma", "linear": "gamma"}
+    explainer = METHODS["lrp"](net, composite="epsilon", rules=every, epsilon=1e-12)
+    relevance = explainer.network(torch.tensor([[1.0, 2.0]]), lambda out: out[:, 0])
+    torch.testing.assert_close(relevance, torch.tensor([[2.0, -3.0]]))
 
 
 def test_the_method_returns_one_signed_map_per_image_at_input_size():

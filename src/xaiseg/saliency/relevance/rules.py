@@ -90,21 +90,47 @@ def epsilon_rule(epsilon: float = 1e-6) -> Rule:
 
 
 def gamma_rule(gamma: float = 0.25, epsilon: float = 1e-6) -> Rule:
-    """Epsilon rule on weights w + gamma w+: positive evidence favoured."""
+    """Epsilon rule on weights amplified towards each output's own sign (zennit's Gamma):
+    contributions of the output's sign count 1 + gamma times. w + gamma w+ alone lets the
+    denominator of a negative output (a convolution feeding a residual sum unrectified)
+    cross zero, and relevance leaks there."""
+
+    def amplified(layer, clamp):
+        return layer.weight + gamma * clamp(layer.weight), _bias(
+            layer, lambda b: b + gamma * clamp(b)
+        )
 
     def propagate(layer, x, relevance, output):
-        weight = layer.weight + gamma * layer.weight.clamp(min=0)
-        bias = _bias(layer, lambda b: b + gamma * b.clamp(min=0))
-        z = linear_forward(layer, x, weight, bias)
-        direct = _direct(layer, x, weight, z, relevance, epsilon)
-        if direct is not None:
-            return direct
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            z = linear_forward(layer, x, weight, bias)
-            return _relevance(z, [x], relevance, epsilon)[0]
+        (wp, bp), (wn, bn) = amplified(layer, _plus), amplified(layer, _minus)
+        rising = torch.where(output >= 0, relevance, torch.zeros_like(relevance))
+        falling = relevance - rising
+        if bool(x.min() >= 0):  # after a ReLU: one amplified map per sign, taken directly
+            up = input_gradient(
+                layer, x.shape, wp, rising / stabilise(linear_forward(layer, x, wp, bp), epsilon)
+            )
+            if up is not None:
+                z_down = linear_forward(layer, x, wn, bn)
+                return x * (
+                    up + input_gradient(layer, x.shape, wn, falling / stabilise(z_down, epsilon))
+                )
+        xp = x.clamp(min=0).detach().requires_grad_(True)
+        xn = x.clamp(max=0).detach().requires_grad_(True)
+        with torch.enable_grad():  # x- through the other weights amplifies the same sign
+            z_up = linear_forward(layer, xp, wp, bp) + linear_forward(layer, xn, wn, None)
+            z_down = linear_forward(layer, xp, wn, bn) + linear_forward(layer, xn, wp, None)
+            up = _relevance(z_up, [xp, xn], rising, epsilon)
+            down = _relevance(z_down, [xp, xn], falling, epsilon)
+        return sum(up) + sum(down)
 
     return propagate
+
+
+def _plus(t: torch.Tensor) -> torch.Tensor:
+    return t.clamp(min=0)
+
+
+def _minus(t: torch.Tensor) -> torch.Tensor:
+    return t.clamp(max=0)
 
 
 def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6) -> Rule:

@@ -96,9 +96,8 @@ def gamma_rule(gamma: float = 0.25, epsilon: float = 1e-6) -> Rule:
     cross zero, and relevance leaks there."""
 
     def amplified(layer, clamp):
-        return layer.weight + gamma * clamp(layer.weight), _bias(
-            layer, lambda b: b + gamma * clamp(b)
-        )
+        weight = layer.weight + gamma * clamp(layer.weight)
+        return weight, _bias(layer, lambda b: b + gamma * clamp(b))
 
     def propagate(layer, x, relevance, output):
         (wp, bp), (wn, bn) = amplified(layer, _plus), amplified(layer, _minus)
@@ -141,14 +140,8 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
     """
 
     def part(layer, x, relevance, positive):
-        def plus(t):
-            return t.clamp(min=0)
-
-        def minus(t):
-            return t.clamp(max=0)
-
         # Positive contributions: x+ through w+ and x- through w-; negative: the others.
-        for_xp, for_xn = (plus, minus) if positive else (minus, plus)
+        for_xp, for_xn = (_plus, _minus) if positive else (_minus, _plus)
         xp = x.clamp(min=0).detach().requires_grad_(True)
         xn = x.clamp(max=0).detach().requires_grad_(True)
         with torch.enable_grad():

@@ -57,6 +57,17 @@ def test_every_segmenter_and_what_it_reads():
     assert json.loads(jobs["scratch-1-s3"].settings)["init_weights"] is None
 
 
+def test_a_share_of_the_masks_trains_the_epochs_all_of_them_would():
+    # 1450 steps: 50 epochs of a split in 29 batches; a quarter of it (8 batches) takes
+    # ceil(362.5) = 363 steps, 46 epochs, not 182; every mask keeps all 1450.
+    fractions = {"pretrained": "b", "fractions": [0.25, 1.0], "seeds": [0]}
+    jobs = plan(segmenter={"min_steps": 1450}, finetune=fractions).segmenters
+    steps = {name: json.loads(job.settings)["min_steps"] for name, job in jobs.items()}
+    assert steps["pseudo-a"] == steps["supervised"] == steps["finetune-1-s0"] == 1450
+    assert steps["finetune-0.25-s0"] == steps["scratch-0.25-s0"] == 363
+    assert jobs["scratch-1-s0"].folder == jobs["supervised"].folder  # still its twin
+
+
 def test_scratch_on_every_mask_with_the_supervised_seed_is_the_supervised_u_net():
     jobs = plan(finetune={"pretrained": "b", "fractions": [0.5, 1.0], "seeds": [0]}).segmenters
     supervised = "results/r/segmenter/supervised"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shlex
 from dataclasses import dataclass, field
@@ -470,6 +471,9 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
                 mask_seed=seed,
                 seed=seed,
                 init_weights=start[0] if start else None,
+                # A share of the masks trains as many epochs as all of them would, not
+                # min_steps steps over a few batches (hundreds of epochs).
+                min_steps=math.ceil(base.min_steps * fraction),
             )
             row = f"{source}:{arm}/{fraction:g}/{seed}"
             add(f"{arm}-{fraction:g}-s{seed}", arm, row, value, init=start)

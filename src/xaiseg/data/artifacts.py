@@ -36,6 +36,11 @@ def peak_magnitudes(raw: torch.Tensor) -> torch.Tensor:
     return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
+def peak_scaled(maps: torch.Tensor) -> torch.Tensor:
+    """Each map (N, 1, ...) divided by its largest magnitude; an all-zero map stays 0."""
+    return maps / peak_magnitudes(maps).view(-1, *[1] * (maps.ndim - 1))
+
+
 def pack_maps(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Maps (N, ...) as stored, on their device: float16, each scaled to a largest
     magnitude of 1, and the scales (1 for an all-zero map)."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xaiseg.data.artifacts import peak_magnitudes
+from xaiseg.data.artifacts import peak_scaled
 from xaiseg.errors import XaisegError
 from xaiseg.saliency.targets import Target, TargetedModel, as_target
 from xaiseg.settings import NoOptions, from_mapping
@@ -93,8 +93,7 @@ def multiscale(
             resize_maps(images, scaled),
             [F.interpolate(e, size=scaled, mode="nearest") for e in extra],
         )
-        maps = resize_maps(maps, size)
-        maps = maps / peak_magnitudes(maps).view(-1, *[1] * (maps.ndim - 1))
+        maps = peak_scaled(resize_maps(maps, size))
         total = maps if total is None else total + maps
     return total / len(scales)
 

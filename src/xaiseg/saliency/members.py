@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from xaiseg.data.artifacts import peak_magnitudes
+from xaiseg.data.artifacts import peak_scaled
 from xaiseg.models.ensemble import Ensemble
 from xaiseg.saliency.targets import Target
 
@@ -32,8 +32,3 @@ class MemberMean:
         self, images: torch.Tensor, target: Target | int, extra: Sequence[torch.Tensor] = ()
     ) -> torch.Tensor:
         return torch.stack([peak_scaled(e(images, target, extra)) for e in self.explainers]).mean(0)
-
-
-def peak_scaled(maps: torch.Tensor) -> torch.Tensor:
-    """Each map (N, 1, ...) divided by its largest magnitude; an all-zero map stays 0."""
-    return maps / peak_magnitudes(maps).view(-1, *[1] * (maps.ndim - 1))

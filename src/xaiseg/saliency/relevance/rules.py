@@ -104,14 +104,10 @@ def gamma_rule(gamma: float = 0.25, epsilon: float = 1e-6) -> Rule:
         rising = torch.where(output >= 0, relevance, torch.zeros_like(relevance))
         falling = relevance - rising
         if bool(x.min() >= 0):  # after a ReLU: one amplified map per sign, taken directly
-            up = input_gradient(
-                layer, x.shape, wp, rising / stabilise(linear_forward(layer, x, wp, bp), epsilon)
-            )
+            up = _direct(layer, x, wp, linear_forward(layer, x, wp, bp), rising, epsilon)
             if up is not None:
                 z_down = linear_forward(layer, x, wn, bn)
-                return x * (
-                    up + input_gradient(layer, x.shape, wn, falling / stabilise(z_down, epsilon))
-                )
+                return up + _direct(layer, x, wn, z_down, falling, epsilon)
         xp = x.clamp(min=0).detach().requires_grad_(True)
         xn = x.clamp(max=0).detach().requires_grad_(True)
         with torch.enable_grad():  # x- through the other weights amplifies the same sign

@@ -108,16 +108,22 @@ def gamma_rule(gamma: float = 0.25, epsilon: float = 1e-6) -> Rule:
             if up is not None:
                 z_down = linear_forward(layer, x, wn, bn)
                 return up + _direct(layer, x, wn, z_down, falling, epsilon)
-        xp = x.clamp(min=0).detach().requires_grad_(True)
-        xn = x.clamp(max=0).detach().requires_grad_(True)
-        with torch.enable_grad():  # x- through the other weights amplifies the same sign
-            z_up = linear_forward(layer, xp, wp, bp) + linear_forward(layer, xn, wn, None)
-            z_down = linear_forward(layer, xp, wn, bn) + linear_forward(layer, xn, wp, None)
-            up = _relevance(z_up, [xp, xn], rising, epsilon)
-            down = _relevance(z_down, [xp, xn], falling, epsilon)
-        return sum(up) + sum(down)
+        # x- through the other sign's weights amplifies the same sign.
+        up = _signed_inputs_relevance(layer, x, (wp, bp), wn, rising, epsilon)
+        return up + _signed_inputs_relevance(layer, x, (wn, bn), wp, falling, epsilon)
 
     return propagate
+
+
+def _signed_inputs_relevance(layer, x, for_xp, weight_xn, relevance, epsilon) -> torch.Tensor:
+    """Relevance of ``x`` through z = x+ w_a + b + x- w_b, where ``for_xp`` = (w_a, b) and
+    ``weight_xn`` = w_b: the rules that treat the inputs' two signs apart."""
+    xp = x.clamp(min=0).detach().requires_grad_(True)
+    xn = x.clamp(max=0).detach().requires_grad_(True)
+    with torch.enable_grad():
+        z = linear_forward(layer, xp, *for_xp) + linear_forward(layer, xn, weight_xn, None)
+        rp, rn = _relevance(z, [xp, xn], relevance, epsilon)
+    return rp + rn
 
 
 def _plus(t: torch.Tensor) -> torch.Tensor:
@@ -137,15 +143,10 @@ def alpha_beta_rule(alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6
 
     def part(layer, x, relevance, positive):
         # Positive contributions: x+ through w+ and x- through w-; negative: the others.
-        for_xp, for_xn = (_plus, _minus) if positive else (_minus, _plus)
-        xp = x.clamp(min=0).detach().requires_grad_(True)
-        xn = x.clamp(max=0).detach().requires_grad_(True)
-        with torch.enable_grad():
-            z = linear_forward(layer, xp, for_xp(layer.weight), _bias(layer, for_xp))
-            z = z + linear_forward(layer, xn, for_xn(layer.weight), None)
-            rp, rn = _relevance(z, [xp, xn], relevance, epsilon)
         # A neuron without contributions of this sign passes none of its relevance.
-        return rp + rn
+        for_xp, for_xn = (_plus, _minus) if positive else (_minus, _plus)
+        weighted, weight_xn = (for_xp(layer.weight), _bias(layer, for_xp)), for_xn(layer.weight)
+        return _signed_inputs_relevance(layer, x, weighted, weight_xn, relevance, epsilon)
 
     def propagate(layer, x, relevance, output):
         if bool(x.min() >= 0):  # after a ReLU: x- is zero, and so is all it carries

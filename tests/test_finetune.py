@@ -8,7 +8,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from xaiseg.evaluate.tables import dice_against_fraction, parse_evaluated, summary_table
+from xaiseg.evaluate.tables import (
+    comparisons,
+    dice_against_fraction,
+    parse_evaluated,
+    summary_table,
+)
 from xaiseg.models import NetworkSpec, build_network
 from xaiseg.provenance import seed_everything
 from xaiseg.settings import FinetuneSettings, SegmenterSettings
@@ -30,6 +35,22 @@ def test_the_mask_draw_keeps_the_share_of_lesions_and_the_other_splits():
     assert not np.array_equal(keep, other)
     tiny = mask_subset(train, usable, positive, SegmenterSettings(mask_fraction=0.01))
     assert keep.sum() > tiny.sum() and tiny[train & positive].sum() == 1  # one of each
+
+
+def test_a_mask_count_draws_that_many_lesions_and_the_others_in_their_share():
+    # 6 train lesions, 9 train images without; 4 masks: 4 lesions, round(4 / 6 * 9) = 6
+    # others; val and test untouched; more than there are: all of them.
+    train = np.array([True] * 15 + [False] * 3)
+    usable = np.ones(18, bool)
+    positive = np.array([True] * 6 + [False] * 9 + [True, False, True])
+    keep = mask_subset(train, usable, positive, SegmenterSettings(mask_count=4, mask_seed=1))
+    assert keep[train & positive].sum() == 4 and keep[train & ~positive].sum() == 6
+    assert keep[~train].all()
+    every = mask_subset(train, usable, positive, SegmenterSettings(mask_count=50))
+    assert every.all()
+    # The count that equals a fraction's draw is that draw, image for image.
+    share = SegmenterSettings(mask_fraction=4 / 6, mask_seed=1)
+    assert np.array_equal(keep, mask_subset(train, usable, positive, share))
 
 
 def test_runs_repeat_small_fractions_over_seeds_only():
@@ -64,6 +85,29 @@ def test_fine_tuning_starts_from_the_pretrained_weights_and_scratch_from_its_see
     scratch = load_file(str(tmp_path / "scratch" / "model.safetensors"))
     assert all(torch.equal(scratch[k], fresh[k]) for k in fresh)
     assert not all(torch.equal(scratch[k], original[k]) for k in original)
+
+
+def test_count_runs_are_their_own_rows_and_stay_off_the_fraction_table():
+    thing = parse_evaluated("label_choice:finetune/k5/2:x")
+    assert (thing.model, thing.fraction, thing.masks, thing.seed) == ("finetune", None, 5, 2)
+    rows = [
+        {"sample_id": f"s{i}", "recipe": t.recipe, "model": t.model, "fraction": t.fraction,
+         "masks": t.masks, "seed": t.seed, "truth_positive": True, "pred_positive": True,
+         "dice": d, "iou": d, "hd95": 1.0, "split": "test", "group": f"g{i}"}
+        for t, dices in ((thing, (0.5, 0.7)), (parse_evaluated("r:finetune/0.05/2:y"), (0.1, 0.3)))
+        for i, d in enumerate(dices)
+    ]  # fmt: skip
+    summary = summary_table(pd.DataFrame(rows))
+    counted = summary[summary["masks"] == 5].iloc[0]
+    assert counted["setting"] == "5 train masks" and np.isnan(counted["fraction"])
+    assert counted["dice"] == pytest.approx(0.6)
+    assert list(dice_against_fraction(summary)["fraction"]) == [0.05]
+    scratch = [{**r, "recipe": "ground_truth", "model": "scratch", "dice": r["dice"] - 0.2}
+               for r in rows]  # fmt: skip
+    pairs = comparisons(pd.DataFrame(rows + scratch))
+    counted = pairs[pairs["a"] == "label_choice:finetune@k5/s2"].iloc[0]
+    assert counted["b"] == "ground_truth:scratch@k5/s2"
+    assert counted["difference"] == pytest.approx(0.2)
 
 
 def test_dice_against_fraction_averages_seeds_per_model():

@@ -68,6 +68,22 @@ def test_a_share_of_the_masks_trains_the_epochs_all_of_them_would():
     assert jobs["scratch-1-s0"].folder == jobs["supervised"].folder  # still its twin
 
 
+def test_runs_on_a_count_of_masks_keep_their_last_epoch():
+    counts = {"pretrained": "b", "fractions": [0.5], "seeds": [0, 2], "counts": [5]}
+    jobs = plan(segmenter={"min_steps": 1450}, finetune=counts).segmenters
+    names = [n for n in jobs if "-k" in n]
+    assert names == ["finetune-k5-s0", "finetune-k5-s2", "scratch-k5-s0", "scratch-k5-s2"]
+    settings = json.loads(jobs["finetune-k5-s2"].settings)
+    assert (settings["mask_count"], settings["mask_fraction"], settings["mask_seed"]) == (5, 1, 2)
+    assert (settings["checkpoint"], settings["min_steps"]) == ("last", 0)
+    assert json.loads(jobs["pseudo-a"].settings)["checkpoint"] == "best"
+    assert jobs["finetune-k5-s2"].inputs["init"] == [
+        "results/r/segmenter/pseudo-b/model.safetensors"
+    ]
+    folder = "results/r/segmenter/scratch-k5-s0"
+    assert jobs["scratch-k5-s0"].evaluated == f"ground_truth:scratch/k5/0:{folder}/predictions"
+
+
 def test_scratch_on_every_mask_with_the_supervised_seed_is_the_supervised_u_net():
     jobs = plan(finetune={"pretrained": "b", "fractions": [0.5, 1.0], "seeds": [0]}).segmenters
     supervised = "results/r/segmenter/supervised"

@@ -378,11 +378,15 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
 
 
 def test_finetune_names_a_recipe_and_fractions_in_range():
-    config = _config(finetune__pretrained="nope", finetune__fractions=[0.0, 0.5, 1.5])
+    config = _config(finetune__pretrained="nope", finetune__fractions=[0.0, 0.5, 1.5],
+                     finetune__counts=[5, 0], segmenter__mask_count=5,
+                     segmenter__mask_fraction=0.5)  # fmt: skip
     with pytest.raises(S.ConfigError) as caught:
         S.workflow_settings(config)
     assert "finetune.pretrained: 'nope' is not a recipe" in str(caught.value)
     assert "finetune.fractions: each in (0, 1]" in str(caught.value)
+    assert "finetune.counts: each at least 1, got [5, 0]" in str(caught.value)
+    assert "mask_count and mask_fraction below 1 both draw masks" in str(caught.value)
     assert S.workflow_settings(_config(finetune__pretrained="label_choice"))
     recipes = [{"name": "label_choice", "maps": ["gradcam"]}]
     with pytest.raises(S.ConfigError, match=r"finetune\.pretrained's word"):

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -65,6 +66,20 @@ def test_early_stop_after_patience(tmp_path):
     scores = [1.0, 0.5, 0.4, 0.3, 0.2, 0.1]
     meta = _fit_scored(tmp_path, scores, FitSettings(epochs=6, patience=2))
     assert meta["best_epoch"] == 1 and len(meta["history"]) == 3
+
+
+def test_the_last_checkpoint_keeps_the_last_epoch_and_never_stops_early(tmp_path):
+    """The scores of the early-stop test: "best" keeps epoch 1 and stops after 3;
+    "last" trains all 6 and keeps epoch 6, its score 0.1, the weights it ended with."""
+    scores = [1.0, 0.5, 0.4, 0.3, 0.2, 0.1]
+    settings = FitSettings(epochs=6, patience=2, checkpoint="last")
+    meta = _fit_scored(tmp_path, scores, settings)
+    assert meta["best_epoch"] == 6 and meta["best_score"] == 0.1 and len(meta["history"]) == 6
+    kept = load_file(str(tmp_path / "checkpoint" / "best.safetensors"))
+    last = load_file(str(tmp_path / "checkpoint" / "last.safetensors"))
+    assert all(torch.equal(kept[k], last[f"model.{k}"]) for k in kept)
+    with pytest.raises(XaisegError, match="checkpoint 'first'"):
+        _fit_scored(tmp_path / "b", scores, FitSettings(epochs=2, checkpoint="first"))
 
 
 def test_fingerprint_sees_shard_values_not_only_the_index(tmp_path):

@@ -477,6 +477,20 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
             )
             row = f"{source}:{arm}/{fraction:g}/{seed}"
             add(f"{arm}-{fraction:g}-s{seed}", arm, row, value, init=start)
+        for count, seed in settings.finetune.count_runs():
+            # A user's k masks: none left to choose the checkpoint with, so the last
+            # epoch is kept; the epochs as set (a few batches each).
+            value = dataclasses.replace(
+                base,
+                mask_count=count,
+                mask_seed=seed,
+                seed=seed,
+                init_weights=start[0] if start else None,
+                min_steps=0,
+                checkpoint="last",
+            )
+            row = f"{source}:{arm}/k{count}/{seed}"
+            add(f"{arm}-k{count}-s{seed}", arm, row, value, init=start)
     return found
 
 

@@ -220,6 +220,10 @@ class TrainingSettings:
     # 0.54 six epochs later), but at 0.99 its average lagged and its maps were worse
     # (docs/busi.md). 0: off.
     ema_decay: float = 0.0
+    # The weights kept: "best", the epoch of best val score (patience stops early);
+    # "last", the schedule's last epoch, no early stop: for a network that may not be
+    # chosen with val masks (trained on a user's k masks, it has no others).
+    checkpoint: str = "best"
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,10 @@ class SegmenterSettings(TrainingSettings):
     # Trained on ground truth, only this share of the train split's masks is used: a
     # seeded draw (mask_seed), positives and negatives alike (few-masks experiments).
     mask_fraction: float = 1.0
+    # Or this many train images with the finding keep their mask (the images without
+    # it in the same share of theirs, at least one): a user's k annotated scans, the
+    # same k on every dataset. 0: mask_fraction decides.
+    mask_count: int = 0
     mask_seed: int = 0
     # The val score that picks the checkpoint and stops early. "per_image": mean Dice
     # over the val images, an image without the finding scoring 1 or 0 by whether any
@@ -312,10 +320,18 @@ class FinetuneSettings:
     pretrained: str | None = None
     fractions: tuple[float, ...] = (0.05, 0.1, 0.25, 1.0)  # of the train split's masks
     seeds: tuple[int, ...] = (0, 1, 2)  # a fraction below 1 runs once per seed
+    # Runs on this many train masks (images with the finding; segmenter.mask_count),
+    # once per seed: the few-mask rows of a user who annotated k scans. No val mask
+    # chooses their checkpoint (the schedule's last epoch is kept).
+    counts: tuple[int, ...] = ()
 
     def runs(self) -> list[tuple[float, int]]:
         """(fraction, seed) pairs: all masks need no repeat, their draw is all of them."""
         return [(f, s) for f in self.fractions for s in (self.seeds if f < 1 else self.seeds[:1])]
+
+    def count_runs(self) -> list[tuple[int, int]]:
+        """(count, seed) pairs."""
+        return [(k, s) for k in self.counts for s in self.seeds]
 
 
 @dataclass(frozen=True)
@@ -703,6 +719,10 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         problems.append("finetune: name at least one fraction and one seed")
     if any(not 0 < f <= 1 for f in finetune.fractions):
         problems.append(f"finetune.fractions: each in (0, 1], got {list(finetune.fractions)}")
+    if any(k < 1 for k in finetune.counts):
+        problems.append(f"finetune.counts: each at least 1, got {list(finetune.counts)}")
+    if settings.segmenter.mask_count and settings.segmenter.mask_fraction < 1:
+        problems.append("segmenter: mask_count and mask_fraction below 1 both draw masks: set one")
     for dup in sorted({n for n in names if names.count(n) > 1}):
         rounds = " (a self-training round's name)" if settings.masks.rounds else ""
         problems.append(f"masks.recipes: the name {dup!r} is used more than once{rounds}")

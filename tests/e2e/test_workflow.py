@@ -75,7 +75,12 @@ TINY = {
         "batch_size": 8,
         "network_options": {"channels": [8, 16, 32], "strides": [2, 2]},
     },
-    "finetune": {"pretrained": "label_choice", "fractions": [0.25, 1.0], "seeds": [0, 1]},
+    "finetune": {
+        "pretrained": "label_choice",
+        "fractions": [0.25, 1.0],
+        "seeds": [0, 1],
+        "counts": [2],
+    },
     "evaluate": {"n_figure": 2},
 }
 
@@ -240,7 +245,7 @@ def test_summary_table(workdir):
     }
     few = test["setting"].str.startswith("few masks")
     assert few.sum() == 2  # pseudo-masks: the recipe 5 val masks choose; a U-Net reading
-    assert test["model"].isin(["finetune", "scratch"]).sum() == 6  # DoLL: 3 runs per arm
+    assert test["model"].isin(["finetune", "scratch"]).sum() == 10  # DoLL: 3 + 2 runs per arm
     assert test["dice"].between(0, 1).all()
     # The label-only criterion: a value beside every weak row, one recipe chosen.
     weak = summary[summary["setting"] == "no masks"]
@@ -303,7 +308,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 34
+        == 38
     )
 
 
@@ -315,7 +320,7 @@ def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
     assert planned_jobs(workdir, "--configfile", name) == {
         "masks": 4,
-        "train_segmenter": 7,  # 4 on pseudo-masks, 3 fine-tuned from the labels' choice
+        "train_segmenter": 9,  # 4 on pseudo-masks, 5 fine-tuned from the labels' choice
         "choose_segmenter": 1,
         "evaluate": 1,
         "export_model": 1,
@@ -332,7 +337,7 @@ def test_classifier_parameter_keeps_preprocessing(workdir):
     # The segmenters on pseudo-masks and those fine-tuned from one; not the supervised
     # nor the scratch ones, which learn from ground truth alone.
     trained = shell_commands(workdir, "--configfile", name, force=False)["train_segmenter"]
-    assert len(trained) == jobs["train_segmenter"] == 7
+    assert len(trained) == jobs["train_segmenter"] == 9
     assert not [c for c in trained if "/segmenter/supervised " in c or "/scratch-" in c]
     # The counterfactual map and the supervised segmenter's maps do not depend on the
     # classifier: only its three maps rerun.
@@ -698,12 +703,24 @@ def test_classifier_candidates_train_side_by_side_and_the_classifier_chooses(wor
 
 def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     """DoLL: each (fraction, seed) trains a fine-tuned and a scratch U-Net on the same
-    drawn masks; a share below 1 repeats over the seeds. Fine-tuning starts from the
-    U-Net of the recipe the label-only criterion chose, under whose name its rows are."""
+    drawn masks; a share below 1 repeats over the seeds, and so does a count of masks.
+    Fine-tuning starts from the U-Net of the recipe the label-only criterion chose,
+    under whose name its rows are."""
     run = workdir / "results" / "tiny"
     summary = pd.read_csv(run / "summary.csv")
     few = summary[summary["model"].isin(["finetune", "scratch"]) & (summary["split"] == "test")]
-    assert len(few) == 6 and set(few["setting"]) == {"25% of train masks", "100% of train masks"}
+    settings = {"25% of train masks", "100% of train masks", "2 train masks"}
+    assert len(few) == 10 and set(few["setting"]) == settings
+    counted = few[few["setting"] == "2 train masks"]
+    assert sorted(counted["seed"]) == [0, 0, 1, 1] and (counted["masks"] == 2).all()
+    assert counted["fraction"].isna().all()
+    metrics = json.loads((run / "segmenter/finetune-k2-s1/metrics.json").read_text())
+    assert metrics["mask_count"] == 2 and metrics["best_epoch"] == len(metrics["history"])
+    lesions = json.loads((run / "segmenter/scratch-k2-s0/metrics.json").read_text())["n_train"]
+    assert (
+        lesions
+        < json.loads((run / "segmenter/scratch-0.25-s0/metrics.json").read_text())["n_train"]
+    )
     chosen = pd.read_csv(run / "label_choice/criterion.csv")
     chosen = chosen.loc[chosen["label_choice"], "recipe"].tolist()
     assert set(few.loc[few["model"] == "finetune", "recipe"]) == set(chosen)

@@ -30,6 +30,7 @@ SUMMARY_COLUMNS = [
     "model",
     "setting",
     "fraction",
+    "masks",
     "seed",
     "split",
     "n",
@@ -50,6 +51,7 @@ COUNTS = ("intersection", "predicted_pixels", "truth_pixels")
 
 # Few ground-truth masks (DoLL): fine-tuned from a recipe's segmenter, or from scratch.
 FEW_MASK_MODELS = ("finetune", "scratch")
+FEW_MASK_RUN = ("fraction", "masks", "seed")  # what tells a few-masks model's runs apart
 MODEL_ORDER = {"pseudo_mask": 0, "segmenter": 1, "supervised": 2, "finetune": 3, "scratch": 4}
 
 
@@ -60,13 +62,17 @@ class Evaluated:
     masks_dir: Path
     fraction: float | None = None  # share of the train masks (few-masks models)
     seed: int | None = None
+    masks: int | None = None  # or how many train images with the finding kept theirs
 
 
 def parse_evaluated(spec: str) -> Evaluated:
     """``recipe:model:folder`` as passed on the command line; a few-masks model reads
-    ``finetune/<fraction>/<seed>`` or ``scratch/<fraction>/<seed>``."""
+    ``finetune/<fraction>/<seed>`` or ``scratch/<fraction>/<seed>``, or ``k<count>``
+    in place of the fraction (``segmenter.mask_count``)."""
     recipe, model, folder = spec.split(":", 2)
     model, *run = model.split("/")
+    if run and run[0].startswith("k"):
+        return Evaluated(recipe, model, Path(folder), seed=int(run[1]), masks=int(run[0][1:]))
     if run:
         return Evaluated(recipe, model, Path(folder), float(run[0]), int(run[1]))
     return Evaluated(recipe, model, Path(folder))
@@ -120,6 +126,7 @@ def _scores(ids: list[str], truth, predicted, thing: Evaluated) -> pd.DataFrame:
             "recipe": thing.recipe,
             "model": thing.model,
             "fraction": np.nan if thing.fraction is None else thing.fraction,
+            "masks": np.nan if thing.masks is None else thing.masks,
             "seed": np.nan if thing.seed is None else thing.seed,
             "truth_positive": (truth.flatten(1) > 0).any(1).numpy(),
             "pred_positive": predicted.flatten(1).any(1).numpy(),
@@ -135,9 +142,9 @@ def _with_split(table: pd.DataFrame, store: ShardStore) -> pd.DataFrame:
 
 def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    keys = ["recipe", "model", "fraction", "seed", "split"]
-    per_image = per_image.assign(**{k: per_image.get(k, np.nan) for k in ("fraction", "seed")})
-    for (recipe, model, fraction, seed, split), group in per_image.groupby(
+    keys = ["recipe", "model", "fraction", "masks", "seed", "split"]
+    per_image = per_image.assign(**{k: per_image.get(k, np.nan) for k in FEW_MASK_RUN})
+    for (recipe, model, fraction, masks, seed, split), group in per_image.groupby(
         keys, sort=False, dropna=False
     ):
         positive = group[group["truth_positive"]]
@@ -146,8 +153,9 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
             {
                 "recipe": recipe,
                 "model": model,
-                "setting": _setting(model, fraction),
+                "setting": _setting(model, fraction, masks),
                 "fraction": fraction,
+                "masks": masks,
                 "seed": seed,
                 "split": split,
                 "n": len(group),
@@ -166,7 +174,7 @@ def summary_table(per_image: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     frame["_order"] = frame["model"].map(MODEL_ORDER)
     return (
-        frame.sort_values(["split", "_order", "recipe", "fraction", "seed"])
+        frame.sort_values(["split", "_order", "recipe", "fraction", "masks", "seed"])
         .drop(columns="_order")
         .reset_index(drop=True)
     )
@@ -196,10 +204,11 @@ def comparisons(per_image: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     fine-tuned run against scratch on the same masks), on the same lesion images, with
     patient-bootstrap intervals: "A beats B" only when the interval excludes zero."""
     rows = per_image[(per_image["split"] == split) & per_image["truth_positive"]]
-    rows = rows.assign(**{k: rows.get(k, np.nan) for k in ("fraction", "seed")})
+    rows = rows.assign(**{k: rows.get(k, np.nan) for k in FEW_MASK_RUN})
     key = rows["recipe"] + ":" + rows["model"]
     few = rows["model"].isin(FEW_MASK_MODELS)
-    key[few] = key[few] + rows.loc[few, "fraction"].map("@{:g}".format)
+    share = rows["fraction"].map("@{:g}".format).where(rows["masks"].isna())
+    key[few] = key[few] + share[few].fillna(rows.loc[few, "masks"].map("@k{:.0f}".format))
     key[few] = key[few] + rows.loc[few, "seed"].map("/s{:.0f}".format)
     table = rows.assign(key=key).pivot_table("dice", index=["sample_id", "group"], columns="key")
     names = list(table.columns)
@@ -225,7 +234,9 @@ def comparisons(per_image: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _setting(model: str, fraction: float) -> str:
+def _setting(model: str, fraction: float, masks: float = np.nan) -> str:
+    if model in FEW_MASK_MODELS and not pd.isna(masks):
+        return f"{masks:.0f} train masks"
     if model in FEW_MASK_MODELS:
         return f"{fraction:.0%} of train masks"
     return ALL_MASKS if model == "supervised" else NO_MASKS
@@ -233,8 +244,9 @@ def _setting(model: str, fraction: float) -> str:
 
 def dice_against_fraction(summary: pd.DataFrame) -> pd.DataFrame:
     """Few-masks rows averaged over seeds: mean and standard deviation of the Dice per
-    model, fraction and split (the standard deviation is empty for a single run)."""
-    few = summary[summary["model"].isin(FEW_MASK_MODELS)]
+    model, fraction and split (the standard deviation is empty for a single run). Runs
+    sized in masks, not shares, are left out."""
+    few = summary[summary["model"].isin(FEW_MASK_MODELS) & summary["fraction"].notna()]
     grouped = few.groupby(["split", "model", "recipe", "fraction"], sort=True)["dice"]
     table = grouped.agg(runs="count", dice_mean="mean", dice_sd="std").reset_index()
     return table

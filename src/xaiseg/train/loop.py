@@ -34,6 +34,7 @@ LossFn = Callable[[nn.Module, dict], torch.Tensor]
 
 
 LR_SCHEDULES = ("constant", "cosine")
+CHECKPOINTS = ("best", "last")
 
 
 def epoch_learning_rate(settings: TrainingSettings, epoch: int) -> float:
@@ -139,6 +140,9 @@ def _stay_in_eval(module: nn.Module, args: tuple) -> None:
 def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, device, floor):
     device = device or torch.device("cpu")
     epoch_learning_rate(settings, 1)  # an unknown schedule fails before any work
+    if settings.checkpoint not in CHECKPOINTS:
+        raise XaisegError(f"checkpoint {settings.checkpoint!r}: choose one of {CHECKPOINTS}")
+    last = settings.checkpoint == "last"  # every epoch replaces the kept one: no early stop
     if getattr(settings, "encoder_lr_scale", 1.0) == 0 and hasattr(model, "encoder_modules"):
         freeze_encoder(model)
     if device.type == "cuda":  # NHWC convolutions: the tensor cores' own layout
@@ -193,7 +197,7 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         )
         print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {score:.4f}", flush=True)
         meta["left_floor"] = meta["left_floor"] or score > floor
-        if score > meta["best_score"] or meta["best_epoch"] == 0:
+        if score > meta["best_score"] or meta["best_epoch"] == 0 or last:
             meta.update(best_score=score, best_epoch=epoch)
             if main:
                 save_weights(scored, ckpt / "best.safetensors")

@@ -53,17 +53,22 @@ def _positive(targets: torch.Tensor) -> np.ndarray:
 def mask_subset(
     train: np.ndarray, usable: np.ndarray, positive: np.ndarray, settings: SegmenterSettings
 ) -> np.ndarray:
-    """Which train images keep their mask: ``mask_fraction`` of the usable ones, drawn
-    with ``mask_seed`` among images with and without the finding separately (at least
-    one of each that exists), so a small draw keeps the split's share of lesions. Other
+    """Which train images keep their mask: ``mask_fraction`` of the usable ones (or
+    ``mask_count`` images with the finding, the others in that share), drawn with
+    ``mask_seed`` among images with and without the finding separately (at least one
+    of each that exists), so a small draw keeps the split's share of lesions. Other
     splits are untouched. Its own generator: the network's initialisation, drawn from
     ``settings.seed``, is the same at every fraction."""
     rng = np.random.default_rng(settings.mask_seed)
     keep = ~train
+    share = settings.mask_fraction
+    if settings.mask_count:
+        lesions = int((train & usable & positive).sum())
+        share = min(1.0, settings.mask_count / lesions) if lesions else 1.0
     for stratum in (positive, ~positive):
         pool = np.flatnonzero(train & usable & stratum)
         if len(pool):
-            n = max(1, round(settings.mask_fraction * len(pool)))
+            n = max(1, round(share * len(pool)))
             keep[rng.choice(pool, size=n, replace=False)] = True
     return keep
 
@@ -130,9 +135,11 @@ def train_segmenter(
     store = ShardStore(data_dir)
     images, targets, usable = _training_data(store, masks_dir)
     split = np.array([s["split"] for s in store.samples])
-    if settings.mask_fraction < 1:
+    if settings.mask_fraction < 1 or settings.mask_count:
         if masks_dir is not None:
-            raise XaisegError("segmenter.mask_fraction is for ground truth, not pseudo-masks")
+            raise XaisegError(
+                "segmenter.mask_fraction and mask_count are for ground truth, not pseudo-masks"
+            )
         usable = usable & torch.from_numpy(
             mask_subset(split == "train", usable.numpy(), _positive(targets), settings)
         )
@@ -208,6 +215,7 @@ def train_segmenter(
         "trained_on": "ground_truth" if masks_dir is None else masks_dir.name,
         "n_train": len(pick["train"]),
         "mask_fraction": settings.mask_fraction,
+        "mask_count": settings.mask_count,
         "n_val": len(pick["val"]),
         "gated_empty": int((~keep).sum()) if keep is not None else 0,
         "gate_threshold": None if gate is None else read_gate(gate, classifier_dir),

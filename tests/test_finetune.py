@@ -12,7 +12,9 @@ from xaiseg.evaluate.tables import (
     comparisons,
     dice_against_fraction,
     parse_evaluated,
+    summary_html,
     summary_table,
+    to_markdown,
 )
 from xaiseg.models import NetworkSpec, build_network
 from xaiseg.provenance import seed_everything
@@ -102,6 +104,9 @@ def test_count_runs_are_their_own_rows_and_stay_off_the_fraction_table():
     assert counted["setting"] == "5 train masks" and np.isnan(counted["fraction"])
     assert counted["dice"] == pytest.approx(0.6)
     assert list(dice_against_fraction(summary)["fraction"]) == [0.05]
+    # masks and seed are counts: 5 and 2 in the tables, not 5.000
+    assert "| 5 train masks |  | 5 | 2 | test |" in to_markdown(summary)
+    assert "<td>5 train masks</td>\n      <td></td>\n      <td>5</td>" in summary_html(summary)
     scratch = [{**r, "recipe": "ground_truth", "model": "scratch", "dice": r["dice"] - 0.2}
                for r in rows]  # fmt: skip
     pairs = comparisons(pd.DataFrame(rows + scratch))

@@ -52,6 +52,7 @@ COUNTS = ("intersection", "predicted_pixels", "truth_pixels")
 # Few ground-truth masks (DoLL): fine-tuned from a recipe's segmenter, or from scratch.
 FEW_MASK_MODELS = ("finetune", "scratch")
 FEW_MASK_RUN = ("fraction", "masks", "seed")  # what tells a few-masks model's runs apart
+COUNT_COLUMNS = ("seed", "masks")  # floats in a table (NaN where none), shown as integers
 MODEL_ORDER = {"pseudo_mask": 0, "segmenter": 1, "supervised": 2, "finetune": 3, "scratch": 4}
 
 
@@ -265,8 +266,9 @@ def summary_html(
     shown = summary.sort_values("split", key=lambda s: s.map(order), kind="stable")
     warnings = sorted({w for w in shown.get("warning", []) if isinstance(w, str) and w})
     shown = shown.drop(columns=["warning"], errors="ignore")
-    if "seed" in shown:  # a seed, not a measurement: no decimals, blank when none
-        shown["seed"] = shown["seed"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    for count in COUNT_COLUMNS:  # counts, not measurements: no decimals, blank when none
+        if count in shown:
+            shown[count] = shown[count].map(lambda v: "" if pd.isna(v) else str(int(v)))
     table = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
     note = "".join(f"<p><b>Warning:</b> {w}</p>" for w in warnings)
     style = (
@@ -306,8 +308,9 @@ def to_markdown(frame: pd.DataFrame) -> str:
     """A GitHub-style table without extra dependencies (pandas needs tabulate)."""
     shown = frame.copy()
     for column in shown.select_dtypes("number").columns:
+        shape = "{:.0f}" if column in COUNT_COLUMNS else "{:.3f}"
         if column not in ("n", "n_positive"):
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+            shown[column] = shown[column].map(lambda v, f=shape: "" if pd.isna(v) else f.format(v))
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]

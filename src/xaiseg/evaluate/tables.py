@@ -208,9 +208,13 @@ def comparisons(per_image: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     rows = rows.assign(**{k: rows.get(k, np.nan) for k in FEW_MASK_RUN})
     key = rows["recipe"] + ":" + rows["model"]
     few = rows["model"].isin(FEW_MASK_MODELS)
-    share = rows["fraction"].map("@{:g}".format).where(rows["masks"].isna())
-    key[few] = key[few] + share[few].fillna(rows.loc[few, "masks"].map("@k{:.0f}".format))
-    key[few] = key[few] + rows.loc[few, "seed"].map("/s{:.0f}".format)
+    # A run's draw: its share of the masks (@0.05) or its count of them (@k5), and seed.
+    drawn = (
+        rows["fraction"]
+        .map("@{:g}".format)
+        .where(rows["masks"].isna(), rows["masks"].map("@k{:.0f}".format))
+    )
+    key[few] = key[few] + drawn[few] + rows.loc[few, "seed"].map("/s{:.0f}".format)
     table = rows.assign(key=key).pivot_table("dice", index=["sample_id", "group"], columns="key")
     names = list(table.columns)
     plain = [n for n in names if "@" not in n]

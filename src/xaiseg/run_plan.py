@@ -18,6 +18,7 @@ from typing import Any
 from xaiseg.settings import (
     LABEL_CHOICE,
     ClassifierSettings,
+    FinetuneSettings,
     MaskSettings,
     RecipeJob,
     RecipeSettings,
@@ -464,34 +465,32 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
     for arm in FEW_MASK_ARMS:
         start = weights if arm == "finetune" else init
         source = pretrained if arm == "finetune" else "ground_truth"
-        for fraction, seed in settings.finetune.runs():
+        for draw, seed, changes in _mask_draws(settings.finetune, base.min_steps):
+            start_weights = start[0] if start else None
             value = dataclasses.replace(
-                base,
-                mask_fraction=float(fraction),
-                mask_seed=seed,
-                seed=seed,
-                init_weights=start[0] if start else None,
-                # A share of the masks trains as many epochs as all of them would, not
-                # min_steps steps over a few batches (hundreds of epochs).
-                min_steps=math.ceil(base.min_steps * fraction),
+                base, mask_seed=seed, seed=seed, init_weights=start_weights, **changes
             )
-            row = f"{source}:{arm}/{fraction:g}/{seed}"
-            add(f"{arm}-{fraction:g}-s{seed}", arm, row, value, init=start)
-        for count, seed in settings.finetune.count_runs():
-            # A user's k masks: none left to choose the checkpoint with, so the last
-            # epoch is kept; the epochs as set (a few batches each).
-            value = dataclasses.replace(
-                base,
-                mask_count=count,
-                mask_seed=seed,
-                seed=seed,
-                init_weights=start[0] if start else None,
-                min_steps=0,
-                checkpoint="last",
-            )
-            row = f"{source}:{arm}/k{count}/{seed}"
-            add(f"{arm}-k{count}-s{seed}", arm, row, value, init=start)
+            row = f"{source}:{arm}/{draw}/{seed}"
+            add(f"{arm}-{draw}-s{seed}", arm, row, value, init=start)
     return found
+
+
+def _mask_draws(finetune: FinetuneSettings, min_steps: int) -> list[tuple[str, int, dict]]:
+    """DoLL's runs as (draw, seed, segmenter settings): a share of the train masks
+    ("0.05") or a count of them ("k5")."""
+    # A share trains as many epochs as all the masks would, not min_steps steps over a
+    # few batches (hundreds of epochs).
+    shares = [
+        (f"{f:g}", s, {"mask_fraction": float(f), "min_steps": math.ceil(min_steps * f)})
+        for f, s in finetune.runs()
+    ]
+    # A user's k masks: none left to choose the checkpoint with, so the last epoch is
+    # kept; the epochs as set (a few batches each).
+    counts = [
+        (f"k{k}", s, {"mask_count": k, "min_steps": 0, "checkpoint": "last"})
+        for k, s in finetune.count_runs()
+    ]
+    return shares + counts
 
 
 def _explained(settings: WorkflowSettings) -> dict[str, list[str]]:

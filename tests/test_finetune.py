@@ -136,3 +136,59 @@ def test_dice_against_fraction_averages_seeds_per_model():
     assert finetune["runs"] == 2 and finetune["dice_mean"] == pytest.approx(0.5)
     assert finetune["dice_sd"] == pytest.approx(np.sqrt(0.08))
     assert table[table["model"] == "scratch"]["dice_sd"].isna().all()
+
+
+def _all_foreground_masks(data_dir: Path, folder: Path) -> Path:
+    """A recipe's masks that mark every pixel of every image (a useless recipe)."""
+    from xaiseg.data.shards import ShardStore, ShardWriter
+
+    store = ShardStore(data_dir)
+    writer = ShardWriter(folder, store.index["shard_size"])
+    for _ in store.sample_ids:
+        writer.add({"mask": np.ones((1, 16, 16), np.uint8)})
+    writer.close({"samples": [{"sample_id": s} for s in store.sample_ids]})
+    return folder
+
+
+def test_a_mask_count_with_pseudo_masks_mixes_in_the_drawn_truth_and_repeats_it(
+    data_dir, tmp_path, monkeypatch
+):
+    # The fixture's train split: one lesion (a 4 x 4 square) and one image without it.
+    # One mask: the lesion and round(1 / 1 * 1) = 1 other are drawn, so both train
+    # images learn their ground truth (16 and 0 pixels) instead of the 256-pixel
+    # pseudo-masks, which the val images keep; each is seen 3 times an epoch: 6 items.
+    from xaiseg.data.shards import ShardStore
+    from xaiseg.train import segmenter
+
+    masks = _all_foreground_masks(data_dir, tmp_path / "masks")
+    seen = {}
+    original = segmenter.training_batches
+
+    def counting(tensors, *args, **kwargs):
+        seen["targets"] = tensors["mask"].flatten(1).sum(1).tolist()
+        return original(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(segmenter, "training_batches", counting)
+    settings = SegmenterSettings(
+        epochs=1, batch_size=2, network_options=TINY_UNET, mask_count=1, mask_repeat=3
+    )
+    metrics = train_segmenter(data_dir, tmp_path / "mixed", settings, masks_dir=masks)
+    assert sorted(seen["targets"]) == [0, 0, 0, 16, 16, 16]
+    assert metrics["n_train"] == 2 and metrics["n_ground_truth"] == 2
+    store = ShardStore(data_dir)
+    split = np.array([s["split"] for s in store.samples])
+    pseudo = ShardStore(masks).load(["mask"])["mask"]
+    mixed, drawn = segmenter._with_drawn_truth(store, pseudo, split, settings)
+    assert drawn.tolist() == (split == "train").tolist()
+    assert mixed[split == "val"].flatten(1).sum(1).tolist() == [256, 256]
+
+
+def test_mask_repeat_needs_a_draw_to_repeat(data_dir, tmp_path):
+    from xaiseg.errors import XaisegError
+
+    masks = _all_foreground_masks(data_dir, tmp_path / "masks")
+    settings = SegmenterSettings(epochs=1, network_options=TINY_UNET, mask_repeat=3)
+    with pytest.raises(XaisegError, match="mask_repeat"):
+        train_segmenter(data_dir, tmp_path / "none", settings, masks_dir=masks)
+    with pytest.raises(XaisegError, match="at least 1"):
+        train_segmenter(data_dir, tmp_path / "zero", SegmenterSettings(mask_repeat=0))

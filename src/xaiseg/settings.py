@@ -300,6 +300,10 @@ class SegmenterSettings(TrainingSettings):
     # same k on every dataset. 0: mask_fraction decides.
     mask_count: int = 0
     mask_seed: int = 0
+    # With pseudo-masks (a recipe's masks passed), mask_count or mask_fraction gives the
+    # drawn train images their ground truth in place of their pseudo-masks, each seen
+    # this many times an epoch: a user's k masks weighed against hundreds of weak ones.
+    mask_repeat: int = 1
     # The val score that picks the checkpoint and stops early. "per_image": mean Dice
     # over the val images, an image without the finding scoring 1 or 0 by whether any
     # pixel fires; "pooled": one Dice over all val pixels (metrics.pooled_dice).

@@ -73,6 +73,21 @@ def mask_subset(
     return keep
 
 
+def _with_drawn_truth(
+    store: ShardStore, targets: torch.Tensor, split: np.ndarray, settings: SegmenterSettings
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Pseudo-masks with the ground truth of the train images that ``mask_subset`` draws
+    in their place: a user's few masks beside the masks the labels gave every image.
+    Also which images were drawn."""
+    truth = store.load(["mask", "has_mask"])
+    train = split == "train"
+    has_mask = truth["has_mask"].bool().numpy()
+    drawn = train & mask_subset(train, has_mask, _positive(truth["mask"]), settings)
+    mixed = targets.clone()
+    mixed[torch.from_numpy(drawn)] = truth["mask"][torch.from_numpy(drawn)].to(targets.dtype)
+    return mixed, drawn
+
+
 @torch.no_grad()
 def predict_masks(
     model: nn.Module,
@@ -135,18 +150,28 @@ def train_segmenter(
     store = ShardStore(data_dir)
     images, targets, usable = _training_data(store, masks_dir)
     split = np.array([s["split"] for s in store.samples])
+    drawn = None
+    if settings.mask_repeat < 1:
+        raise XaisegError(f"segmenter.mask_repeat: at least 1, got {settings.mask_repeat}")
     if settings.mask_fraction < 1 or settings.mask_count:
-        if masks_dir is not None:
-            raise XaisegError(
-                "segmenter.mask_fraction and mask_count are for ground truth, not pseudo-masks"
+        if masks_dir is None:
+            usable = usable & torch.from_numpy(
+                mask_subset(split == "train", usable.numpy(), _positive(targets), settings)
             )
-        usable = usable & torch.from_numpy(
-            mask_subset(split == "train", usable.numpy(), _positive(targets), settings)
+        else:
+            targets, drawn = _with_drawn_truth(store, targets, split, settings)
+    elif settings.mask_repeat > 1:
+        raise XaisegError(
+            "segmenter.mask_repeat repeats the ground truth that mask_count or mask_fraction "
+            "mixes into pseudo-masks: set one of them and pass the masks"
         )
     pick = {
         name: torch.from_numpy(np.flatnonzero((split == name) & usable.numpy()))
         for name in ("train", "val")
     }
+    if drawn is not None and settings.mask_repeat > 1:  # each epoch sees them R times
+        again = np.repeat(np.flatnonzero(drawn), settings.mask_repeat - 1)
+        pick["train"] = torch.cat([pick["train"], torch.from_numpy(again)])
     if len(pick["train"]) == 0 or len(pick["val"]) == 0:
         raise XaisegError(f"{data_dir}: no usable masks in the train or val split")
     spec = NetworkSpec(
@@ -213,7 +238,8 @@ def train_segmenter(
         "best_val_dice": history["best_score"],
         "history": history["history"],
         "trained_on": "ground_truth" if masks_dir is None else masks_dir.name,
-        "n_train": len(pick["train"]),
+        "n_train": len(pick["train"].unique()),
+        "n_ground_truth": None if drawn is None else int(drawn.sum()),
         "mask_fraction": settings.mask_fraction,
         "mask_count": settings.mask_count,
         "n_val": len(pick["val"]),

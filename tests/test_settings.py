@@ -386,7 +386,9 @@ def test_finetune_names_a_recipe_and_fractions_in_range():
     assert "finetune.pretrained: 'nope' is not a recipe" in str(caught.value)
     assert "finetune.fractions: each in (0, 1]" in str(caught.value)
     assert "finetune.counts: each at least 1, got [5, 0]" in str(caught.value)
-    assert "mask_count and mask_fraction below 1 both draw masks" in str(caught.value)
+    assert "would mix ground truth into every pseudo-mask U-Net" in str(caught.value)
+    with pytest.raises(S.ConfigError, match="set per run by the finetune section"):
+        S.workflow_settings(_config(segmenter__mask_repeat=3))
     assert S.workflow_settings(_config(finetune__pretrained="label_choice"))
     recipes = [{"name": "label_choice", "maps": ["gradcam"]}]
     with pytest.raises(S.ConfigError, match=r"finetune\.pretrained's word"):

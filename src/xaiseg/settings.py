@@ -725,8 +725,15 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         problems.append(f"finetune.fractions: each in (0, 1], got {list(finetune.fractions)}")
     if any(k < 1 for k in finetune.counts):
         problems.append(f"finetune.counts: each at least 1, got {list(finetune.counts)}")
-    if settings.segmenter.mask_count and settings.segmenter.mask_fraction < 1:
-        problems.append("segmenter: mask_count and mask_fraction below 1 both draw masks: set one")
+    segmenter = settings.segmenter
+    if segmenter.mask_count or segmenter.mask_fraction < 1 or segmenter.mask_repeat != 1:
+        # The section is every U-Net's, the pseudo-mask ones too: a draw there would give
+        # them ground truth. The finetune section sets it per run.
+        problems.append(
+            "segmenter: mask_count, mask_fraction and mask_repeat are set per run by the "
+            "finetune section (counts, fractions); here they would mix ground truth into "
+            "every pseudo-mask U-Net"
+        )
     for dup in sorted({n for n in names if names.count(n) > 1}):
         rounds = " (a self-training round's name)" if settings.masks.rounds else ""
         problems.append(f"masks.recipes: the name {dup!r} is used more than once{rounds}")

@@ -178,7 +178,8 @@ def test_a_mask_count_with_pseudo_masks_mixes_in_the_drawn_truth_and_repeats_it(
     store = ShardStore(data_dir)
     split = np.array([s["split"] for s in store.samples])
     pseudo = ShardStore(masks).load(["mask"])["mask"]
-    mixed, drawn = segmenter._with_drawn_truth(store, pseudo, split, settings)
+    usable = torch.ones(len(split), dtype=torch.bool)
+    mixed, _, drawn = segmenter._apply_draw(store, pseudo, usable, split, settings, pseudo=True)
     assert drawn.tolist() == (split == "train").tolist()
     assert mixed[split == "val"].flatten(1).sum(1).tolist() == [256, 256]
 

@@ -73,19 +73,28 @@ def mask_subset(
     return keep
 
 
-def _with_drawn_truth(
-    store: ShardStore, targets: torch.Tensor, split: np.ndarray, settings: SegmenterSettings
-) -> tuple[torch.Tensor, np.ndarray]:
-    """Pseudo-masks with the ground truth of the train images that ``mask_subset`` draws
-    in their place: a user's few masks beside the masks the labels gave every image.
-    Also which images were drawn."""
-    truth = store.load(["mask", "has_mask"])
+def _apply_draw(
+    store: ShardStore,
+    targets: torch.Tensor,
+    usable: torch.Tensor,
+    split: np.ndarray,
+    settings: SegmenterSettings,
+    pseudo: bool,
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The train images a ``mask_fraction`` / ``mask_count`` draw keeps their ground
+    truth (``mask_subset``). On ground truth the others leave training; on pseudo-masks
+    the drawn ones train on their ground truth in place of their pseudo-masks (a user's
+    few masks beside the masks the labels gave every image). Returns the targets, which
+    images train, and which were drawn."""
     train = split == "train"
+    truth = store.load(["mask", "has_mask"]) if pseudo else {"mask": targets, "has_mask": usable}
     has_mask = truth["has_mask"].bool().numpy()
     drawn = train & mask_subset(train, has_mask, _positive(truth["mask"]), settings)
-    mixed = targets.clone()
-    mixed[torch.from_numpy(drawn)] = truth["mask"][torch.from_numpy(drawn)].to(targets.dtype)
-    return mixed, drawn
+    if not pseudo:
+        return targets, usable & torch.from_numpy(~train | drawn), drawn
+    mixed, rows = targets.clone(), torch.from_numpy(drawn)
+    mixed[rows] = truth["mask"][rows].to(targets.dtype)
+    return mixed, usable, drawn
 
 
 @torch.no_grad()
@@ -151,16 +160,13 @@ def train_segmenter(
     images, targets, usable = _training_data(store, masks_dir)
     split = np.array([s["split"] for s in store.samples])
     drawn = None
+    if settings.mask_fraction < 1 or settings.mask_count:
+        targets, usable, drawn = _apply_draw(
+            store, targets, usable, split, settings, pseudo=masks_dir is not None
+        )
     if settings.mask_repeat < 1:
         raise XaisegError(f"segmenter.mask_repeat: at least 1, got {settings.mask_repeat}")
-    if settings.mask_fraction < 1 or settings.mask_count:
-        if masks_dir is None:
-            usable = usable & torch.from_numpy(
-                mask_subset(split == "train", usable.numpy(), _positive(targets), settings)
-            )
-        else:
-            targets, drawn = _with_drawn_truth(store, targets, split, settings)
-    elif settings.mask_repeat > 1:
+    if settings.mask_repeat > 1 and (masks_dir is None or drawn is None):
         raise XaisegError(
             "segmenter.mask_repeat repeats the ground truth that mask_count or mask_fraction "
             "mixes into pseudo-masks: set one of them and pass the masks"
@@ -169,7 +175,7 @@ def train_segmenter(
         name: torch.from_numpy(np.flatnonzero((split == name) & usable.numpy()))
         for name in ("train", "val")
     }
-    if drawn is not None and settings.mask_repeat > 1:  # each epoch sees them R times
+    if settings.mask_repeat > 1:  # each epoch sees the drawn ground truth R times
         again = np.repeat(np.flatnonzero(drawn), settings.mask_repeat - 1)
         pick["train"] = torch.cat([pick["train"], torch.from_numpy(again)])
     if len(pick["train"]) == 0 or len(pick["val"]) == 0:
@@ -239,7 +245,7 @@ def train_segmenter(
         "history": history["history"],
         "trained_on": "ground_truth" if masks_dir is None else masks_dir.name,
         "n_train": len(pick["train"].unique()),
-        "n_ground_truth": None if drawn is None else int(drawn.sum()),
+        "n_ground_truth": int(drawn.sum()) if masks_dir and drawn is not None else None,
         "mask_fraction": settings.mask_fraction,
         "mask_count": settings.mask_count,
         "n_val": len(pick["val"]),

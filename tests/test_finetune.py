@@ -191,5 +191,8 @@ def test_mask_repeat_needs_a_draw_to_repeat(data_dir, tmp_path):
     settings = SegmenterSettings(epochs=1, network_options=TINY_UNET, mask_repeat=3)
     with pytest.raises(XaisegError, match="mask_repeat"):
         train_segmenter(data_dir, tmp_path / "none", settings, masks_dir=masks)
+    on_truth = SegmenterSettings(epochs=1, network_options=TINY_UNET, mask_count=1, mask_repeat=3)
+    with pytest.raises(XaisegError, match="pass the masks"):  # ground truth: nothing to mix
+        train_segmenter(data_dir, tmp_path / "truth", on_truth)
     with pytest.raises(XaisegError, match="at least 1"):
         train_segmenter(data_dir, tmp_path / "zero", SegmenterSettings(mask_repeat=0))

@@ -13,7 +13,7 @@ from xaiseg.evaluate.criterion import (
     recipe_criterion,
     with_criterion,
 )
-from xaiseg.evaluate.label_choice import choose_segmenter, named_choice
+from xaiseg.evaluate.label_choice import choose_masks, choose_segmenter, named_choice
 from xaiseg.evaluate.report import criterion_lines
 
 
@@ -136,6 +136,28 @@ def test_the_label_choice_artifact_holds_the_chosen_u_nets_weights(tmp_path):
     # The evaluation names the fine-tuning rows after the recipe chosen.
     rows = pd.DataFrame({"recipe": ["label_choice", "ground_truth"], "model": ["finetune"] * 2})
     assert named_choice(rows, chosen)["recipe"].tolist() == ["on-the-lesion", "ground_truth"]
+
+
+def test_the_label_choice_masks_are_the_chosen_recipes_copied_whole(tmp_path):
+    """The count runs' mixed U-Nets (finetune.mixed_views) train on the chosen recipe's
+    pseudo-masks: its folder copied, a previous copy replaced, nothing of the other."""
+    data, segmenters = _segmenters(tmp_path)
+    choose_segmenter(data, segmenters, tmp_path / "label_choice")
+    masks = {}
+    for recipe in segmenters:
+        masks[recipe] = tmp_path / "masks" / recipe
+        (masks[recipe] / "shards").mkdir(parents=True)
+        (masks[recipe] / "shards/0.safetensors").write_text(recipe)
+    out = tmp_path / "label_choice/masks"
+    (out / "stale").mkdir(parents=True)
+    criterion = tmp_path / "label_choice/criterion.csv"
+    assert choose_masks(criterion, masks, out) == "on-the-lesion"
+    assert sorted(p.name for p in out.iterdir()) == ["shards"]
+    assert (out / "shards/0.safetensors").read_text() == "on-the-lesion"
+    del masks["on-the-lesion"]
+    with pytest.raises(XaisegError, match="'on-the-lesion' has no masks given"):
+        choose_masks(criterion, masks, out)
+    assert (out / "shards/0.safetensors").read_text() == "on-the-lesion"  # left as it was
 
 
 def test_without_val_images_lacking_the_finding_the_label_choice_says_so(tmp_path):

@@ -84,6 +84,36 @@ def test_runs_on_a_count_of_masks_keep_their_last_epoch():
     assert jobs["scratch-k5-s0"].evaluated == f"ground_truth:scratch/k5/0:{folder}/predictions"
 
 
+def test_mixed_views_start_each_count_run_from_a_u_net_with_its_masks_mixed_in():
+    # 250 views: k 5 seen 50 times an epoch, k 20 round(12.5) = 12 times.
+    counts = {
+        "pretrained": "label_choice", "fractions": [0.5], "seeds": [1],
+        "counts": [5, 20], "mixed_views": 250,
+    }  # fmt: skip
+    p = plan(segmenter={"min_steps": 1450}, finetune=counts)
+    jobs = p.segmenters
+    assert [n for n in jobs if n.startswith("mixed")] == ["mixed-k5-s1", "mixed-k20-s1"]
+    mixed = json.loads(jobs["mixed-k20-s1"].settings)
+    assert (mixed["mask_count"], mixed["mask_repeat"], mixed["mask_seed"], mixed["seed"]) == (
+        20, 12, 1, 1,
+    )  # fmt: skip
+    # Trained and chosen as the recipe U-Nets are: best val epoch, their steps, no start.
+    assert (mixed["checkpoint"], mixed["min_steps"], mixed["init_weights"]) == ("best", 1450, None)
+    assert json.loads(jobs["mixed-k5-s1"].settings)["mask_repeat"] == 50
+    assert jobs["mixed-k5-s1"].inputs["masks"] == ["results/r/label_choice/masks"]
+    start = "results/r/segmenter/mixed-k5-s1/model.safetensors"
+    assert jobs["finetune-k5-s1"].inputs["init"] == [start]
+    assert json.loads(jobs["finetune-k5-s1"].settings)["init_weights"] == start
+    # The share runs and scratch keep their starts; the mixed U-Nets are not scored.
+    assert jobs["finetune-0.5-s1"].inputs["init"] == ["results/r/label_choice/model.safetensors"]
+    assert jobs["scratch-k5-s1"].inputs["init"] == []
+    assert not any("mixed" in row for row in p.evaluated + p.scored["segmenters"])
+    assert p.label_choice_masks == {"a": "results/r/masks/a", "b": "results/r/masks/b"}
+    named = plan(finetune={**counts, "pretrained": "b"}).segmenters
+    assert named["mixed-k5-s1"].inputs["masks"] == ["results/r/masks/b"]
+    assert "mixed-k5-s1" not in plan(finetune={**counts, "mixed_views": 0}).segmenters
+
+
 def test_scratch_on_every_mask_with_the_supervised_seed_is_the_supervised_u_net():
     jobs = plan(finetune={"pretrained": "b", "fractions": [0.5, 1.0], "seeds": [0]}).segmenters
     supervised = "results/r/segmenter/supervised"

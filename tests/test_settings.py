@@ -393,6 +393,16 @@ def test_finetune_names_a_recipe_and_fractions_in_range():
     recipes = [{"name": "label_choice", "maps": ["gradcam"]}]
     with pytest.raises(S.ConfigError, match=r"finetune\.pretrained's word"):
         S.workflow_settings(_config(masks__recipes=recipes))
+    # Mixing needs counts to mix and a recipe's pseudo-masks to mix them into.
+    with pytest.raises(S.ConfigError, match=r"set finetune\.pretrained and finetune\.counts"):
+        S.workflow_settings(_config(finetune__pretrained="label_choice", finetune__mixed_views=250))
+    with pytest.raises(S.ConfigError, match="mixed_views: at least 0, got -1"):
+        S.workflow_settings(_config(finetune__mixed_views=-1))
+    mixed = S.workflow_settings(
+        _config(finetune__pretrained="label_choice", finetune__counts=[5, 20, 600],
+                finetune__mixed_views=250)
+    ).finetune  # fmt: skip
+    assert [mixed.mixed_repeat(k) for k in (5, 20, 600)] == [50, 12, 1]
 
 
 DATASET_KEYS = {"run", "seed", "threads", "recipes", "data", "preprocess", "group_size"}

@@ -315,6 +315,13 @@ def cmd_choose_segmenter(args: argparse.Namespace) -> None:
     print(f"choose-segmenter: {recipe}'s U-Net -> {args.out}")
 
 
+def cmd_choose_masks(args: argparse.Namespace) -> None:
+    from xaiseg.evaluate.label_choice import choose_masks
+
+    recipe = choose_masks(args.criterion, _named_folders(args.masks), args.out)
+    print(f"choose-masks: {recipe}'s pseudo-masks -> {args.out}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from xaiseg.evaluate.run import evaluate
     from xaiseg.evaluate.tables import parse_evaluated
@@ -471,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenters", nargs="+", required=True, metavar="RECIPE=FOLDER")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(handler=cmd_choose_segmenter)
+
+    p = sub.add_parser(
+        "choose-masks", help="the pseudo-masks of the recipe choose-segmenter chose, copied"
+    )
+    p.add_argument("--criterion", type=Path, required=True, help="choose-segmenter's table")
+    p.add_argument("--masks", nargs="+", required=True, metavar="RECIPE=FOLDER")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_choose_masks)
 
     p = sub.add_parser("evaluate", help="tables and figures against ground truth")
     p.add_argument("--data", type=Path, required=True)

@@ -29,8 +29,11 @@ from xaiseg.settings import (
 )
 
 # The segmenter kinds: trained on a recipe's pseudo-masks, on every ground-truth mask,
-# or on a share of them (fine-tuned from a pseudo-mask segmenter, or from scratch).
+# or on a share of them (fine-tuned from a pseudo-mask segmenter, or from scratch); a
+# count run's first stage, on pseudo-masks with its masks mixed in (finetune.mixed_views),
+# is not scored: its fine-tuned U-Net is.
 PSEUDO, SUPERVISED, FEW_MASK_ARMS = "pseudo", "supervised", ("finetune", "scratch")
+MIXED = "mixed"
 
 # The evaluation's files shown in the HTML report: output name -> (file under eval/, its
 # caption in workflow/report/, the report's category).
@@ -59,7 +62,7 @@ class Job:
 
 @dataclass(frozen=True)
 class SegmenterJob(Job):
-    kind: str = PSEUDO  # pseudo | supervised | finetune | scratch
+    kind: str = PSEUDO  # pseudo | supervised | finetune | scratch | mixed
     # Its row in the evaluation: ``source:model:predictions`` (evaluate.tables).
     evaluated: str = ""
 
@@ -138,6 +141,15 @@ class RunPlan:
         return " ".join(shlex.quote(f"{r}={f}") for r, f in self.label_choice.items())
 
     @property
+    def label_choice_masks(self) -> dict[str, str]:
+        """Recipe -> its masks folder: the choice's masks are copied from one of them."""
+        return {r: self.recipes[r].folder for r in self.label_choice}
+
+    @property
+    def label_choice_masks_args(self) -> str:
+        return " ".join(shlex.quote(f"{r}={f}") for r, f in self.label_choice_masks.items())
+
+    @property
     def sheet_args(self) -> str:
         """``xaiseg sheet``'s dataset folder and layout, and the archives it unpacks
         into ``raw/`` first, if any."""
@@ -155,14 +167,18 @@ class RunPlan:
                 f"{name}:pseudo_mask:{job.folder}",
                 self.segmenters[pseudo_segmenter(name)].evaluated,
             ]
-        return rows + [job.evaluated for job in self.segmenters.values() if job.kind != PSEUDO]
+        return rows + [job.evaluated for job in self.scored_segmenters if job.kind != PSEUDO]
+
+    @property
+    def scored_segmenters(self) -> list[SegmenterJob]:
+        return [job for job in self.segmenters.values() if job.kind != MIXED]
 
     @property
     def scored(self) -> dict[str, list[str]]:
         """The evaluation's inputs: pseudo-masks, segmenters' predictions, recipe maps."""
         return {
             "masks": [job.folder for job in self.recipes.values()],
-            "segmenters": [f"{job.folder}/predictions" for job in self.segmenters.values()],
+            "segmenters": [f"{job.folder}/predictions" for job in self.scored_segmenters],
             "saliency": [f"{self.run}/saliency/{m}" for m in self.recipe_maps],
         }
 
@@ -184,6 +200,11 @@ class RunPlan:
             maps = [shlex.quote(f"{Path(m).name}={m}") for m in inputs["saliency"]]
             return "--saliency " + " ".join(maps)
         return f"--predictions {inputs['segmenter'][0]}"
+
+    def segmenter_priority(self, name: str) -> int:
+        """A mixed U-Net first: the longest job after the label choice, its count run's
+        fine-tuning and the evaluation wait for it."""
+        return int(self.segmenters[name].kind == MIXED)
 
     def segmenter_sources(self, name: str) -> str:
         """A segmenter's training masks (none: ground truth) and the classifier folder
@@ -285,6 +306,13 @@ def pretrained_weights(run: str, pretrained: str) -> str:
     if pretrained == LABEL_CHOICE:
         return f"{run}/{LABEL_CHOICE}/model.safetensors"
     return f"{run}/segmenter/{pseudo_segmenter(pretrained)}/model.safetensors"
+
+
+def pretrained_masks(run: str, pretrained: str) -> str:
+    """The pseudo-masks of DoLL's start: a recipe's, or the criterion's recipe's."""
+    if pretrained == LABEL_CHOICE:
+        return f"{run}/{LABEL_CHOICE}/masks"
+    return f"{run}/masks/{pretrained}"
 
 
 def _label_choice(settings: WorkflowSettings, run: str) -> dict[str, str]:
@@ -442,7 +470,7 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
     gate = [f"{run}/classifier/predictions.csv", f"{run}/classifier/metrics.json"]
     found = {}
 
-    def add(name: str, kind: str, row: str, value: Any, **inputs: list[str]) -> None:
+    def add(name: str, kind: str, row: str, value: Any, **inputs: list[str]) -> SegmenterJob:
         inputs = {"init": init, "gate": gate if gated else [], **inputs}
         # A job that would train the very same U-Net as one already planned (scratch on
         # every train mask with the supervised seed) reads that one's folder: its row,
@@ -450,8 +478,9 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
         twin = [j for j in found.values() if (j.settings, j.inputs) == (to_json(value), inputs)]
         folder = twin[0].folder if twin else f"{run}/segmenter/{name}"
         found[name] = SegmenterJob(
-            folder, to_json(value), inputs, kind, f"{row}:{folder}/predictions"
+            folder, to_json(value), inputs, kind, f"{row}:{folder}/predictions" if row else ""
         )
+        return found[name]
 
     for recipe in settings.masks.names():
         masks = [f"{run}/masks/{recipe}"]
@@ -462,10 +491,12 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
     if pretrained is None:
         return found
     weights = [pretrained_weights(run, pretrained)]
+    mixed = _mixed_starts(settings, base, add, run)
     for arm in FEW_MASK_ARMS:
-        start = weights if arm == "finetune" else init
         source = pretrained if arm == "finetune" else "ground_truth"
         for draw, seed, changes in _mask_draws(settings.finetune, base.min_steps):
+            start = weights if arm == "finetune" else init
+            start = mixed.get((draw, seed), start) if arm == "finetune" else start
             start_weights = start[0] if start else None
             value = dataclasses.replace(
                 base, mask_seed=seed, seed=seed, init_weights=start_weights, **changes
@@ -473,6 +504,27 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
             row = f"{source}:{arm}/{draw}/{seed}"
             add(f"{arm}-{draw}-s{seed}", arm, row, value, init=start)
     return found
+
+
+def _mixed_starts(
+    settings: WorkflowSettings, base: SegmenterSettings, add: Any, run: str
+) -> dict[tuple[str, int], list[str]]:
+    """With ``finetune.mixed_views``, each count run's first stage (added to the plan):
+    a U-Net on the pretrained recipe's pseudo-masks, the run's k masks in place of
+    theirs and repeated; returns (draw, seed) -> its weights, the fine-tuning's start."""
+    finetune = settings.finetune
+    if not finetune.mixed_views:
+        return {}
+    masks = [pretrained_masks(run, finetune.pretrained or "")]
+    starts = {}
+    for k, seed in finetune.count_runs():
+        repeat = finetune.mixed_repeat(k)
+        value = dataclasses.replace(
+            base, mask_count=k, mask_seed=seed, seed=seed, mask_repeat=repeat
+        )
+        job = add(f"{MIXED}-k{k}-s{seed}", MIXED, "", value, masks=masks)
+        starts[(f"k{k}", seed)] = [f"{job.folder}/model.safetensors"]
+    return starts
 
 
 def _mask_draws(finetune: FinetuneSettings, min_steps: int) -> list[tuple[str, int, dict]]:

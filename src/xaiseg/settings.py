@@ -328,6 +328,15 @@ class FinetuneSettings:
     # once per seed: the few-mask rows of a user who annotated k scans. No val mask
     # chooses their checkpoint (the schedule's last epoch is kept).
     counts: tuple[int, ...] = ()
+    # 0: the count runs fine-tune the pretrained U-Net on their k masks. Else first a
+    # U-Net from scratch on that recipe's pseudo-masks with the k masks in place of
+    # theirs, each seen round(mixed_views / k) times an epoch (its checkpoint chosen on
+    # the val pseudo-masks, as the recipe U-Nets'), then that one is fine-tuned on them.
+    mixed_views: int = 0
+
+    def mixed_repeat(self, count: int) -> int:
+        """How often each of ``count`` drawn masks is seen an epoch in the mixed U-Net."""
+        return max(1, round(self.mixed_views / count))
 
     def runs(self) -> list[tuple[float, int]]:
         """(fraction, seed) pairs: all masks need no repeat, their draw is all of them."""
@@ -725,6 +734,13 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         problems.append(f"finetune.fractions: each in (0, 1], got {list(finetune.fractions)}")
     if any(k < 1 for k in finetune.counts):
         problems.append(f"finetune.counts: each at least 1, got {list(finetune.counts)}")
+    if finetune.mixed_views < 0:
+        problems.append(f"finetune.mixed_views: at least 0, got {finetune.mixed_views}")
+    elif finetune.mixed_views and not (finetune.pretrained and finetune.counts):
+        problems.append(
+            "finetune.mixed_views mixes the count runs' masks into the pretrained recipe's "
+            "pseudo-masks: set finetune.pretrained and finetune.counts too"
+        )
     segmenter = settings.segmenter
     if segmenter.mask_count or segmenter.mask_fraction < 1 or segmenter.mask_repeat != 1:
         # The section is every U-Net's, the pseudo-mask ones too: a draw there would give

@@ -80,6 +80,7 @@ TINY = {
         "fractions": [0.25, 1.0],
         "seeds": [0, 1],
         "counts": [2],
+        "mixed_views": 4,  # each count run's 2 masks seen twice an epoch in its mixed U-Net
     },
     "evaluate": {"n_figure": 2},
 }
@@ -308,7 +309,7 @@ def test_logs_and_benchmarks_for_every_rule(workdir):
     assert (
         len(list((run / "logs").glob("*.log")))
         == len(list((run / "benchmarks").glob("*.tsv")))
-        == 38
+        == 41
     )
 
 
@@ -320,8 +321,10 @@ def test_mask_parameter_reruns_masks_and_downstream_only(workdir):
     name = write_config(workdir, "gate.yaml", masks__gate_threshold=0.7)
     assert planned_jobs(workdir, "--configfile", name) == {
         "masks": 4,
-        "train_segmenter": 9,  # 4 on pseudo-masks, 5 fine-tuned from the labels' choice
+        # 4 on pseudo-masks, 5 fine-tuned from the labels' choice, 2 mixed count starts
+        "train_segmenter": 11,
         "choose_segmenter": 1,
+        "choose_masks": 1,
         "evaluate": 1,
         "export_model": 1,
         "predict": 1,
@@ -337,7 +340,7 @@ def test_classifier_parameter_keeps_preprocessing(workdir):
     # The segmenters on pseudo-masks and those fine-tuned from one; not the supervised
     # nor the scratch ones, which learn from ground truth alone.
     trained = shell_commands(workdir, "--configfile", name, force=False)["train_segmenter"]
-    assert len(trained) == jobs["train_segmenter"] == 9
+    assert len(trained) == jobs["train_segmenter"] == 11
     assert not [c for c in trained if "/segmenter/supervised " in c or "/scratch-" in c]
     # The counterfactual map and the supervised segmenter's maps do not depend on the
     # classifier: only its three maps rerun.
@@ -354,8 +357,9 @@ def test_stage_code_change_reruns_that_stage(workdir):
         jobs = planned_jobs(workdir, "--configfile", "tiny.yaml")
         assert jobs == {
             "masks": 4,
-            "train_segmenter": 9,
+            "train_segmenter": 11,
             "choose_segmenter": 1,
+            "choose_masks": 1,
             "evaluate": 1,
             # The explain figure normalises maps as recipes do (masks.normalize), and
             # the masks package's __init__ imports every rule.
@@ -738,6 +742,19 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     report = json.loads((run / "segmenter/finetune-0.25-s1/init_weights.json").read_text())
     assert report["loaded"] and not report["new"] and not report["skipped"]
     assert report["file"].endswith("label_choice/model.safetensors")
+    # mixed_views: a count run fine-tunes the U-Net of the chosen recipe's pseudo-masks
+    # with the run's own draw of masks mixed in (the same images both stages train on).
+    mixed = json.loads((run / "segmenter/mixed-k2-s1/metrics.json").read_text())
+    counted = json.loads((run / "segmenter/finetune-k2-s1/metrics.json").read_text())
+    weak = json.loads((run / f"segmenter/pseudo-{chosen[0]}/metrics.json").read_text())
+    assert mixed["n_ground_truth"] == counted["n_train"] >= 3  # 2 lesions, 1+ without
+    assert mixed["n_train"] == weak["n_train"] and mixed["trained_on"] == "masks"
+    report = json.loads((run / "segmenter/finetune-k2-s1/init_weights.json").read_text())
+    assert report["file"].endswith("segmenter/mixed-k2-s1/model.safetensors")
+    for copied in (run / f"masks/{chosen[0]}").rglob("*.safetensors"):
+        inside = copied.relative_to(run / f"masks/{chosen[0]}")
+        assert (run / "label_choice/masks" / inside).read_bytes() == copied.read_bytes()
+    assert not summary["model"].astype(str).str.contains("mixed").any()
 
 
 def test_a_self_training_round_learns_from_the_last_segmenters_masks(workdir):

@@ -17,6 +17,7 @@ rule train_segmenter:
         f"{RUN}/benchmarks/segmenter_{{name}}.tsv"
     wildcard_constraints:
         name=one_of(PLAN.segmenters),
+    priority: lambda wc: PLAN.segmenter_priority(wc.name)
     conda:
         "../../envs/xaiseg.yaml"
     threads: THREADS
@@ -54,3 +55,26 @@ rule choose_segmenter:
     shell:
         f"{XAISEG} choose-segmenter --data {{input.data}} --segmenters {{params.segmenters}}"
         f" --out {RUN}/label_choice > {{log}} 2>&1"
+
+
+# The count runs' mixed U-Nets (finetune.mixed_views) train on the chosen recipe's
+# pseudo-masks, copied beside its U-Net.
+rule choose_masks:
+    input:
+        criterion=f"{RUN}/label_choice/criterion.csv",
+        masks=list(PLAN.label_choice_masks.values()),
+    output:
+        directory(f"{RUN}/label_choice/masks"),
+    log:
+        f"{RUN}/logs/label_choice_masks.log",
+    benchmark:
+        f"{RUN}/benchmarks/label_choice_masks.tsv"
+    priority: 1
+    conda:
+        "../../envs/xaiseg.yaml"
+    params:
+        masks=PLAN.label_choice_masks_args,
+        code=code("label_choice"),
+    shell:
+        f"{XAISEG} choose-masks --criterion {{input.criterion}} --masks {{params.masks}}"
+        " --out {output} > {log} 2>&1"

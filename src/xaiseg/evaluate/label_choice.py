@@ -47,6 +47,22 @@ def choose_segmenter(data_dir: str | Path, segmenters: dict[str, Path], out_dir:
     return recipe
 
 
+def choose_masks(criterion: str | Path, masks: dict[str, Path], out_dir: str | Path) -> str:
+    """Copy the pseudo-masks of the recipe ``choose_segmenter`` chose (its
+    ``criterion.csv``; ``masks``: recipe -> its masks folder) to ``out_dir``, whole or
+    not at all: a count run's mixed U-Net trains on them (``finetune.mixed_views``)."""
+    recipe = chosen_recipe(pd.read_csv(criterion))
+    if recipe not in masks:
+        raise XaisegError(f"{criterion}: its chosen recipe {recipe!r} has no masks given")
+    out = Path(out_dir)
+    staging = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(masks[recipe], staging)
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return recipe
+
+
 def named_choice(per_image: pd.DataFrame, recipe: str | None) -> pd.DataFrame:
     """Rows of the label-chosen U-Net's fine-tuning runs under the recipe it is."""
     if recipe is None:

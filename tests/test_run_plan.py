@@ -97,8 +97,12 @@ def test_mixed_views_start_each_count_run_from_a_u_net_with_its_masks_mixed_in()
     assert (mixed["mask_count"], mixed["mask_repeat"], mixed["mask_seed"], mixed["seed"]) == (
         20, 12, 1, 1,
     )  # fmt: skip
-    # Trained and chosen as the recipe U-Nets are: best val epoch, their steps, no start.
+    # Trained and chosen as the recipe U-Nets are: best val epoch, their steps (however
+    # long the repeats make an epoch: min_steps sets the epochs), no start.
     assert (mixed["checkpoint"], mixed["min_steps"], mixed["init_weights"]) == ("best", 1450, None)
+    assert mixed["epochs"] == 1 and json.loads(jobs["pseudo-a"].settings)["epochs"] == 30
+    steps_free = plan(finetune=counts).segmenters["mixed-k5-s1"].settings
+    assert json.loads(steps_free)["epochs"] == 30  # no min_steps: the epochs as set
     assert json.loads(jobs["mixed-k5-s1"].settings)["mask_repeat"] == 50
     assert jobs["mixed-k5-s1"].inputs["masks"] == ["results/r/label_choice/masks"]
     start = "results/r/segmenter/mixed-k5-s1/model.safetensors"

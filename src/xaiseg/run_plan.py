@@ -517,10 +517,13 @@ def _mixed_starts(
         return {}
     masks = [pretrained_masks(run, finetune.pretrained or "")]
     starts = {}
+    # As many optimiser steps as a recipe U-Net: with min_steps the repeats lengthen an
+    # epoch, not the training (lgg40: 15 epochs of 98 batches, not 25; BUSI: min_steps set them already).
+    epochs = 1 if base.min_steps else base.epochs
     for k, seed in finetune.count_runs():
         repeat = finetune.mixed_repeat(k)
         value = dataclasses.replace(
-            base, mask_count=k, mask_seed=seed, seed=seed, mask_repeat=repeat
+            base, mask_count=k, mask_seed=seed, seed=seed, mask_repeat=repeat, epochs=epochs
         )
         job = add(f"{MIXED}-k{k}-s{seed}", MIXED, "", value, masks=masks)
         starts[(f"k{k}", seed)] = [f"{job.folder}/model.safetensors"]

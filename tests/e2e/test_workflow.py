@@ -783,9 +783,9 @@ def test_a_self_training_round_learns_from_the_last_segmenters_masks(workdir):
     assert metrics["trained_on"] == "gradcam-otsu-r1"
     jobs = planned_jobs(workdir, "--configfile", name)
     # The other recipes' rounds, and the 5 fine-tuned from the labels' choice, whose
-    # candidates are every round's U-Net too.
-    assert jobs["masks"] == 3 and jobs["train_segmenter"] == 3 + 5
-    assert jobs["choose_segmenter"] == 1
+    # candidates are every round's U-Net too, with the 2 mixed count starts.
+    assert jobs["masks"] == 3 and jobs["train_segmenter"] == 3 + 5 + 2
+    assert jobs["choose_segmenter"] == jobs["choose_masks"] == 1
     assert jobs["evaluate"] == 1
 
 

@@ -491,12 +491,11 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
     if pretrained is None:
         return found
     weights = [pretrained_weights(run, pretrained)]
-    mixed = _mixed_starts(settings, base, add, run)
+    mixed = _mixed_starts(settings, run, base, add)
     for arm in FEW_MASK_ARMS:
         source = pretrained if arm == "finetune" else "ground_truth"
         for draw, seed, changes in _mask_draws(settings.finetune, base.min_steps):
-            start = weights if arm == "finetune" else init
-            start = mixed.get((draw, seed), start) if arm == "finetune" else start
+            start = mixed.get((draw, seed), weights) if arm == "finetune" else init
             start_weights = start[0] if start else None
             value = dataclasses.replace(
                 base, mask_seed=seed, seed=seed, init_weights=start_weights, **changes
@@ -507,7 +506,7 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
 
 
 def _mixed_starts(
-    settings: WorkflowSettings, base: SegmenterSettings, add: Any, run: str
+    settings: WorkflowSettings, run: str, base: SegmenterSettings, add: Any
 ) -> dict[tuple[str, int], list[str]]:
     """With ``finetune.mixed_views``, each count run's first stage (added to the plan):
     a U-Net on the pretrained recipe's pseudo-masks, the run's k masks in place of
@@ -518,7 +517,8 @@ def _mixed_starts(
     masks = [pretrained_masks(run, finetune.pretrained or "")]
     starts = {}
     # As many optimiser steps as a recipe U-Net: with min_steps the repeats lengthen an
-    # epoch, not the training (lgg40: 15 epochs of 98 batches, not 25; BUSI: min_steps set them already).
+    # epoch, not the training (lgg40: 15 epochs of 98 batches, not 25; BUSI's epochs
+    # were min_steps' already).
     epochs = 1 if base.min_steps else base.epochs
     for k, seed in finetune.count_runs():
         repeat = finetune.mixed_repeat(k)

@@ -138,7 +138,7 @@ class RunPlan:
 
     @property
     def label_choice_args(self) -> str:
-        return " ".join(shlex.quote(f"{r}={f}") for r, f in self.label_choice.items())
+        return named_args(self.label_choice)
 
     @property
     def label_choice_masks(self) -> dict[str, str]:
@@ -147,7 +147,7 @@ class RunPlan:
 
     @property
     def label_choice_masks_args(self) -> str:
-        return " ".join(shlex.quote(f"{r}={f}") for r, f in self.label_choice_masks.items())
+        return named_args(self.label_choice_masks)
 
     @property
     def sheet_args(self) -> str:
@@ -259,6 +259,11 @@ class RunPlan:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.with_suffix(".tmp").write_text(text)
             path.with_suffix(".tmp").replace(path)
+
+
+def named_args(folders: dict[str, str]) -> str:
+    """``name=folder`` arguments, quoted for the shell (the CLI's RECIPE=FOLDER)."""
+    return " ".join(shlex.quote(f"{name}={folder}") for name, folder in folders.items())
 
 
 def group_count(items: int, per_group: int) -> int:

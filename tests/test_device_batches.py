@@ -143,3 +143,25 @@ def test_a_segmenter_trains_with_device_batches(data_dir, tmp_path):
     assert len(summary["history"]) == 2 and summary["n_train"] > 0
     again = train_segmenter(data_dir, tmp_path / "again", settings)
     assert again["history"][-1]["loss"] == summary["history"][-1]["loss"]  # seeded
+
+
+def test_a_kept_orientation_mirrors_columns_only_and_never_turns():
+    """``flip_axes: [1]`` (columns: the last normalised coordinate is the first) and no
+    quarter turns: the unwarped draws are the identity or the left-right mirror; the
+    default's draws are unchanged (the same stream, every flip and turn allowed)."""
+    kept = random_affine(2000, (16, 16), torch.Generator().manual_seed(0), [1], False)
+    every = random_affine(2000, (16, 16), torch.Generator().manual_seed(0))
+    plain = (kept[:, :, 2] == 0).all(1) & (kept[:, 1, 0] == 0)  # no shift, no rotation
+    mirror = torch.tensor([[-1.0, 0], [0, 1]])
+    identity = torch.eye(2)
+    linear = kept[plain, :, :2]
+    is_mirror = (linear == mirror).all((1, 2))
+    assert ((linear == identity).all((1, 2)) | is_mirror).all()
+    assert 0.4 < is_mirror.float().mean() < 0.6
+    assert torch.equal(random_affine(2000, (16, 16), torch.Generator().manual_seed(0), None), every)
+    assert torch.equal(
+        random_affine(2000, (16, 16), torch.Generator().manual_seed(0), [0, 1], True), every
+    )
+    warped_rows = _warp(torch.arange(16.0).view(1, 1, 4, 4).repeat(2000, 1, 1, 1), kept.round())
+    top_row = warped_rows[plain.nonzero()[:, 0], 0, 0]
+    assert (top_row.sort(-1).values == torch.arange(4.0)).all()  # the top stays on top

@@ -377,6 +377,15 @@ def test_a_map_of_a_segmenter_names_a_trained_one_and_feeds_no_recipe():
     assert good.saliency.map("shrunk").scales == (0.5, 1.0)
 
 
+def test_a_kept_orientation_is_read_as_a_tuple_and_names_real_axes():
+    good = S.workflow_settings(_config(classifier__flip_axes=[1], classifier__quarter_turns=False))
+    assert good.classifier.flip_axes == (1,) and not good.classifier.quarter_turns
+    assert all(v.flip_axes == (1,) for v in good.classifier.variants())
+    assert good.segmenter.flip_axes is None and good.segmenter.quarter_turns  # defaults
+    with pytest.raises(S.ConfigError, match=r"segmenter\.flip_axes: \[0, 2\] names an axis"):
+        S.workflow_settings(_config(segmenter__flip_axes=[0, 2]))
+
+
 def test_finetune_names_a_recipe_and_fractions_in_range():
     config = _config(finetune__pretrained="nope", finetune__fractions=[0.0, 0.5, 1.5],
                      finetune__counts=[5, 0], segmenter__mask_count=5,

@@ -314,6 +314,34 @@ def test_hide_and_seek_covers_squares_only_when_asked():
     assert torch.equal(kept, image)  # the stored training image is never written
 
 
+@pytest.mark.parametrize("on_device", [False, True])
+def test_a_kept_orientation_keeps_the_top_on_top(on_device):
+    """A bright top band, augmented 64 times: with ``flip_axes: [1]`` and no quarter
+    turns the band stays in the top half every time (the affine turns by 0.3 rad at most,
+    shifts by 4 px); with the defaults some draws flip or turn it away."""
+    from xaiseg.train.data import training_batches
+
+    image = torch.zeros(64, 1, 32, 32)
+    image[:, :, :4] = 1.0
+
+    def tops(**orientation) -> torch.Tensor:
+        settings = FitSettings(
+            batch_size=64, augment_on="device" if on_device else "workers", **orientation
+        )
+        batch = next(
+            iter(
+                training_batches(
+                    {"image": image}, settings, torch.device("cpu"), spatial_keys=["image"]
+                )
+            )
+        )
+        bright = batch["image"] > 0.5  # contrast and noise leave the band above a half
+        return bright[..., :16, :].sum((1, 2, 3)) > bright[..., 16:, :].sum((1, 2, 3))
+
+    assert tops(flip_axes=(1,), quarter_turns=False).all()
+    assert not tops().all()
+
+
 def test_the_moving_average_by_hand():
     """First update copies the weights; then each step weighs 1 - decay. BatchNorm's
     running statistics are averaged the same way."""

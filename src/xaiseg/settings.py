@@ -53,6 +53,9 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and isinstance(value, Mapping):
         hint = next((a for a in args if dataclasses.is_dataclass(a)), hint)
+    if origin in (typing.Union, types.UnionType) and isinstance(value, list):
+        hint = next((a for a in args if typing.get_origin(a) in (list, tuple)), hint)
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
         return from_mapping(hint, value, where)
     if origin in (list, tuple) and args and dataclasses.is_dataclass(args[0]):
@@ -212,6 +215,13 @@ class TrainingSettings:
     # workers), "auto": the device on CUDA, workers on the CPU. Self-supervised
     # pretraining always uses workers (two views per image).
     augment_on: str = "auto"
+    # The spatial axes flipped at random in training (0: rows, 1: columns, 2: slices;
+    # null: every axis) and whether quarter turns of the first two are drawn. A scan
+    # that arrives in one orientation (an ultrasound's skin line on top, a slice in its
+    # volume's frame) need not teach a small network every turn: [1] and false keep
+    # the top on top and mirror left and right only.
+    flip_axes: tuple[int, ...] | None = None
+    quarter_turns: bool = True
     # torch.compile the network for training (CUDA: minutes of compiling first).
     compile: bool = False
     # The weights (and BatchNorm statistics) averaged over optimiser steps, each step
@@ -714,6 +724,7 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
     problems += _pretrain_problems(settings)
+    problems += _flip_problems(settings, pre.spatial_dims)
     try:
         settings.classifier.variants()
     except ConfigError as err:
@@ -806,6 +817,18 @@ def _predict_problems(predict: PredictSettings, segmenters: set[str]) -> list[st
         problems.append(f"predict.model: {predict.model!r} is not a segmenter of the run {known}")
     if predict.sheet and predict.test_images:
         problems.append("predict: give sheet or test_images, not both")
+    return problems
+
+
+def _flip_problems(settings: WorkflowSettings, spatial_dims: int) -> list[str]:
+    problems = []
+    for section in ("classifier", "pretrain", "counterfactual", "segmenter"):
+        axes = getattr(settings, section).flip_axes or ()
+        if any(axis >= spatial_dims for axis in axes):
+            problems.append(
+                f"{section}.flip_axes: {list(axes)} names an axis the {spatial_dims}D images"
+                " do not have"
+            )
     return problems
 
 

@@ -3,6 +3,8 @@ and augmented in DataLoader workers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from monai.transforms import (
     Compose,
@@ -30,11 +32,15 @@ def augmentation(
     image_key: str = "image",
     hide_patches: float = 0.0,
     side: int = 0,
+    flip_axes: Sequence[int] | None = None,
+    quarter_turns: bool = True,
 ) -> Compose:
-    """Flips, 90-degree turns, small affine (all ``keys``; masks stay nearest), then
+    """Flips along ``flip_axes`` (None: every axis), 90-degree turns (unless
+    ``quarter_turns`` is false), small affine (all ``keys``; masks stay nearest), then
     contrast and noise on ``image_key``, and with ``hide_patches`` (a probability) 8 to
     16 squares of an eighth of ``side`` filled with noise (hide-and-seek)."""
     mask_keys = mask_keys or []
+    axes = range(spatial_dims) if flip_axes is None else flip_axes
     hide = [
         # The dropout writes in place: on a copy, never on the stored training image.
         Lambdad(image_key, torch.clone),
@@ -48,11 +54,12 @@ def augmentation(
         ),
     ]
     modes = ["bilinear" if k not in mask_keys else "nearest" for k in keys]
-    flips = [RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in range(spatial_dims)]
+    flips = [RandFlipd(keys, prob=0.5, spatial_axis=axis) for axis in axes]
+    turns = [RandRotate90d(keys, prob=0.5)] if quarter_turns else []
     return Compose(
         [
             *flips,
-            RandRotate90d(keys, prob=0.5),
+            *turns,
             RandAffined(
                 keys,
                 prob=0.5,
@@ -152,6 +159,8 @@ def training_batches(
             spatial_keys=spatial_keys,
             mask_keys=mask_keys or (),
             hide_patches=hide_patches,
+            flip_axes=settings.flip_axes,
+            quarter_turns=settings.quarter_turns,
         )
     image = tensors["image"]
     transform = augmentation(
@@ -160,5 +169,7 @@ def training_batches(
         mask_keys=mask_keys,
         hide_patches=hide_patches,
         side=min(image.shape[2:]),
+        flip_axes=settings.flip_axes,
+        quarter_turns=settings.quarter_turns,
     )
     return training_loader(dict_dataset(tensors, transform), batch_size, seed)

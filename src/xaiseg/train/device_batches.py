@@ -49,6 +49,8 @@ class DeviceBatches:
         image_key: str = "image",
         hide_patches: float = 0.0,
         drop_last: bool = False,
+        flip_axes: Sequence[int] | None = None,
+        quarter_turns: bool = True,
     ) -> None:
         # Held on the device when they fit, else on the CPU and copied batch by batch.
         self.home = device if fits_on(device, tensors) else torch.device("cpu")
@@ -58,6 +60,7 @@ class DeviceBatches:
         self.spatial_keys, self.mask_keys = tuple(spatial_keys), tuple(mask_keys)
         self.image_key, self.hide_patches = image_key, hide_patches
         self.generator = torch.Generator().manual_seed(seed)  # small draws, on the CPU
+        self.flip_axes, self.quarter_turns = flip_axes, quarter_turns
 
     def reseed(self, value: int) -> None:
         """Called by the training loop before each epoch."""
@@ -81,7 +84,9 @@ class DeviceBatches:
         noise_gen = torch.Generator(self.device).manual_seed(
             int(torch.randint(2**62, (1,), generator=self.generator))
         )
-        theta = random_affine(n, image.shape[2:], self.generator).to(image)
+        theta = random_affine(
+            n, image.shape[2:], self.generator, self.flip_axes, self.quarter_turns
+        ).to(image)
         grid = F.affine_grid(theta, list(image.shape), align_corners=False)
         for key in self.spatial_keys:
             mode = "nearest" if key in self.mask_keys else "bilinear"
@@ -104,17 +109,29 @@ def _uniform(shape, low: float, high: float, generator: torch.Generator) -> torc
     return low + (high - low) * torch.rand(shape, generator=generator)
 
 
-def random_affine(n: int, spatial: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+def random_affine(
+    n: int,
+    spatial: Sequence[int],
+    generator: torch.Generator,
+    flip_axes: Sequence[int] | None = None,
+    quarter_turns: bool = True,
+) -> torch.Tensor:
     """(n, d, d + 1) matrices for ``F.affine_grid`` in its normalised coordinates (the
-    last spatial axis first): a flip per axis (p 0.5 each), a quarter turn of the first
-    two axes (p 0.5), and with p 0.5 a rotation (up to 0.3 rad about each axis), a scale
-    (1 +- 0.1 per axis) and a shift (up to 4 pixels per axis)."""
+    last spatial axis first): a flip per axis of ``flip_axes`` (spatial axes, None: all;
+    p 0.5 each), a quarter turn of the first two axes (p 0.5, if ``quarter_turns``), and
+    with p 0.5 a rotation (up to 0.3 rad about each axis), a scale (1 +- 0.1 per axis)
+    and a shift (up to 4 pixels per axis)."""
     d = len(spatial)
-    flips = torch.where(_chance(n * d, 0.5, generator).view(n, d), -1.0, 1.0)
-    linear = torch.diag_embed(flips)
+    # Every draw is made whatever is allowed, so the default's stream is unchanged.
+    flipped = _chance(n * d, 0.5, generator).view(n, d)
+    if flip_axes is not None:
+        allowed = torch.zeros(d, dtype=torch.bool)
+        allowed[[d - 1 - axis for axis in flip_axes]] = True  # coordinates run backwards
+        flipped &= allowed
+    linear = torch.diag_embed(torch.where(flipped, -1.0, 1.0))
     turn = torch.eye(d).repeat(n, 1, 1)
     quarter = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
-    turn[_chance(n, 0.5, generator), :2, :2] = quarter
+    turn[_chance(n, 0.5, generator) & quarter_turns, :2, :2] = quarter
     linear = turn @ linear
     warped = _chance(n, AFFINE_P, generator)
     angles = _uniform((n, 1 if d == 2 else 3), -ROTATE, ROTATE, generator)

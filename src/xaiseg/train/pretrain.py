@@ -12,6 +12,7 @@ so ``classifier.init_weights`` loads every layer but the head, and its report
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -42,13 +43,16 @@ from xaiseg.train.fingerprint import fingerprint
 from xaiseg.train.loop import fit
 
 
-def two_views(spatial_dims: int) -> Compose:
+def two_views(
+    spatial_dims: int, flip_axes: Sequence[int] | None = None, quarter_turns: bool = True
+) -> Compose:
     """``image`` and ``view``: the same image, augmented twice independently (the
     trainers' flips and affine, plus blur, intensity shifts and cut-out patches)."""
+    orientation = {"flip_axes": flip_axes, "quarter_turns": quarter_turns}
 
     def strong(key: str) -> list:
         return [
-            *augmentation([key], spatial_dims, image_key=key).transforms[:-1],
+            *augmentation([key], spatial_dims, image_key=key, **orientation).transforms[:-1],
             RandGaussianSmoothd(key, prob=0.3, sigma_x=(0.25, 1.0), sigma_y=(0.25, 1.0)),
             RandScaleIntensityd(key, factors=0.2, prob=0.8),
             RandShiftIntensityd(key, offsets=0.1, prob=0.8),
@@ -109,7 +113,7 @@ def pretrain(data_dir: str | Path, out_dir: str | Path, settings: PretrainSettin
             f"{data_dir}: {len(images)} images in {list(settings.splits)} and {len(val)} in val;"
             f" contrastive pretraining needs two batches of {settings.batch_size} and two val"
         )
-    views = two_views(spec.spatial_dims)
+    views = two_views(spec.spatial_dims, settings.flip_axes, settings.quarter_turns)
     # drop_last: a batch of one has no negatives.
     train_set = dict_dataset({"image": images}, views)
     loader = training_loader(train_set, settings.batch_size, settings.seed, drop_last=True)

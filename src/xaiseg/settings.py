@@ -13,7 +13,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -716,11 +716,9 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         if spec.scales and spec.model == "counterfactual":
             # Its autoencoder takes the sizes it was trained at (strided up and down).
             problems.append(f"saliency.maps.{name}: a counterfactual map cannot be rescaled")
-        if any(axis >= pre.spatial_dims for axis in spec.mirror_axes):
-            problems.append(
-                f"saliency.maps.{name}: mirror_axes {list(spec.mirror_axes)} names an axis the"
-                f" {pre.spatial_dims}D images do not have"
-            )
+        problems += _axes_problems(
+            f"saliency.maps.{name}: mirror_axes", spec.mirror_axes, pre.spatial_dims
+        )
     if not names:
         problems.append("masks.recipes: name at least one pseudo-mask recipe")
     problems += _pretrain_problems(settings)
@@ -820,16 +818,20 @@ def _predict_problems(predict: PredictSettings, segmenters: set[str]) -> list[st
     return problems
 
 
+def _axes_problems(key: str, axes: Sequence[int], spatial_dims: int) -> list[str]:
+    if any(axis >= spatial_dims for axis in axes):
+        return [f"{key} {list(axes)} names an axis the {spatial_dims}D images do not have"]
+    return []
+
+
 def _flip_problems(settings: WorkflowSettings, spatial_dims: int) -> list[str]:
-    problems = []
-    for section in ("classifier", "pretrain", "counterfactual", "segmenter"):
-        axes = getattr(settings, section).flip_axes or ()
-        if any(axis >= spatial_dims for axis in axes):
-            problems.append(
-                f"{section}.flip_axes: {list(axes)} names an axis the {spatial_dims}D images"
-                " do not have"
-            )
-    return problems
+    return [
+        problem
+        for section in ("classifier", "pretrain", "counterfactual", "segmenter")
+        for problem in _axes_problems(
+            f"{section}.flip_axes:", getattr(settings, section).flip_axes or (), spatial_dims
+        )
+    ]
 
 
 def _pretrain_problems(settings: WorkflowSettings) -> list[str]:

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from xaiseg.errors import XaisegError
@@ -135,6 +136,71 @@ def test_an_ensembles_map_is_the_mean_of_its_members_peak_scaled_maps(data_dir, 
 
     expected = (peak_scaled(read("candidates/0")) + peak_scaled(read("candidates/1"))) / 2
     assert torch.allclose(read(""), expected, atol=2e-3)  # maps are stored as float16
+
+
+KEPT_ORIENTATION = {"flip_axes": [1], "quarter_turns": False}
+
+
+def test_each_alternative_is_trained_with_every_candidate():
+    settings = ClassifierSettings(
+        candidates=({"seed": 1},), ensemble=True, alternatives=(KEPT_ORIENTATION,)
+    )
+    variants = settings.variants()
+    assert [(v.seed, v.flip_axes, v.quarter_turns) for v in variants] == [
+        (0, None, True), (1, None, True), (0, (1,), False), (1, (1,), False)
+    ]  # fmt: skip
+    assert all(v.candidates == () == v.alternatives and not v.ensemble for v in variants)
+    assert settings.alternative_variants() == [range(0, 2), range(2, 4)]
+    assert settings.changes() == [
+        {},
+        {"seed": 1},
+        KEPT_ORIENTATION,
+        {**KEPT_ORIENTATION, "seed": 1},
+    ]
+    assert ClassifierSettings(candidates=({"seed": 1},)).alternative_variants() == [range(2)]
+    with pytest.raises(ConfigError, match=r"alternatives\[0\]: \['ensemble'\] cannot change"):
+        ClassifierSettings(alternatives=({"ensemble": False},)).variants()
+    with pytest.raises(ConfigError, match=r"alternatives\[1\]: unknown key\(s\) \['flipaxes'\]"):
+        ClassifierSettings(alternatives=({}, {"flipaxes": [1]})).variants()
+
+
+def _auc(probability: np.ndarray, positive: np.ndarray) -> float:
+    """Mann-Whitney by hand: the share of (positive, negative) pairs ranked right."""
+    pos, neg = probability[positive], probability[~positive]
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    return float(wins.mean())
+
+
+def test_the_alternative_whose_ensemble_has_the_best_val_auc_is_kept(data_dir, tmp_path):
+    import pandas as pd
+    import torch
+
+    from xaiseg.models import load_network
+
+    settings = dataclasses.replace(ENSEMBLE, alternatives=({"learning_rate": 0.0},))
+    out = tmp_path / "classifier"
+    metrics = train_classifier(data_dir, out, settings)
+    alone = [pd.read_csv(out / "candidates" / str(k) / "predictions.csv") for k in range(4)]
+    val = alone[0]["split"] == "val"
+    positive = (alone[0]["label"] == "lesion")[val].to_numpy()
+    by_hand = [
+        _auc(((alone[a]["probability"] + alone[b]["probability"]) / 2)[val].to_numpy(), positive)
+        for a, b in ((0, 1), (2, 3))
+    ]  # each alternative's ensemble: the mean probability of its two seeds
+    recorded = [a["val_auc"] for a in metrics["alternatives"]]
+    assert recorded == pytest.approx(by_hand, abs=1e-6)
+    assert [a["variants"] for a in metrics["alternatives"]] == [[0, 1], [2, 3]]
+    chosen = metrics["chosen_alternative"]
+    assert chosen == recorded.index(max(recorded))  # ties: the first
+    assert metrics["val"]["auc"] == pytest.approx(recorded[chosen], abs=1e-6)
+    kept = [2 * chosen, 2 * chosen + 1]
+    assert [m["changes"] for m in metrics["members"]] == [settings.changes()[k] for k in kept]
+    model, _ = load_network(out)
+    for member, k in zip(model.members, kept, strict=True):
+        trained = load_network(out / "candidates" / str(k))[0].state_dict()
+        assert all(torch.equal(v, trained[n]) for n, v in member.state_dict().items())
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["chosen_alternative"] == chosen
 
 
 def test_member_mean_by_hand():

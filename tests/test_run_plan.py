@@ -322,6 +322,16 @@ def test_classifier_candidates_are_jobs_of_their_own_and_the_classifier_chooses(
     assert plain.models["classifier"].inputs["candidates"] == []
 
 
+def test_each_classifier_alternative_trains_every_candidate_in_jobs_of_their_own():
+    alternative = {"flip_axes": [1], "quarter_turns": False}
+    jobs = plan(classifier={"candidates": [{"seed": 5}], "alternatives": [alternative]})
+    settings = [json.loads(job.settings) for job in jobs.classifier_candidates]
+    assert [(s["seed"], s["flip_axes"], s["quarter_turns"]) for s in settings] == [
+        (0, None, True), (5, None, True), (0, [1], False), (5, [1], False)
+    ]  # fmt: skip
+    assert len(jobs.models["classifier"].inputs["candidates"]) == 16
+
+
 def test_a_u_net_started_from_the_classifier_gets_its_encoder_and_reads_its_weights():
     classifier = {"network": "resnet10", "network_options": {"widen_factor": 0.5}}
     segmenter = {"network": "resnet_unet", "init_weights": "classifier"}

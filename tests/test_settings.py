@@ -384,6 +384,10 @@ def test_a_kept_orientation_is_read_as_a_tuple_and_names_real_axes():
     assert good.segmenter.flip_axes is None and good.segmenter.quarter_turns  # defaults
     with pytest.raises(S.ConfigError, match=r"segmenter\.flip_axes: \[0, 2\] names an axis"):
         S.workflow_settings(_config(segmenter__flip_axes=[0, 2]))
+    with pytest.raises(
+        S.ConfigError, match=r"classifier\.alternatives\[0\]\.flip_axes: \[2\] names an axis"
+    ):
+        S.workflow_settings(_config(classifier__alternatives=[{"flip_axes": [2]}]))
 
 
 def test_finetune_names_a_recipe_and_fractions_in_range():

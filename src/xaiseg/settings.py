@@ -250,19 +250,49 @@ class ClassifierSettings(TrainingSettings):
     # probability; each map the mean of the members' maps). Candidates that differ in
     # their seed only make the maps depend less on one training's luck.
     ensemble: bool = False
+    # Whole other ways to train, each trained with every candidate as these settings are
+    # (e.g. {flip_axes: [1], quarter_turns: false}): the alternative whose classifier
+    # (its ensemble, or its best candidate) has the best val AUC is the run's. A choice
+    # that lifts one dataset and costs another is then made per run, from labels.
+    alternatives: tuple[dict[str, Any], ...] = ()
 
     def variants(self) -> list[ClassifierSettings]:
-        """These settings, then each candidate's (checked: a misspelt key is an error)."""
-        plain = dataclasses.replace(self, candidates=(), ensemble=False)  # one network each
-        base = {f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)}
-        return [plain] + [
-            from_mapping(
-                ClassifierSettings,
-                {**base, **dict(c), "candidates": ()},
-                f"classifier.candidates[{i}]",
-            )
-            for i, c in enumerate(self.candidates)
+        """Alternative by alternative (0: these settings), its settings then each of its
+        candidates' (checked: a misspelt key is an error)."""
+        return [v for alternative in self._alternatives() for v in alternative._members()]
+
+    def alternative_variants(self) -> list[range]:
+        """The positions in ``variants()`` of each alternative's variants."""
+        n = 1 + len(self.candidates)
+        return [range(a * n, (a + 1) * n) for a in range(1 + len(self.alternatives))]
+
+    def changes(self) -> list[dict[str, Any]]:
+        """What each of ``variants()`` changes in these settings."""
+        return [
+            {**dict(a), **dict(c)} for a in ({}, *self.alternatives) for c in ({}, *self.candidates)
         ]
+
+    def _alternatives(self) -> list[ClassifierSettings]:
+        plain = dataclasses.replace(self, alternatives=())
+        return [plain] + [
+            _changed(plain, a, f"classifier.alternatives[{i}]")
+            for i, a in enumerate(self.alternatives)
+        ]
+
+    def _members(self) -> list[ClassifierSettings]:
+        plain = dataclasses.replace(self, candidates=(), ensemble=False)  # one network each
+        return [plain] + [
+            _changed(plain, c, f"classifier.candidates[{i}]") for i, c in enumerate(self.candidates)
+        ]
+
+
+def _changed(settings: ClassifierSettings, changes: Mapping[str, Any], where: str):
+    """``settings`` with ``changes`` made (named by ``where`` when a key is unknown)."""
+    fixed = sorted(set(changes) & {"alternatives", "candidates", "ensemble"})
+    if fixed:
+        raise ConfigError([f"{where}: {fixed} cannot change here; set them in classifier"])
+    base = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    return from_mapping(ClassifierSettings, {**base, **dict(changes)}, where)
 
 
 @dataclass(frozen=True)
@@ -825,12 +855,19 @@ def _axes_problems(key: str, axes: Sequence[int], spatial_dims: int) -> list[str
 
 
 def _flip_problems(settings: WorkflowSettings, spatial_dims: int) -> list[str]:
+    named = [
+        (section, getattr(settings, section).flip_axes)
+        for section in ("classifier", "pretrain", "counterfactual", "segmenter")
+    ]
+    for kind in ("alternatives", "candidates"):  # the classifier's other variants
+        for i, changes in enumerate(getattr(settings.classifier, kind)):
+            axes = dict(changes).get("flip_axes")
+            if isinstance(axes, list | tuple) and all(isinstance(a, int) for a in axes):
+                named.append((f"classifier.{kind}[{i}]", axes))  # else variants() says why
     return [
         problem
-        for section in ("classifier", "pretrain", "counterfactual", "segmenter")
-        for problem in _axes_problems(
-            f"{section}.flip_axes:", getattr(settings, section).flip_axes or (), spatial_dims
-        )
+        for where, axes in named
+        for problem in _axes_problems(f"{where}.flip_axes:", axes or (), spatial_dims)
     ]
 
 

@@ -78,7 +78,9 @@ def train_classifier(
 ) -> dict:
     """Train the classifier, or with ``candidates`` each variant in its own folder
     (``candidates/<k>``, resumable) and keep the one of best val AUC (ties: the first),
-    or with ``ensemble`` all of them as one network.
+    or with ``ensemble`` all of them as one network. With ``alternatives`` each
+    alternative's variants are trained too, and the alternative whose kept classifier
+    has the best val AUC is the run's.
 
     ``candidates_trained``: jobs of their own trained the variants side by side (the
     workflow's ``train_classifier_candidate``, one per core); only the choice is made.
@@ -99,20 +101,21 @@ def train_classifier(
     if not distributed.is_main():
         return {}
     scores = [m["val"]["auc"] for m in trained]
+    kept, alternatives = _choose_alternative(data_dir, settings, folders, scores)
     if settings.ensemble:
-        return _keep_all(data_dir, out, settings, folders, scores)
-    chosen = max(range(len(scores)), key=lambda k: (scores[k], -k))
+        return _keep_all(data_dir, out, settings, kept, folders, scores, alternatives)
+    chosen = max(kept, key=lambda k: (scores[k], -k))
     for name in CLASSIFIER_FILES:
         with atomic_path(out / name) as tmp:
             shutil.copyfile(folders[chosen] / name, tmp)
-    changes = _changes(settings)
     metrics = {
         **trained[chosen],
-        "chosen_variant": chosen,  # 0: the settings as written; k: candidates[k - 1]
+        "chosen_variant": chosen,  # 0: the settings as written; see "variants"
         "variants": [
             {"changes": c, "val_auc": scores[k], "best_epoch": trained[k]["best_epoch"]}
-            for k, c in enumerate(changes)
+            for k, c in enumerate(settings.changes())
         ],
+        **alternatives,
     }
     aucs = ", ".join(f"{a:.4f}" for a in scores)
     print(f"classifier: variant {chosen} kept (val AUC {aucs})", flush=True)
@@ -128,15 +131,64 @@ def train_classifier(
     return metrics
 
 
+def _choose_alternative(
+    data_dir: str | Path, settings: ClassifierSettings, folders: list[Path], scores: list[float]
+) -> tuple[range, dict]:
+    """The variants of the alternative whose classifier (its ensemble, or its best
+    variant) has the best val AUC (ties: the first), and what the metrics record."""
+    groups = settings.alternative_variants()
+    if len(groups) == 1:
+        return groups[0], {}
+    if settings.ensemble:
+        aucs = [_ensemble_val_auc(data_dir, [folders[k] for k in g], settings) for g in groups]
+    else:
+        aucs = [max(scores[k] for k in g) for g in groups]
+    chosen = max(range(len(groups)), key=lambda a: (aucs[a], -a))
+    print(
+        f"classifier: alternative {chosen} kept (val AUC {', '.join(f'{a:.4f}' for a in aucs)})",
+        flush=True,
+    )
+    record = {
+        "chosen_alternative": chosen,  # 0: the settings as written
+        "alternatives": [
+            {"changes": dict(c), "val_auc": auc, "variants": list(g)}
+            for c, auc, g in zip(({}, *settings.alternatives), aucs, groups, strict=True)
+        ],
+    }
+    return groups[chosen], record
+
+
+def _ensemble_val_auc(data_dir: str | Path, folders: list[Path], settings: ClassifierSettings):
+    """The val AUC of the mean probability of the networks in ``folders``."""
+    loaded = [load_network(f) for f in folders]
+    device = resolve_device(settings.device)
+    val = ShardStore(data_dir).load_split(["image", "label"], "val")
+    model = Ensemble([m for m, _ in loaded]).to(device)
+    return val_auc(model, val, loaded[0][1].target_class, device, settings)
+
+
+def val_auc(
+    model: nn.Module, val: dict, positive: int, device: torch.device, settings: ClassifierSettings
+) -> float:
+    """The AUC of ``model`` on the val split's labels (0 when it holds one class only)."""
+    probs = predict_probabilities(
+        model, val["image"], device, settings.precision, batch_size=settings.predict_batch_size
+    )[:, positive]
+    auc = classification_metrics(probs, val["label"] == positive)["auc"]
+    return auc if auc == auc else 0.0  # NaN when val holds one class only
+
+
 def _keep_all(
     data_dir: str | Path,
     out: Path,
     settings: ClassifierSettings,
+    kept: range,
     folders: list[Path],
     scores: list[float],
+    alternatives: dict,
 ) -> dict:
-    """Every trained variant as one network, evaluated and predicting as the run's."""
-    loaded = [load_network(f) for f in folders]
+    """The ``kept`` variants as one network, evaluated and predicting as the run's."""
+    loaded = [load_network(folders[k]) for k in kept]
     first = loaded[0][1]
     members = [{"network": s.network, "options": s.options} for _, s in loaded]
     spec = replace(first, network=ENSEMBLE, options={"members": members})
@@ -146,22 +198,16 @@ def _keep_all(
     metrics = _evaluate_and_predict(
         model.to(device), store, out, first.target_class, device, settings
     )
-    metrics["members"] = [
-        {"changes": c, "val_auc": score}
-        for c, score in zip(_changes(settings), scores, strict=True)
-    ]
+    changes = settings.changes()
+    metrics["members"] = [{"changes": changes[k], "val_auc": scores[k]} for k in kept]
+    metrics.update(alternatives)
     print(
-        f"classifier: {len(folders)} variants kept as an ensemble (val AUC "
-        f"{metrics['val']['auc']:.4f}; alone {', '.join(f'{a:.4f}' for a in scores)})",
+        f"classifier: {len(kept)} variants kept as an ensemble (val AUC "
+        f"{metrics['val']['auc']:.4f}; alone {', '.join(f'{scores[k]:.4f}' for k in kept)})",
         flush=True,
     )
-    inputs = [Path(data_dir), *(f / "model.safetensors" for f in folders)]
+    inputs = [Path(data_dir), *(folders[k] / "model.safetensors" for k in kept)]
     return _write_classifier(out, model, spec, metrics, settings, inputs, device)
-
-
-def _changes(settings: ClassifierSettings) -> list[dict]:
-    """What each variant changes (0: the settings as written)."""
-    return [{}, *(dict(c) for c in settings.candidates)]
 
 
 def candidate_folder(classifier_dir: str | Path, k: int) -> Path:
@@ -214,15 +260,11 @@ def _train_one(data_dir: str | Path, out_dir: str | Path, settings: ClassifierSe
     def loss_fn(net: nn.Module, batch: dict) -> torch.Tensor:
         return criterion(net(batch["image"]), batch["label"])
 
-    def val_auc(net: nn.Module) -> float:
-        probs = predict_probabilities(
-            net, val["image"], device, settings.precision, batch_size=settings.predict_batch_size
-        )[:, positive]
-        auc = classification_metrics(probs, val["label"] == positive)["auc"]
-        return auc if auc == auc else 0.0  # NaN when val holds one class only
+    def score(net: nn.Module) -> float:
+        return val_auc(net, val, positive, device, settings)
 
     stamp = fingerprint(settings, "xaiseg.train.classifier", data_dir, *init_inputs)
-    history = fit(model, loader, loss_fn, val_auc, settings, out, stamp, "classifier", device)
+    history = fit(model, loader, loss_fn, score, settings, out, stamp, "classifier", device)
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
     metrics = _evaluate_and_predict(model, store, out, positive, device, settings)

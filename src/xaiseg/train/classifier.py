@@ -225,9 +225,9 @@ def _trained_metrics(folder: Path, variant: ClassifierSettings) -> dict:
         raise XaisegError(f"{folder}: no trained classifier candidate here ({err})") from err
     if record.get("params") != json.loads(json_text(asdict(variant))):
         raise XaisegError(
-            f"{folder}: this candidate was trained with other settings than "
-            "classifier.candidates now gives it; train it again (train-classifier --out "
-            f"{folder} with its settings)"
+            f"{folder}: this candidate was trained with other settings than classifier's "
+            "candidates and alternatives now give it; train it again (train-classifier "
+            f"--out {folder} with its settings)"
         )
     return metrics
 

@@ -447,10 +447,13 @@ def test_real_data_configs_share_one_recipe_block():
     assert busi.preprocess.finding == ("benign", "malignant")
     names = [r.name for r in lgg.masks.recipes]
     assert names == ["cf-healthy97", "lrp-otsu", "gradcam-otsu", "cf-lrp-product"]
-    # A second seed both runs train, kept with the first as one ensemble.
-    first, second = lgg.classifier.variants()
-    assert lgg.classifier.ensemble and (first.seed, second.seed) == (0, 1)
-    assert second.network_options == first.network_options
+    # A second seed both runs train, kept with the first as one ensemble; the pair again
+    # with the orientation kept, the pair of higher val AUC kept.
+    variants = lgg.classifier.variants()
+    assert lgg.classifier.ensemble and [v.seed for v in variants] == [0, 1, 0, 1]
+    assert all(v.network_options == variants[0].network_options for v in variants)
+    orientation = [(v.flip_axes, v.quarter_turns) for v in variants]
+    assert orientation == [(None, True)] * 2 + [((1,), False)] * 2
     assert lgg.segmenter.gate_threshold == "val_fpr"
 
 

@@ -286,7 +286,9 @@ class ClassifierSettings(TrainingSettings):
         ]
 
 
-def _changed(settings: ClassifierSettings, changes: Mapping[str, Any], where: str):
+def _changed(
+    settings: ClassifierSettings, changes: Mapping[str, Any], where: str
+) -> ClassifierSettings:
     """``settings`` with ``changes`` made (named by ``where`` when a key is unknown)."""
     fixed = sorted(set(changes) & {"alternatives", "candidates", "ensemble"})
     if fixed:

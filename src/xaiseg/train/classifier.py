@@ -158,7 +158,9 @@ def _choose_alternative(
     return groups[chosen], record
 
 
-def _ensemble_val_auc(data_dir: str | Path, folders: list[Path], settings: ClassifierSettings):
+def _ensemble_val_auc(
+    data_dir: str | Path, folders: list[Path], settings: ClassifierSettings
+) -> float:
     """The val AUC of the mean probability of the networks in ``folders``."""
     loaded = [load_network(f) for f in folders]
     device = resolve_device(settings.device)

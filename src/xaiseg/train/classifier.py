@@ -140,7 +140,9 @@ def _choose_alternative(
     if len(groups) == 1:
         return groups[0], {}
     if settings.ensemble:
-        aucs = [_ensemble_val_auc(data_dir, [folders[k] for k in g], settings) for g in groups]
+        device = resolve_device(settings.device)
+        val = ShardStore(data_dir).load_split(["image", "label"], "val")  # once for all
+        aucs = [_ensemble_val_auc([folders[k] for k in g], val, device, settings) for g in groups]
     else:
         aucs = [max(scores[k] for k in g) for g in groups]
     chosen = max(range(len(groups)), key=lambda a: (aucs[a], -a))
@@ -159,12 +161,10 @@ def _choose_alternative(
 
 
 def _ensemble_val_auc(
-    data_dir: str | Path, folders: list[Path], settings: ClassifierSettings
+    folders: list[Path], val: dict, device: torch.device, settings: ClassifierSettings
 ) -> float:
     """The val AUC of the mean probability of the networks in ``folders``."""
     loaded = [load_network(f) for f in folders]
-    device = resolve_device(settings.device)
-    val = ShardStore(data_dir).load_split(["image", "label"], "val")
     model = Ensemble([m for m, _ in loaded]).to(device)
     return val_auc(model, val, loaded[0][1].target_class, device, settings)
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from xaiseg.errors import XaisegError
 from xaiseg.evaluate.tables import (
     comparisons,
     dice_against_fraction,
@@ -17,6 +18,7 @@ from xaiseg.evaluate.tables import (
     to_markdown,
 )
 from xaiseg.models import NetworkSpec, build_network
+from xaiseg.models.init_weights import average_with_start
 from xaiseg.provenance import seed_everything
 from xaiseg.settings import FinetuneSettings, SegmenterSettings
 from xaiseg.train.segmenter import mask_subset, train_segmenter
@@ -196,3 +198,45 @@ def test_mask_repeat_needs_a_draw_to_repeat(data_dir, tmp_path):
         train_segmenter(data_dir, tmp_path / "truth", on_truth)
     with pytest.raises(XaisegError, match="at least 1"):
         train_segmenter(data_dir, tmp_path / "zero", SegmenterSettings(mask_repeat=0))
+
+
+def test_averaging_with_the_start_takes_its_share_of_every_float_tensor():
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.fill_(2.0)
+        model[0].bias.fill_(-1.0)
+        model[1].running_mean.fill_(4.0)
+    model[1].num_batches_tracked.fill_(7)
+    start = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    start["0.weight"] = torch.full((1, 1), 6.0)
+    average_with_start(model, start, 0.25)
+    # 0.25 * start + 0.75 * own: weight 0.25*6 + 0.75*2 = 3, bias -0.75, mean 3
+    assert model[0].weight.item() == 3.0 and model[0].bias.item() == -0.75
+    assert model[1].running_mean.item() == 3.0
+    assert model[1].num_batches_tracked.item() == 7  # a counter, not a weight
+    with pytest.raises(XaisegError, match="start_share"):
+        average_with_start(model, start, 1.5)
+
+
+def test_a_fine_tuned_unet_keeps_its_share_of_the_start(data_dir, tmp_path):
+    pretrained = tmp_path / "pretrained"
+    tiny = {"epochs": 1, "batch_size": 2, "network_options": TINY_UNET}
+    train_segmenter(data_dir, pretrained, SegmenterSettings(seed=5, **tiny))
+    start = pretrained / "model.safetensors"
+    tuned = {"seed": 2, "mask_fraction": 0.5, "init_weights": str(start), **tiny}
+    train_segmenter(data_dir, tmp_path / "ft", SegmenterSettings(**tuned))
+    summary = train_segmenter(
+        data_dir, tmp_path / "half", SegmenterSettings(start_share=0.5, **tuned)
+    )
+    assert summary["start_share"] == 0.5
+    begin, end = load_file(str(start)), load_file(str(tmp_path / "ft" / "model.safetensors"))
+    kept = load_file(str(tmp_path / "half" / "model.safetensors"))
+    weight = "model.0.conv.unit0.conv.weight"
+    assert not torch.equal(begin[weight], end[weight])  # the fine-tuning moved it
+    for name, tensor in kept.items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, (begin[name] + end[name]) / 2, atol=1e-6), name
+        else:
+            assert torch.equal(tensor, end[name]), name
+    with pytest.raises(XaisegError, match="init_weights: none is set"):
+        train_segmenter(data_dir, tmp_path / "none", SegmenterSettings(start_share=0.5, **tiny))

@@ -346,6 +346,11 @@ class SegmenterSettings(TrainingSettings):
     # drawn train images their ground truth in place of their pseudo-masks, each seen
     # this many times an epoch: a user's k masks weighed against hundreds of weak ones.
     mask_repeat: int = 1
+    # Started from init_weights, the weights kept are this share the start's and the
+    # rest the trained ones' (WiSE-FT, Wortsman et al. 2022: a few masks fine-tune a
+    # network far from where its many weak masks put it; the average keeps both).
+    # 0: as trained.
+    start_share: float = 0.0
     # The val score that picks the checkpoint and stops early. "per_image": mean Dice
     # over the val images, an image without the finding scoring 1 or 0 by whether any
     # pixel fires; "pooled": one Dice over all val pixels (metrics.pooled_dice).
@@ -375,6 +380,9 @@ class FinetuneSettings:
     # theirs, each seen round(mixed_views / k) times an epoch (its checkpoint chosen on
     # the val pseudo-masks, as the recipe U-Nets'), then that one is fine-tuned on them.
     mixed_views: int = 0
+    # The fine-tuned U-Nets (not scratch) keep this share of their start's weights
+    # (segmenter.start_share). 0: as fine-tuned.
+    start_share: float = 0.0
 
     def mixed_repeat(self, count: int) -> int:
         """How often each of ``count`` drawn masks is seen an epoch in the mixed U-Net."""
@@ -782,7 +790,14 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             "finetune.mixed_views mixes the count runs' masks into the pretrained recipe's "
             "pseudo-masks: set finetune.pretrained and finetune.counts too"
         )
+    if not 0 <= finetune.start_share < 1:
+        problems.append(f"finetune.start_share: in [0, 1), got {finetune.start_share}")
     segmenter = settings.segmenter
+    if segmenter.start_share:
+        problems.append(
+            "segmenter.start_share is set per run by finetune.start_share: the recipe "
+            "U-Nets start from nothing to share"
+        )
     if segmenter.mask_count or segmenter.mask_fraction < 1 or segmenter.mask_repeat != 1:
         # The section is every U-Net's, the pseudo-mask ones too: a draw there would give
         # them ground truth. The finetune section sets it per run.

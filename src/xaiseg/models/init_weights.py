@@ -108,3 +108,16 @@ def initialise(model: nn.Module, path: str | None, out_dir: Path) -> list[Path]:
         flush=True,
     )
     return [Path(path)]
+
+
+def average_with_start(model: nn.Module, start: dict[str, torch.Tensor], share: float) -> None:
+    """Each floating-point tensor of ``model`` (weights and batch-norm statistics) made
+    ``share`` of ``start``'s and the rest its own, in place (WiSE-FT's weight-space
+    average); counters such as ``num_batches_tracked`` stay the model's."""
+    if not 0 <= share <= 1:
+        raise XaisegError(f"start_share: in [0, 1], got {share}")
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if tensor.is_floating_point():
+                tensor.lerp_(start[name].to(tensor.device, tensor.dtype), share)

@@ -20,7 +20,7 @@ from xaiseg.devices import autocast, batches, describe, resolve_device
 from xaiseg.errors import XaisegError
 from xaiseg.metrics import false_positive_gate, mean_dice, pooled_dice
 from xaiseg.models import NetworkSpec, build_network, save_network
-from xaiseg.models.init_weights import initialise
+from xaiseg.models.init_weights import average_with_start, initialise
 from xaiseg.provenance import seed_everything, write_json, write_provenance
 from xaiseg.settings import SegmenterSettings
 from xaiseg.train import distributed
@@ -190,6 +190,7 @@ def train_segmenter(
     )
     model = build_network(spec)
     init_inputs = initialise(model, settings.init_weights, out)
+    start = _start_state(model, settings)
     model.to(device)
     criterion = MaskedDiceCELoss()
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
@@ -231,6 +232,8 @@ def train_segmenter(
     )
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
+    if start is not None:
+        average_with_start(model, start, settings.start_share)
     gate, keep = settings.gate_threshold, None
     if gate is not None:  # the classifier's probabilities, read once for either gate
         found = classifier_probabilities(store, classifier_dir)
@@ -251,6 +254,7 @@ def train_segmenter(
         "n_val": len(pick["val"]),
         "gated_empty": int((~keep).sum()) if keep is not None else 0,
         "gate_threshold": None if gate is None else read_gate(gate, classifier_dir),
+        "start_share": settings.start_share,
     }
     write_json(out / "metrics.json", summary)
     write_provenance(
@@ -262,6 +266,15 @@ def train_segmenter(
         device=describe(device),
     )
     return summary
+
+
+def _start_state(model: nn.Module, settings: SegmenterSettings) -> dict | None:
+    """A copy of the started network's tensors when the kept one shares them."""
+    if not settings.start_share:
+        return None
+    if not settings.init_weights:
+        raise XaisegError("segmenter.start_share averages with init_weights: none is set")
+    return {name: t.detach().clone() for name, t in model.state_dict().items()}
 
 
 def val_fpr_gate(

@@ -214,29 +214,35 @@ def test_averaging_with_the_start_takes_its_share_of_every_float_tensor():
     assert model[0].weight.item() == 3.0 and model[0].bias.item() == -0.75
     assert model[1].running_mean.item() == 3.0
     assert model[1].num_batches_tracked.item() == 7  # a counter, not a weight
-    with pytest.raises(XaisegError, match="start_share"):
+    with pytest.raises(XaisegError, match=r"share in \[0, 1\]"):
         average_with_start(model, start, 1.5)
 
 
 def test_a_fine_tuned_unet_keeps_its_share_of_the_start(data_dir, tmp_path):
+    # The fixture's train split holds one image with the finding: tuned on n = 1 mask, a
+    # start worth s = 3 masks keeps 3 / (3 + 1) = 0.75 of the start's weights.
     pretrained = tmp_path / "pretrained"
     tiny = {"epochs": 1, "batch_size": 2, "network_options": TINY_UNET}
     train_segmenter(data_dir, pretrained, SegmenterSettings(seed=5, **tiny))
     start = pretrained / "model.safetensors"
-    tuned = {"seed": 2, "mask_fraction": 0.5, "init_weights": str(start), **tiny}
-    train_segmenter(data_dir, tmp_path / "ft", SegmenterSettings(**tuned))
-    summary = train_segmenter(
-        data_dir, tmp_path / "half", SegmenterSettings(start_share=0.5, **tuned)
-    )
-    assert summary["start_share"] == 0.5
+    tuned = {"seed": 2, "init_weights": str(start), **tiny}
+    plain = train_segmenter(data_dir, tmp_path / "ft", SegmenterSettings(**tuned))
+    assert plain["start_share"] == 0.0
+    summary = train_segmenter(data_dir, tmp_path / "avg", SegmenterSettings(start_masks=3, **tuned))
+    assert summary["start_share"] == 0.75
     begin, end = load_file(str(start)), load_file(str(tmp_path / "ft" / "model.safetensors"))
-    kept = load_file(str(tmp_path / "half" / "model.safetensors"))
+    kept = load_file(str(tmp_path / "avg" / "model.safetensors"))
     weight = "model.0.conv.unit0.conv.weight"
     assert not torch.equal(begin[weight], end[weight])  # the fine-tuning moved it
     for name, tensor in kept.items():
         if tensor.is_floating_point():
-            assert torch.allclose(tensor, (begin[name] + end[name]) / 2, atol=1e-6), name
+            expected = 0.75 * begin[name] + 0.25 * end[name]
+            assert torch.allclose(tensor, expected, atol=1e-6), name
         else:
             assert torch.equal(tensor, end[name]), name
     with pytest.raises(XaisegError, match="init_weights: none is set"):
-        train_segmenter(data_dir, tmp_path / "none", SegmenterSettings(start_share=0.5, **tiny))
+        train_segmenter(data_dir, tmp_path / "none", SegmenterSettings(start_masks=3, **tiny))
+    masks = _all_foreground_masks(data_dir, tmp_path / "masks")
+    with pytest.raises(XaisegError, match="trains on pseudo-masks"):
+        weighed = SegmenterSettings(start_masks=3, **tuned)
+        train_segmenter(data_dir, tmp_path / "pm", weighed, masks_dir=masks)

@@ -84,19 +84,19 @@ def test_runs_on_a_count_of_masks_keep_their_last_epoch():
     assert jobs["scratch-k5-s0"].evaluated == f"ground_truth:scratch/k5/0:{folder}/predictions"
 
 
-def test_the_fine_tuned_runs_alone_keep_a_share_of_their_start():
+def test_the_fine_tuned_runs_alone_weigh_their_start():
     counts = {"pretrained": "b", "fractions": [0.5], "seeds": [0], "counts": [5]}
-    jobs = plan(finetune={**counts, "start_share": 0.5}).segmenters
-    shares = {name: json.loads(job.settings)["start_share"] for name, job in jobs.items()}
-    assert shares == {
+    jobs = plan(finetune={**counts, "start_masks": 5}).segmenters
+    priors = {name: json.loads(job.settings)["start_masks"] for name, job in jobs.items()}
+    assert priors == {
         "pseudo-a": 0.0, "pseudo-b": 0.0, "supervised": 0.0,
-        "finetune-0.5-s0": 0.5, "finetune-k5-s0": 0.5,
+        "finetune-0.5-s0": 5, "finetune-k5-s0": 5,
         "scratch-0.5-s0": 0.0, "scratch-k5-s0": 0.0,
     }  # fmt: skip
     # Scratch started from the section's own init_weights still keeps all it learnt.
-    shared = {**counts, "start_share": 0.5}
-    started = plan(segmenter={"init_weights": "w.safetensors"}, finetune=shared)
-    assert json.loads(started.segmenters["scratch-k5-s0"].settings)["start_share"] == 0.0
+    weighed = {**counts, "start_masks": 5}
+    started = plan(segmenter={"init_weights": "w.safetensors"}, finetune=weighed)
+    assert json.loads(started.segmenters["scratch-k5-s0"].settings)["start_masks"] == 0.0
 
 
 def test_mixed_views_start_each_count_run_from_a_u_net_with_its_masks_mixed_in():

@@ -416,10 +416,10 @@ def test_finetune_names_a_recipe_and_fractions_in_range():
                 finetune__mixed_views=250)
     ).finetune  # fmt: skip
     assert [mixed.mixed_repeat(k) for k in (5, 20, 600)] == [50, 12, 1]
-    with pytest.raises(S.ConfigError, match=r"finetune\.start_share: in \[0, 1\), got 1"):
-        S.workflow_settings(_config(finetune__start_share=1.0))
-    with pytest.raises(S.ConfigError, match=r"set per run by finetune\.start_share"):
-        S.workflow_settings(_config(segmenter__start_share=0.5))
+    with pytest.raises(S.ConfigError, match=r"finetune\.start_masks: at least 0, got -1"):
+        S.workflow_settings(_config(finetune__start_masks=-1))
+    with pytest.raises(S.ConfigError, match=r"set per run by finetune\.start_masks"):
+        S.workflow_settings(_config(segmenter__start_masks=5))
 
 
 DATASET_KEYS = {"run", "seed", "threads", "recipes", "data", "preprocess", "group_size"}

@@ -502,13 +502,13 @@ def _segmenters(settings: WorkflowSettings, run: str) -> dict[str, SegmenterJob]
         for draw, seed, changes in _mask_draws(settings.finetune, base.min_steps):
             start = mixed.get((draw, seed), weights) if arm == "finetune" else init
             start_weights = start[0] if start else None
-            share = settings.finetune.start_share if arm == "finetune" else 0.0
+            prior = settings.finetune.start_masks if arm == "finetune" else 0.0
             value = dataclasses.replace(
                 base,
                 mask_seed=seed,
                 seed=seed,
                 init_weights=start_weights,
-                start_share=share,
+                start_masks=prior,
                 **changes,
             )
             row = f"{source}:{arm}/{draw}/{seed}"

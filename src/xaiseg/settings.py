@@ -346,11 +346,12 @@ class SegmenterSettings(TrainingSettings):
     # drawn train images their ground truth in place of their pseudo-masks, each seen
     # this many times an epoch: a user's k masks weighed against hundreds of weak ones.
     mask_repeat: int = 1
-    # Started from init_weights, the weights kept are this share the start's and the
-    # rest the trained ones' (WiSE-FT, Wortsman et al. 2022: a few masks fine-tune a
-    # network far from where its many weak masks put it; the average keeps both).
-    # 0: as trained.
-    start_share: float = 0.0
+    # Fine-tuned on ground truth from init_weights, the weights kept are the average of
+    # the start's and the trained ones', the start's share s / (s + n) for s this and n
+    # the train images with the finding it tuned on (WiSE-FT, Wortsman et al. 2022): a
+    # few masks pull a network far from what hundreds of weak masks taught it, many
+    # masks may. The start counts as s masks. 0: as trained.
+    start_masks: float = 0.0
     # The val score that picks the checkpoint and stops early. "per_image": mean Dice
     # over the val images, an image without the finding scoring 1 or 0 by whether any
     # pixel fires; "pooled": one Dice over all val pixels (metrics.pooled_dice).
@@ -380,9 +381,9 @@ class FinetuneSettings:
     # theirs, each seen round(mixed_views / k) times an epoch (its checkpoint chosen on
     # the val pseudo-masks, as the recipe U-Nets'), then that one is fine-tuned on them.
     mixed_views: int = 0
-    # The fine-tuned U-Nets (not scratch) keep this share of their start's weights
-    # (segmenter.start_share). 0: as fine-tuned.
-    start_share: float = 0.0
+    # The fine-tuned U-Nets (not scratch) keep a share of their start's weights, the
+    # start counting as this many masks (segmenter.start_masks). 0: as fine-tuned.
+    start_masks: float = 0.0
 
     def mixed_repeat(self, count: int) -> int:
         """How often each of ``count`` drawn masks is seen an epoch in the mixed U-Net."""
@@ -790,13 +791,13 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             "finetune.mixed_views mixes the count runs' masks into the pretrained recipe's "
             "pseudo-masks: set finetune.pretrained and finetune.counts too"
         )
-    if not 0 <= finetune.start_share < 1:
-        problems.append(f"finetune.start_share: in [0, 1), got {finetune.start_share}")
+    if finetune.start_masks < 0:
+        problems.append(f"finetune.start_masks: at least 0, got {finetune.start_masks}")
     segmenter = settings.segmenter
-    if segmenter.start_share:
+    if segmenter.start_masks:
         problems.append(
-            "segmenter.start_share is set per run by finetune.start_share: the recipe "
-            "U-Nets start from nothing to share"
+            "segmenter.start_masks is set per run by finetune.start_masks: the recipe "
+            "U-Nets are not fine-tuned on ground truth"
         )
     if segmenter.mask_count or segmenter.mask_fraction < 1 or segmenter.mask_repeat != 1:
         # The section is every U-Net's, the pseudo-mask ones too: a draw there would give

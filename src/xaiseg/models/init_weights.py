@@ -115,7 +115,7 @@ def average_with_start(model: nn.Module, start: dict[str, torch.Tensor], share: 
     ``share`` of ``start``'s and the rest its own, in place (WiSE-FT's weight-space
     average); counters such as ``num_batches_tracked`` stay the model's."""
     if not 0 <= share <= 1:
-        raise XaisegError(f"start_share: in [0, 1], got {share}")
+        raise XaisegError(f"average_with_start: share in [0, 1], got {share}")
     state = model.state_dict()
     with torch.no_grad():
         for name, tensor in state.items():

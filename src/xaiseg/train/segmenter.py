@@ -190,7 +190,7 @@ def train_segmenter(
     )
     model = build_network(spec)
     init_inputs = initialise(model, settings.init_weights, out)
-    start = _start_state(model, settings)
+    start = _start_state(model, settings, masks_dir)
     model.to(device)
     criterion = MaskedDiceCELoss()
     train = {"image": images[pick["train"]], "mask": targets[pick["train"]].float()}
@@ -232,8 +232,11 @@ def train_segmenter(
     )
     if not distributed.is_main():  # torchrun's other processes: the first one writes
         return {}
+    share = 0.0
     if start is not None:
-        average_with_start(model, start, settings.start_share)
+        tuned_on = int(_positive(targets[pick["train"].unique()]).sum())
+        share = settings.start_masks / (settings.start_masks + tuned_on)
+        average_with_start(model, start, share)
     gate, keep = settings.gate_threshold, None
     if gate is not None:  # the classifier's probabilities, read once for either gate
         found = classifier_probabilities(store, classifier_dir)
@@ -254,7 +257,7 @@ def train_segmenter(
         "n_val": len(pick["val"]),
         "gated_empty": int((~keep).sum()) if keep is not None else 0,
         "gate_threshold": None if gate is None else read_gate(gate, classifier_dir),
-        "start_share": settings.start_share,
+        "start_share": share,
     }
     write_json(out / "metrics.json", summary)
     write_provenance(
@@ -268,12 +271,19 @@ def train_segmenter(
     return summary
 
 
-def _start_state(model: nn.Module, settings: SegmenterSettings) -> dict | None:
+def _start_state(
+    model: nn.Module, settings: SegmenterSettings, masks_dir: Path | None
+) -> dict | None:
     """A copy of the started network's tensors when the kept one shares them."""
-    if not settings.start_share:
+    if not settings.start_masks:
         return None
     if not settings.init_weights:
-        raise XaisegError("segmenter.start_share averages with init_weights: none is set")
+        raise XaisegError("segmenter.start_masks averages with init_weights: none is set")
+    if masks_dir is not None:
+        raise XaisegError(
+            "segmenter.start_masks weighs the start against ground-truth masks: this "
+            f"U-Net trains on pseudo-masks ({masks_dir})"
+        )
     return {name: t.detach().clone() for name, t in model.state_dict().items()}
 
 

@@ -273,7 +273,7 @@ def train_segmenter(
 
 def _start_state(
     model: nn.Module, settings: SegmenterSettings, masks_dir: Path | None
-) -> dict | None:
+) -> dict[str, torch.Tensor] | None:
     """A copy of the started network's tensors when the kept one shares them."""
     if not settings.start_masks:
         return None

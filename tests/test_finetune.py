@@ -242,6 +242,8 @@ def test_a_fine_tuned_unet_keeps_its_share_of_the_start(data_dir, tmp_path):
             assert torch.equal(tensor, end[name]), name
     with pytest.raises(XaisegError, match="init_weights: none is set"):
         train_segmenter(data_dir, tmp_path / "none", SegmenterSettings(start_masks=3, **tiny))
+    with pytest.raises(XaisegError, match="start_masks: at least 0, got -1"):
+        train_segmenter(data_dir, tmp_path / "neg", SegmenterSettings(start_masks=-1, **tuned))
     masks = _all_foreground_masks(data_dir, tmp_path / "masks")
     with pytest.raises(XaisegError, match="trains on pseudo-masks"):
         weighed = SegmenterSettings(start_masks=3, **tuned)

@@ -277,6 +277,8 @@ def _start_state(
     """A copy of the started network's tensors when the kept one shares them."""
     if not settings.start_masks:
         return None
+    if settings.start_masks < 0:  # the workflow checks its config; a direct call lands here
+        raise XaisegError(f"segmenter.start_masks: at least 0, got {settings.start_masks}")
     if not settings.init_weights:
         raise XaisegError("segmenter.start_masks averages with init_weights: none is set")
     if masks_dir is not None:

@@ -69,12 +69,13 @@ def test_early_stop_after_patience(tmp_path):
 
 
 def test_the_last_checkpoint_keeps_the_last_epoch_and_never_stops_early(tmp_path):
-    """The scores of the early-stop test: "best" keeps epoch 1 and stops after 3;
-    "last" trains all 6 and keeps epoch 6, its score 0.1, the weights it ended with."""
+    """Scores that would stop "best" after epoch 3 (patience 2): "last" trains all 6,
+    scores the val split once, at epoch 6, and keeps the weights it ended with."""
     scores = [1.0, 0.5, 0.4, 0.3, 0.2, 0.1]
     settings = FitSettings(epochs=6, patience=2, checkpoint="last")
     meta = _fit_scored(tmp_path, scores, settings)
-    assert meta["best_epoch"] == 6 and meta["best_score"] == 0.1 and len(meta["history"]) == 6
+    assert meta["best_epoch"] == 6 and meta["best_score"] == 1.0  # the first score drawn
+    assert [h["val_score"] for h in meta["history"]] == [None] * 5 + [1.0]
     kept = load_file(str(tmp_path / "checkpoint" / "best.safetensors"))
     last = load_file(str(tmp_path / "checkpoint" / "last.safetensors"))
     assert all(torch.equal(kept[k], last[f"model.{k}"]) for k in kept)

@@ -184,8 +184,12 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
         )  # fmt: skip
         scored = model if average is None else average.module
         scored.eval()
-        with torch.no_grad():
-            score = float(score_fn(scored))
+        score = None
+        # "last" keeps the schedule's final epoch: the val split is scored there alone
+        # (lgg40's five-mask fine-tuning: most of its time went to scoring every epoch).
+        if not last or epoch == settings.epochs:
+            with torch.no_grad():
+                score = float(score_fn(scored))
         meta["history"].append(
             {
                 "epoch": epoch,
@@ -195,12 +199,14 @@ def _fit(model, loader, loss_fn, score_fn, settings, ckpt, fingerprint, desc, de
                 "seconds": time.perf_counter() - tick,
             }
         )
-        print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {score:.4f}", flush=True)
-        meta["left_floor"] = meta["left_floor"] or score > floor
-        if score > meta["best_score"] or meta["best_epoch"] == 0 or last:
-            meta.update(best_score=score, best_epoch=epoch)
-            if main:
-                save_weights(scored, ckpt / "best.safetensors")
+        shown = "not scored" if score is None else f"{score:.4f}"
+        print(f"{desc} epoch {epoch}: loss {train_loss:.4f} val {shown}", flush=True)
+        if score is not None:
+            meta["left_floor"] = meta["left_floor"] or score > floor
+            if score > meta["best_score"] or meta["best_epoch"] == 0 or last:
+                meta.update(best_score=score, best_epoch=epoch)
+                if main:
+                    save_weights(scored, ckpt / "best.safetensors")
         meta["epoch"] = epoch
         if main:
             save_training_state(

@@ -9,8 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from xaiseg.errors import XaisegError
+from xaiseg.evaluate.report import count_lines
 from xaiseg.evaluate.tables import (
     comparisons,
+    dice_against_count,
     dice_against_fraction,
     parse_evaluated,
     summary_html,
@@ -138,6 +140,71 @@ def test_dice_against_fraction_averages_seeds_per_model():
     assert finetune["runs"] == 2 and finetune["dice_mean"] == pytest.approx(0.5)
     assert finetune["dice_sd"] == pytest.approx(np.sqrt(0.08))
     assert table[table["model"] == "scratch"]["dice_sd"].isna().all()
+
+
+def test_count_runs_are_averaged_over_their_draws_against_the_supervised_u_net():
+    rows = [
+        {
+            "recipe": "ground_truth",
+            "model": "supervised",
+            "fraction": np.nan,
+            "masks": np.nan,
+            "seed": np.nan,
+            "split": "test",
+            "dice": 0.75,
+            "false_positive_rate": 0.0,
+        },
+        {
+            "recipe": "ground_truth",
+            "model": "supervised",
+            "fraction": np.nan,
+            "masks": np.nan,
+            "seed": np.nan,
+            "split": "val",
+            "dice": 0.5,
+            "false_positive_rate": 0.0,
+        },
+    ]
+    draws = {
+        ("finetune", 5, "test"): (0.4, 0.6, 0.5),
+        ("finetune", 5, "val"): (0.3, 0.2, 0.1),
+        ("scratch", 5, "test"): (0.2, 0.1, 0.3),
+        ("finetune", 20, "test"): (0.7,),
+    }
+    for (model, k, split), dices in draws.items():
+        rows += [
+            {
+                "recipe": "r" if model == "finetune" else "ground_truth",
+                "model": model,
+                "fraction": np.nan,
+                "masks": k,
+                "seed": seed,
+                "split": split,
+                "dice": d,
+                "false_positive_rate": seed / 4,
+            }
+            for seed, d in enumerate(dices)
+        ]
+    share = {**rows[-1], "fraction": 0.05, "masks": np.nan}  # a share, not a count
+    summary = pd.DataFrame([*rows, share])
+    table = dice_against_count(summary).set_index(["split", "model", "masks"])
+    k5 = table.loc[("test", "finetune", 5)]
+    # mean 0.5, sample sd 0.1, 0.5 / 0.75 of the supervised; fpr (0 + 0.25 + 0.5) / 3
+    assert (k5["runs"], k5["dice_mean"], k5["dice_sd"]) == (
+        3,
+        pytest.approx(0.5),
+        pytest.approx(0.1),
+    )
+    assert k5["of_supervised"] == pytest.approx(2 / 3)
+    assert k5["false_positive_rate"] == pytest.approx(0.25)
+    assert table.loc[("val", "finetune", 5), "of_supervised"] == pytest.approx(0.4)
+    assert np.isnan(table.loc[("test", "finetune", 20), "dice_sd"])  # one draw
+    assert len(table) == 4  # the share's row is not a count
+    report = "\n".join(count_lines(summary))
+    assert "| 5 | finetune | 3 | 0.500 | 0.100 | 0.67x |" in report
+    assert "| 20 | finetune | 1 | 0.700 |  | 0.93x |" in report
+    assert "| 5 | scratch | 3 | 0.200 | 0.100 | 0.27x |" in report
+    assert count_lines(summary[summary["masks"].isna()]) == []
 
 
 def _all_foreground_masks(data_dir: Path, folder: Path) -> Path:

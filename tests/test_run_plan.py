@@ -84,6 +84,22 @@ def test_runs_on_a_count_of_masks_keep_their_last_epoch():
     assert jobs["scratch-k5-s0"].evaluated == f"ground_truth:scratch/k5/0:{folder}/predictions"
 
 
+def test_count_runs_draw_their_own_seeds_and_get_their_table():
+    counts = {"pretrained": "b", "fractions": [0.5], "seeds": [0], "counts": [5, 20]}
+    p = plan(finetune={**counts, "count_seeds": [1, 2]})
+    names = sorted(n for n in p.segmenters if "-k" in n)
+    assert names == [f"{arm}-k{k}-s{s}" for arm in ("finetune", "scratch")
+                     for k in (20, 5) for s in (1, 2)]  # fmt: skip
+    assert [n for n in p.segmenters if n.endswith("-0.5-s0")] == [
+        "finetune-0.5-s0",
+        "scratch-0.5-s0",
+    ]
+    assert p.evaluate_tables["count_table"] == "results/r/eval/dice_vs_count.csv"
+    # null: the shares' seeds; no count runs, no count table
+    assert "finetune-k5-s0" in plan(finetune=counts).segmenters
+    assert "count_table" not in plan(finetune={**counts, "counts": []}).evaluate_tables
+
+
 def test_the_fine_tuned_runs_alone_weigh_their_start():
     counts = {"pretrained": "b", "fractions": [0.5], "seeds": [0], "counts": [5]}
     jobs = plan(finetune={**counts, "start_masks": 5}).segmenters

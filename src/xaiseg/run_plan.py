@@ -187,6 +187,14 @@ class RunPlan:
         return any(job.kind in FEW_MASK_ARMS for job in self.segmenters.values())
 
     @property
+    def count_runs(self) -> bool:
+        """Runs on k masks (``finetune-k5-s0``), not on a share of them."""
+        return any(
+            job.kind in FEW_MASK_ARMS and name.split("-")[1].startswith("k")
+            for name, job in self.segmenters.items()
+        )
+
+    @property
     def reported(self) -> dict[str, tuple[str, str, str]]:
         """The evaluation's report outputs: name -> (path, caption, category)."""
         shown = {**REPORTED, **({"few_figure": FEW_MASKS_FIGURE} if self.few_masks else {})}
@@ -218,6 +226,8 @@ class RunPlan:
     def evaluate_tables(self) -> dict[str, str]:
         """The evaluation's tables and pages (``summary`` copied up as the run's)."""
         few = {"few_table": "dice_vs_fraction.csv"} if self.few_masks else {}
+        if self.count_runs:
+            few["count_table"] = "dice_vs_count.csv"
         files = {"per_image": "per_image.csv", "summary": "summary.csv", **few}
         files |= {"markdown": "summary.md", "report": "report.md"}
         return {key: f"{self.run}/eval/{file}" for key, file in files.items()}

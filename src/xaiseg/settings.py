@@ -376,6 +376,10 @@ class FinetuneSettings:
     # once per seed: the few-mask rows of a user who annotated k scans. No val mask
     # chooses their checkpoint (the schedule's last epoch is kept).
     counts: tuple[int, ...] = ()
+    # The count runs' draws (a new draw of masks and training seed each); null: seeds.
+    # Which scans a user annotates moves a count run more than any setting does
+    # (docs/busi.md), so one draw is a poor estimate of what k masks give.
+    count_seeds: tuple[int, ...] | None = None
     # 0: the count runs fine-tune the pretrained U-Net on their k masks. Else first a
     # U-Net from scratch on that recipe's pseudo-masks with the k masks in place of
     # theirs, each seen round(mixed_views / k) times an epoch (its checkpoint chosen on
@@ -395,7 +399,8 @@ class FinetuneSettings:
 
     def count_runs(self) -> list[tuple[int, int]]:
         """(count, seed) pairs."""
-        return [(k, s) for k in self.counts for s in self.seeds]
+        seeds = self.seeds if self.count_seeds is None else self.count_seeds
+        return [(k, s) for k in self.counts for s in seeds]
 
 
 @dataclass(frozen=True)
@@ -784,6 +789,8 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
         problems.append(f"finetune.fractions: each in (0, 1], got {list(finetune.fractions)}")
     if any(k < 1 for k in finetune.counts):
         problems.append(f"finetune.counts: each at least 1, got {list(finetune.counts)}")
+    if finetune.count_seeds is not None and not finetune.count_seeds:
+        problems.append("finetune.count_seeds: name at least one seed, or null for seeds")
     if finetune.mixed_views < 0:
         problems.append(f"finetune.mixed_views: at least 0, got {finetune.mixed_views}")
     elif finetune.mixed_views and not (finetune.pretrained and finetune.counts):

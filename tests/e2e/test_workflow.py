@@ -80,6 +80,7 @@ TINY = {
         "fractions": [0.25, 1.0],
         "seeds": [0, 1],
         "counts": [2],
+        "count_seeds": [1, 2],  # draws of their own, not the shares' seeds
         "mixed_views": 4,  # each count run's 2 masks seen twice an epoch in its mixed U-Net
     },
     "evaluate": {"n_figure": 2},
@@ -179,6 +180,7 @@ def test_every_artifact_written(workdir):
         "segmenter/finetune-0.25-s1/init_weights.json",
         "segmenter/scratch-0.25-s1/predictions/index.json",  # scratch-1-s0: supervised/
         "eval/dice_vs_fraction.csv",
+        "eval/dice_vs_count.csv",
         "eval/saliency_metrics.csv",
         "eval/comparisons.csv",
         "eval/faithfulness/gradcam/faithfulness.json",
@@ -716,11 +718,11 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     settings = {"25% of train masks", "100% of train masks", "2 train masks"}
     assert len(few) == 10 and set(few["setting"]) == settings
     counted = few[few["setting"] == "2 train masks"]
-    assert sorted(counted["seed"]) == [0, 0, 1, 1] and (counted["masks"] == 2).all()
+    assert sorted(counted["seed"]) == [1, 1, 2, 2] and (counted["masks"] == 2).all()
     assert counted["fraction"].isna().all()
     metrics = json.loads((run / "segmenter/finetune-k2-s1/metrics.json").read_text())
     assert metrics["mask_count"] == 2 and metrics["best_epoch"] == len(metrics["history"])
-    trained = json.loads((run / "segmenter/scratch-k2-s0/metrics.json").read_text())["n_train"]
+    trained = json.loads((run / "segmenter/scratch-k2-s2/metrics.json").read_text())["n_train"]
     assert trained < json.loads((run / "segmenter/supervised/metrics.json").read_text())["n_train"]
     chosen = pd.read_csv(run / "label_choice/criterion.csv")
     chosen = chosen.loc[chosen["label_choice"], "recipe"].tolist()
@@ -731,6 +733,12 @@ def test_few_masks_rows_fine_tuned_and_from_scratch(workdir):
     assert start == (run / f"segmenter/pseudo-{chosen[0]}/model.safetensors").read_bytes()
     table = pd.read_csv(run / "eval" / "dice_vs_fraction.csv")
     assert sorted(table.loc[table["split"] == "test", "runs"]) == [1, 1, 2, 2]
+    # The count runs over their two draws, in a table and in the report.
+    table = pd.read_csv(run / "eval" / "dice_vs_count.csv").query("split == 'test'")
+    assert sorted(table["model"]) == ["finetune", "scratch"] and (table["runs"] == 2).all()
+    mean = counted.loc[counted["model"] == "finetune", "dice"].mean()
+    assert table.loc[table["model"] == "finetune", "dice_mean"].item() == pytest.approx(mean)
+    assert "## Few masks of your own (test split)" in (run / "eval/report.md").read_text()
     # Scratch on every mask with the supervised seed is the supervised U-Net: its row,
     # not a second training of it.
     folders = {"finetune": "finetune-1-s0", "scratch": "supervised"}

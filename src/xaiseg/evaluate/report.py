@@ -10,7 +10,7 @@ import pandas as pd
 from xaiseg.data.shards import ShardStore
 from xaiseg.data.splits import SPLITS
 from xaiseg.evaluate.criterion import CRITERION
-from xaiseg.evaluate.tables import to_markdown
+from xaiseg.evaluate.tables import dice_against_count, to_markdown
 
 
 def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Path | None) -> str:
@@ -63,7 +63,35 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
         "![overlays](figures/overlays.png)",
         "",
     ]
+    lines += count_lines(summary)
     return "\n".join(lines)
+
+
+def count_lines(summary: pd.DataFrame) -> list[str]:
+    """The runs on k masks of their own, each count averaged over its draws (test)."""
+    table = dice_against_count(summary)
+    table = table[table["split"] == "test"]
+    if table.empty:
+        return []
+    rows = [
+        f"| {row.masks:.0f} | {row.model} | {row.runs} | {row.dice_mean:.3f} | "
+        f"{'' if pd.isna(row.dice_sd) else f'{row.dice_sd:.3f}'} | "
+        f"{'' if pd.isna(row.of_supervised) else f'{row.of_supervised:.2f}x'} |"
+        for row in table.sort_values(["masks", "model"]).itertuples()
+    ]
+    return [
+        "## Few masks of your own (test split)",
+        "",
+        "Fine-tuned from the headline U-Net (`finetune`) or trained from scratch on k "
+        "annotated train scans, each count over its draws (which scans are drawn moves a "
+        "run more than any setting): mean and standard deviation of the Dice, and the mean "
+        "against the supervised U-Net's (`eval/dice_vs_count.csv`).",
+        "",
+        "| masks | model | draws | dice | sd | of supervised |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def criterion_lines(summary: pd.DataFrame) -> list[str]:

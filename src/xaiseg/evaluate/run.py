@@ -37,6 +37,7 @@ from xaiseg.evaluate.tables import (
     ALL_MASKS,
     Evaluated,
     comparisons,
+    dice_against_count,
     dice_against_fraction,
     per_image_table,
     summary_html,
@@ -92,6 +93,9 @@ def evaluate(
     write_text(out / "summary.md", to_markdown(summary))
     write_text(out / "summary.html", summary_html(summary, localisation, pairs))
     write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
+    counted = dice_against_count(summary)
+    if len(counted):
+        write_text(out / "dice_vs_count.csv", counted.to_csv(index=False))
     few = dice_against_fraction(summary)
     if len(few):
         write_text(out / "dice_vs_fraction.csv", few.to_csv(index=False))

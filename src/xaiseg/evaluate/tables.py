@@ -257,6 +257,23 @@ def dice_against_fraction(summary: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def dice_against_count(summary: pd.DataFrame) -> pd.DataFrame:
+    """Runs on k masks (a user's annotated scans) averaged over their draws: mean and
+    standard deviation of the Dice and the false-positive rate per model, count and
+    split, and the mean Dice as a share of the supervised U-Net's on the same split."""
+    few = summary[summary["model"].isin(FEW_MASK_MODELS) & summary["masks"].notna()]
+    grouped = few.groupby(["split", "model", "recipe", "masks"], sort=True)
+    table = grouped.agg(
+        runs=("dice", "count"),
+        dice_mean=("dice", "mean"),
+        dice_sd=("dice", "std"),
+        false_positive_rate=("false_positive_rate", "mean"),
+    ).reset_index()
+    supervised = summary[summary["model"] == "supervised"].groupby("split")["dice"].first()
+    table["of_supervised"] = table["dice_mean"] / table["split"].map(supervised)
+    return table
+
+
 def summary_html(
     summary: pd.DataFrame,
     saliency: pd.DataFrame | None = None,

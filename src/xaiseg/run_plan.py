@@ -187,7 +187,7 @@ class RunPlan:
         return any(job.kind in FEW_MASK_ARMS for job in self.segmenters.values())
 
     @property
-    def count_runs(self) -> bool:
+    def has_counts(self) -> bool:
         """Runs on k masks (``finetune-k5-s0``), not on a share of them."""
         return any(
             job.kind in FEW_MASK_ARMS and name.split("-")[1].startswith("k")
@@ -226,7 +226,7 @@ class RunPlan:
     def evaluate_tables(self) -> dict[str, str]:
         """The evaluation's tables and pages (``summary`` copied up as the run's)."""
         few = {"few_table": "dice_vs_fraction.csv"} if self.few_masks else {}
-        if self.count_runs:
+        if self.has_counts:
             few["count_table"] = "dice_vs_count.csv"
         files = {"per_image": "per_image.csv", "summary": "summary.csv", **few}
         files |= {"markdown": "summary.md", "report": "report.md"}

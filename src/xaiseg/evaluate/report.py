@@ -82,8 +82,9 @@ def count_lines(summary: pd.DataFrame) -> list[str]:
     return [
         "## Few masks of your own (test split)",
         "",
-        "Fine-tuned from the headline U-Net (`finetune`) or trained from scratch on k "
-        "annotated train scans, each count over its draws (which scans are drawn moves a "
+        "Fine-tuned from the weak U-Net that `finetune.pretrained` names (`finetune`) or "
+        "trained from scratch on k annotated train scans, each count over its draws (which "
+        "scans are drawn moves a "
         "run more than any setting): mean and standard deviation of the Dice, and the mean "
         "against the supervised U-Net's (`eval/dice_vs_count.csv`).",
         "",

@@ -188,10 +188,10 @@ class RunPlan:
 
     @property
     def has_counts(self) -> bool:
-        """Runs on k masks (``finetune-k5-s0``), not on a share of them."""
+        """Runs on k masks (``segmenter.mask_count``), not on a share of them."""
         return any(
-            job.kind in FEW_MASK_ARMS and name.split("-")[1].startswith("k")
-            for name, job in self.segmenters.items()
+            job.kind in FEW_MASK_ARMS and json.loads(job.settings)["mask_count"]
+            for job in self.segmenters.values()
         )
 
     @property

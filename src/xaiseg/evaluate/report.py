@@ -84,9 +84,8 @@ def count_lines(summary: pd.DataFrame) -> list[str]:
         "",
         "Fine-tuned from the weak U-Net that `finetune.pretrained` names (`finetune`) or "
         "trained from scratch on k annotated train scans, each count over its draws (which "
-        "scans are drawn moves a "
-        "run more than any setting): mean and standard deviation of the Dice, and the mean "
-        "against the supervised U-Net's (`eval/dice_vs_count.csv`).",
+        "scans are drawn moves a run more than any setting): mean and standard deviation "
+        "of the Dice, and the mean against the supervised U-Net's (`eval/dice_vs_count.csv`).",
         "",
         "| masks | model | draws | dice | sd | of supervised |",
         "|---|---|---|---|---|---|",

@@ -298,6 +298,26 @@ def test_self_training_rounds_chain_each_recipes_segmenters():
     assert p.segmenters["pseudo-b"] == plain.segmenters["pseudo-b"]
 
 
+def test_a_recipes_own_rounds_replace_every_recipes():
+    """A recipe's ``rounds`` is its own count (0 included); the others keep
+    masks.rounds. Its own masks job is told nothing of them."""
+    a, b = CONFIG["masks"]["recipes"]
+    masks = {"recipes": [{**a, "rounds": 0}, b], "rounds": 2}
+    p = plan(masks=masks, finetune={"pretrained": None})
+    assert list(p.recipes) == ["a", "b", "b-r1", "b-r2"]
+    assert set(p.segmenters) == {"pseudo-a", "pseudo-b", "pseudo-b-r1", "pseudo-b-r2", "supervised"}
+    one = plan(masks={"recipes": [a, {**b, "rounds": 1}]}, finetune={"pretrained": None})
+    assert list(one.recipes) == ["a", "b", "b-r1"]
+    assert one.recipes["b-r1"].inputs == {"segmenter": ["results/r/segmenter/pseudo-b/predictions"]}
+    plain = plan(finetune={"pretrained": None})
+    assert one.recipes["b"] == plain.recipes["b"]
+    # The label-only choice weighs the round's U-Net beside the recipes'.
+    chosen = plan(
+        masks={"recipes": [a, {**b, "rounds": 1}]}, finetune={"pretrained": "label_choice"}
+    )
+    assert "b-r1" in chosen.label_choice and len(chosen.label_choice) == 3
+
+
 def test_the_command_arguments_each_rule_reads_from_the_plan():
     recipes = [{"name": "a", "maps": ["gradcam", "lrp"]}]
     p = plan(masks={"recipes": recipes, "rounds": 1}, finetune={})

@@ -464,7 +464,7 @@ def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
     for recipe in masks.recipes:
         saliency = [f"{run}/saliency/{m}" for m in recipe.map_names]
         jobs[recipe.name] = _recipe_job(run, recipe, masks, saliency=saliency)
-        for k in range(1, masks.rounds + 1):
+        for k in range(1, masks.rounds_of(recipe) + 1):
             name, previous = round_name(recipe.name, k), round_name(recipe.name, k - 1)
             predictions = [f"{run}/segmenter/{pseudo_segmenter(previous)}/predictions"]
             only_name = RecipeSettings(name=name, maps=(), refine=())
@@ -473,7 +473,8 @@ def _recipes(settings: WorkflowSettings, run: str) -> dict[str, Job]:
 
 
 def _recipe_job(run: str, recipe: RecipeSettings, masks: MaskSettings, **inputs: list[str]) -> Job:
-    job = RecipeJob(recipe, masks.gate_threshold)
+    # A recipe's own masks do not depend on the rounds that follow them.
+    job = RecipeJob(dataclasses.replace(recipe, rounds=None), masks.gate_threshold)
     return Job(f"{run}/masks/{recipe.name}", to_json(job), inputs)
 
 

@@ -517,6 +517,8 @@ class RecipeSettings:
     refine: tuple[RefineStepSettings, ...] = DEFAULT_REFINE
     ignore: IgnoreBand | None = None
     select: SelectSettings | None = None
+    # This recipe's self-training rounds; None: masks.rounds, every recipe's.
+    rounds: int | None = None
 
     def __post_init__(self) -> None:
         groups = tuple(m if isinstance(m, str) else tuple(m) for m in self.maps)
@@ -547,9 +549,13 @@ class MaskSettings:
     def recipe(self, name: str) -> RecipeSettings:
         return next(r for r in self.recipes if r.name == name)
 
+    def rounds_of(self, recipe: RecipeSettings) -> int:
+        """How many self-training rounds follow this recipe's segmenter."""
+        return self.rounds if recipe.rounds is None else recipe.rounds
+
     def names(self) -> list[str]:
         """Every recipe's name, each followed by its self-training rounds'."""
-        return [round_name(r.name, k) for r in self.recipes for k in range(self.rounds + 1)]
+        return [round_name(r.name, k) for r in self.recipes for k in range(self.rounds_of(r) + 1)]
 
 
 def round_name(recipe: str, k: int) -> str:
@@ -814,8 +820,9 @@ def cross_field_problems(settings: WorkflowSettings) -> list[str]:
             "finetune section (counts, fractions); here they would mix ground truth into "
             "every pseudo-mask U-Net"
         )
+    has_rounds = any(settings.masks.rounds_of(r) for r in settings.masks.recipes)
     for dup in sorted({n for n in names if names.count(n) > 1}):
-        rounds = " (a self-training round's name)" if settings.masks.rounds else ""
+        rounds = " (a self-training round's name)" if has_rounds else ""
         problems.append(f"masks.recipes: the name {dup!r} is used more than once{rounds}")
     for recipe in settings.masks.recipes:
         if not recipe.maps or not all(recipe.map_groups):

@@ -451,6 +451,8 @@ def test_real_data_configs_share_one_recipe_block():
     assert busi.preprocess.finding == ("benign", "malignant")
     names = [r.name for r in lgg.masks.recipes]
     assert names == ["cf-healthy97", "lrp-otsu", "gradcam-otsu", "cf-lrp-product"]
+    # One self-training round, of the product recipe only: one more U-Net.
+    assert lgg.masks.names() == [*names, "cf-lrp-product-r1"]
     # A second seed both runs train, kept with the first as one ensemble; the pair again
     # with the orientation kept, the pair of higher val AUC kept.
     variants = lgg.classifier.variants()

@@ -5,9 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xaiseg.data.shards import ShardWriter
+from xaiseg.data.shards import ShardStore, ShardWriter
 from xaiseg.errors import XaisegError
 from xaiseg.evaluate.criterion import (
+    agreement,
+    choose,
+    chosen_recipe,
     detection_margin,
     image_scores,
     recipe_criterion,
@@ -109,6 +112,77 @@ def test_the_choice_is_written_beside_each_weak_row_and_into_the_report():
     text = "\n".join(criterion_lines(out))
     assert "Chosen, and the headline: **b**" in text
     assert text.index("| b | 0.120 |") < text.index("| a | 0.050 |")  # best first
+
+
+# The tie rule's three candidates: val peaks (v0, v1 with the finding; v2, v3 without)
+# and the flat pixels each marks on v0 (every other val image empty). c marks all of the
+# train image t0, which neither criterion reads.
+TIED = {
+    "a": ([0.9, 0.66, 0.1, 0.1], range(0, 8)),  # margin 0.78 - 0.1 = 0.68
+    "b": ([0.9, 0.7, 0.1, 0.1], range(0, 4)),  # 0.70: the best
+    "c": ([0.6, 0.4, 0.1, 0.1], range(4, 12)),  # 0.40
+}
+
+
+def _tied(tmp_path) -> tuple:
+    data, _ = _stores(tmp_path)
+    folders = {}
+    for recipe, (peaks, pixels) in TIED.items():
+        folders[recipe] = tmp_path / f"tied-{recipe}"
+        writer = ShardWriter(folders[recipe], 2)
+        for sample, peak in zip(SAMPLES, [*peaks, 0.0], strict=True):
+            probability = np.zeros((1, 16, 16), np.float16)
+            probability[0, 15, 15] = peak
+            mask = np.zeros(256, np.uint8)
+            if sample == "v0":
+                mask[list(pixels)] = 1
+            if sample == "t0" and recipe == "c":
+                mask[:] = 1
+            writer.add({"probability": probability, "mask": mask.reshape(1, 16, 16)})
+        writer.close({"samples": [{"sample_id": s} for s in SAMPLES]})
+    return data, folders
+
+
+def test_agreement_is_each_candidates_mean_pooled_dice_with_the_others(tmp_path):
+    """a-b: 2 * 4 / (8 + 4) = 2/3; a-c: 2 * 4 / (8 + 8) = 1/2; b-c: 0 / 12 = 0."""
+    data, folders = _tied(tmp_path)
+    stored = {r: ShardStore(f) for r, f in folders.items()}
+    found = agreement(stored, ShardStore(data).positions("val"))
+    assert np.allclose([found[r] for r in "abc"], [(2 / 3 + 1 / 2) / 2, (2 / 3) / 2, 1 / 4])
+    assert np.isnan(agreement({"a": stored["a"]}, [0, 1])["a"])  # no other to agree with
+
+
+def test_within_the_tie_width_the_candidate_that_agrees_most_is_chosen(tmp_path):
+    data, folders = _tied(tmp_path)
+    assert chosen_recipe(recipe_criterion(data, folders)) == "b"  # the best margin alone
+    table = recipe_criterion(data, folders, tie=0.05)  # a (0.68) is within 0.05 of b (0.70)
+    assert np.allclose(table["detection_margin"], [0.68, 0.70, 0.40], atol=2e-3)
+    assert table["label_choice"].tolist() == [True, False, False]
+    # c agrees least: a width that takes it in still chooses a.
+    assert chosen_recipe(recipe_criterion(data, folders, tie=0.5)) == "a"
+    assert chosen_recipe(recipe_criterion(data, folders, tie=0.01)) == "b"
+
+
+def test_the_choice_falls_back_to_the_margin_where_agreement_cannot_tell():
+    table = pd.DataFrame({"recipe": ["a", "b"], "detection_margin": [0.3, 0.3],
+                          "agreement": [float("nan")] * 2})  # fmt: skip
+    assert choose(table, tie=0.1) == 0  # the first of equals
+    table["agreement"] = [0.2, 0.4]
+    assert choose(table) == 0 and choose(table, tie=0.1) == 1
+    assert choose(table.assign(detection_margin=float("nan")), tie=0.1) is None
+
+
+def test_the_report_names_the_tie_rule_and_every_candidates_agreement(tmp_path):
+    data, folders = _tied(tmp_path)
+    criterion = recipe_criterion(data, folders, tie=0.05)
+    rows = [(r, "segmenter", "no masks", "val", 0.5) for r in "abc"]
+    summary = pd.DataFrame(rows, columns=["recipe", "model", "setting", "split", "dice"])
+    out = with_criterion(summary, criterion)
+    assert np.allclose(out["agreement"], [7 / 12, 1 / 3, 1 / 4])
+    text = "\n".join(criterion_lines(out, choice_tie=0.05))
+    assert "within 0.05 of the best are told apart by agreement" in text
+    assert "Chosen, and the headline: **a**" in text
+    assert "| a | 0.680 | 0.583 |" in text
 
 
 def _segmenters(tmp_path, samples=SAMPLES) -> tuple:

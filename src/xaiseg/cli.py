@@ -311,7 +311,7 @@ def cmd_train_segmenter(args: argparse.Namespace) -> None:
 def cmd_choose_segmenter(args: argparse.Namespace) -> None:
     from xaiseg.evaluate.label_choice import choose_segmenter
 
-    recipe = choose_segmenter(args.data, _named_folders(args.segmenters), args.out)
+    recipe = choose_segmenter(args.data, _named_folders(args.segmenters), args.out, args.tie)
     print(f"choose-segmenter: {recipe}'s U-Net -> {args.out}")
 
 
@@ -477,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--segmenters", nargs="+", required=True, metavar="RECIPE=FOLDER")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tie", type=float, default=0.0, help="evaluate.choice_tie")
     p.set_defaults(handler=cmd_choose_segmenter)
 
     p = sub.add_parser(

@@ -594,6 +594,10 @@ class EvaluateSettings:
     few_masks: int | list[int] = 5
     few_mask_cuts: tuple[float, ...] = (0.5,)
     few_mask_refine: tuple[RefineStepSettings, ...] = ()
+    # The label choice: among the U-Nets whose detection margin is within this of the
+    # best, the one whose val masks agree most with the other candidates'
+    # (xaiseg.evaluate.criterion). 0: the best margin alone.
+    choice_tie: float = 0.0
     seed: int = 0
 
 

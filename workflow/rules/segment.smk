@@ -51,10 +51,11 @@ rule choose_segmenter:
         "../../envs/xaiseg.yaml"
     params:
         segmenters=PLAN.label_choice_args,
+        tie=SETTINGS.evaluate.choice_tie,
         code=code("label_choice"),
     shell:
         f"{XAISEG} choose-segmenter --data {{input.data}} --segmenters {{params.segmenters}}"
-        f" --out {RUN}/label_choice > {{log}} 2>&1"
+        f" --tie {{params.tie}} --out {RUN}/label_choice > {{log}} 2>&1"
 
 
 # The count runs' mixed U-Nets (finetune.mixed_views) train on the chosen recipe's

@@ -9,11 +9,18 @@ and stays quiet elsewhere; masks on what every image shows (anatomy, edges) or o
 teach one that fires on both or on neither. Reads image labels and the U-Nets'
 probabilities, never a mask. Every criterion measured, the losers too:
 docs/criterion.md.
+
+Margins a few hundredths apart are no evidence for either U-Net (docs/criterion.md,
+twelfth stop). With a tie width (``evaluate.choice_tie``), the candidates within it of
+the best margin are told apart by their agreement: the mean pooled Dice of a U-Net's
+val masks with every other candidate's. A U-Net that marks what the others mark
+learnt the lesion they share, not one recipe's own mistakes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +30,7 @@ from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.few_masks import stored_probabilities
 
 CRITERION = "detection_margin"
+AGREEMENT = "agreement"
 WEAK_MODELS: Sequence[str] = ("pseudo_mask", "segmenter")
 # The share of an image's pixels whose probabilities make its score: 64 px at 128 x 128.
 # Wider than one pixel, whose maximum a single speck decides; narrower than a lesion.
@@ -47,23 +55,58 @@ def detection_margin(scores: np.ndarray, with_finding: np.ndarray) -> float:
     return float(scores[with_finding].mean() - scores[~with_finding].mean())
 
 
-def recipe_criterion(data_dir: str | Path, predictions: dict[str, Path]) -> pd.DataFrame:
-    """One row per recipe, from its U-Net's stored probabilities (``predictions``:
-    recipe -> the segmenter's predictions folder): the detection margin on the val
-    split, and ``label_choice`` on the recipe with the largest (the first of equals)."""
+def recipe_criterion(
+    data_dir: str | Path, predictions: dict[str, Path], tie: float = 0.0
+) -> pd.DataFrame:
+    """One row per recipe, from its U-Net's stored predictions (``predictions``: recipe
+    -> the segmenter's predictions folder): the detection margin and the agreement on
+    the val split, and ``label_choice`` on the recipe ``choose`` picks."""
     store = ShardStore(data_dir)
     finding = len(store.index["classes"]) - 1
     rows = store.positions("val")
     with_finding = np.array([store.samples[i]["label_index"] == finding for i in rows], bool)
+    stored = {recipe: ShardStore(folder) for recipe, folder in predictions.items()}
     margins = {}
-    for recipe, folder in predictions.items():
-        stored = ShardStore(folder)
-        scores = [image_scores(stored_probabilities(stored, part)) for part in _chunks(rows)]
+    for recipe, folder in stored.items():
+        scores = [image_scores(stored_probabilities(folder, part)) for part in _chunks(rows)]
         margins[recipe] = detection_margin(np.concatenate(scores or [[]]), with_finding)
     table = pd.DataFrame({"recipe": list(margins), CRITERION: list(margins.values())})
-    best = table[CRITERION].idxmax() if table[CRITERION].notna().any() else None
-    table["label_choice"] = table.index == best
+    table[AGREEMENT] = table["recipe"].map(agreement(stored, rows))
+    table["label_choice"] = table.index == choose(table, tie)
     return table
+
+
+def agreement(stored: dict[str, ShardStore], rows: list[int]) -> dict[str, float]:
+    """Each candidate's mean pooled Dice (one Dice over every pixel of ``rows``, 1 where
+    both mark nothing: ``xaiseg.metrics.pooled_dice``) between its stored masks and
+    every other candidate's; NaN alone. Counted in chunks: a val split's masks of every
+    candidate need not fit in memory at once."""
+    names = list(stored)
+    overlap = np.zeros((len(names), len(names)))
+    marked = np.zeros(len(names))
+    for part in _chunks(rows):
+        masks = np.stack([stored[n].take(["mask"], part)["mask"].numpy() == 1 for n in names])
+        for i, j in combinations(range(len(names)), 2):
+            overlap[i, j] += np.count_nonzero(masks[i] & masks[j])
+        marked += np.count_nonzero(masks.reshape(len(names), -1), axis=1)
+    overlap = overlap + overlap.T
+    totals = marked[:, None] + marked[None, :]
+    dice = np.divide(2 * overlap, totals, out=np.ones_like(overlap), where=totals > 0)
+    others = ~np.eye(len(names), dtype=bool)
+    return {n: float(dice[i, others[i]].mean()) if len(names) > 1 else float("nan")
+            for i, n in enumerate(names)}  # fmt: skip
+
+
+def choose(table: pd.DataFrame, tie: float = 0.0) -> int | None:
+    """The row of the largest margin (the first of equals) or, among the rows within
+    ``tie`` of it, the one of most agreement; None when no margin could be measured."""
+    margins = table[CRITERION]
+    if not margins.notna().any():
+        return None
+    near = table[margins >= margins.max() - tie]
+    if tie <= 0 or len(near) < 2 or not near[AGREEMENT].notna().any():
+        return margins.idxmax()
+    return near[AGREEMENT].idxmax()
 
 
 def chosen_recipe(table: pd.DataFrame) -> str | None:
@@ -84,5 +127,8 @@ def with_criterion(summary: pd.DataFrame, criterion: pd.DataFrame) -> pd.DataFra
     values = summary["recipe"].map(criterion.set_index("recipe")[CRITERION])
     chosen = summary["recipe"].map(criterion.set_index("recipe")["label_choice"])
     summary[CRITERION] = values.where(weak)
+    if AGREEMENT in criterion:  # a table of an older run has none
+        agreement = summary["recipe"].map(criterion.set_index("recipe")[AGREEMENT])
+        summary[AGREEMENT] = agreement.where(weak)
     summary["label_choice"] = chosen.fillna(False).astype(bool) & weak
     return summary

@@ -24,10 +24,14 @@ from xaiseg.settings import LABEL_CHOICE
 WEIGHTS = "model.safetensors"
 
 
-def choose_segmenter(data_dir: str | Path, segmenters: dict[str, Path], out_dir: str | Path) -> str:
+def choose_segmenter(
+    data_dir: str | Path, segmenters: dict[str, Path], out_dir: str | Path, tie: float = 0.0
+) -> str:
     """Copy the chosen recipe U-Net's weights (``segmenters``: recipe -> its segmenter
-    folder) into ``out_dir`` beside the criterion's table; returns the recipe."""
-    table = recipe_criterion(data_dir, {r: Path(f) / "predictions" for r, f in segmenters.items()})
+    folder; ``tie``: ``evaluate.choice_tie``) into ``out_dir`` beside the criterion's
+    table; returns the recipe."""
+    predictions = {r: Path(f) / "predictions" for r, f in segmenters.items()}
+    table = recipe_criterion(data_dir, predictions, tie)
     recipe = chosen_recipe(table)
     if recipe is None:
         raise XaisegError(
@@ -41,7 +45,7 @@ def choose_segmenter(data_dir: str | Path, segmenters: dict[str, Path], out_dir:
     write_provenance(
         out,
         stage="label_choice",
-        params={"criterion": CRITERION, "chosen": recipe},
+        params={"criterion": CRITERION, "choice_tie": tie, "chosen": recipe},
         inputs=[Path(data_dir) / "index.json", *[Path(f) / WEIGHTS for f in segmenters.values()]],
     )
     return recipe

@@ -9,11 +9,13 @@ import pandas as pd
 
 from xaiseg.data.shards import ShardStore
 from xaiseg.data.splits import SPLITS
-from xaiseg.evaluate.criterion import CRITERION
+from xaiseg.evaluate.criterion import AGREEMENT, CRITERION
 from xaiseg.evaluate.tables import dice_against_count, to_markdown
 
 
-def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Path | None) -> str:
+def render_report(
+    data_dir: Path, summary: pd.DataFrame, classifier_metrics: Path | None, choice_tie: float = 0.0
+) -> str:
     index = ShardStore(data_dir).index
     counts = index.get("counts", {})
     splits = pd.Series([s["split"] for s in index["samples"]]).value_counts()
@@ -49,9 +51,9 @@ def render_report(data_dir: Path, summary: pd.DataFrame, classifier_metrics: Pat
                 ]
                 lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
         lines.append("")
-    lines += criterion_lines(summary)
+    lines += criterion_lines(summary, choice_tie)
     test = summary[summary["split"] == "test"].drop(
-        columns=["split", "warning", CRITERION, "label_choice"], errors="ignore"
+        columns=["split", "warning", CRITERION, AGREEMENT, "label_choice"], errors="ignore"
     )
     lines += [
         "## Segmentation (test split)",
@@ -94,22 +96,30 @@ def count_lines(summary: pd.DataFrame) -> list[str]:
     ]
 
 
-def criterion_lines(summary: pd.DataFrame) -> list[str]:
+def criterion_lines(summary: pd.DataFrame, choice_tie: float = 0.0) -> list[str]:
     """Each recipe's label-only criterion beside its val Dice, and the recipe it chooses."""
     if CRITERION not in summary or summary[CRITERION].isna().all():
         return []
     val = summary[(summary["split"] == "val") & summary[CRITERION].notna()]
-    table = val.pivot_table("dice", index=["recipe", CRITERION], columns="model").reset_index()
+    table = val.pivot_table("dice", index="recipe", columns="model").reset_index()
+    criteria = [c for c in (CRITERION, AGREEMENT) if c in val]
+    table = val.drop_duplicates("recipe")[["recipe", *criteria]].merge(table, on="recipe")
     table = table.sort_values(CRITERION, ascending=False, kind="stable").rename(
         columns={"pseudo_mask": "val dice, pseudo-mask", "segmenter": "val dice, segmenter"}
     )
     chosen = val.loc[val["label_choice"], "recipe"]
+    tie = (
+        f" Margins within {choice_tie:g} of the best are told apart by {AGREEMENT} (the "
+        "mean pooled Dice of a U-Net's val masks with every other candidate's)."
+        if choice_tie > 0
+        else ""
+    )
     return [
         "## Choosing without masks (val split)",
         "",
         "Each recipe's U-Net on the val images: the mean probability of its most "
         "confident pixels on images with the finding less that on images without "
-        f"({CRITERION}; labels only). Chosen, and the headline: "
+        f"({CRITERION}; labels only).{tie} Chosen, and the headline: "
         f"**{chosen.iloc[0] if len(chosen) else 'none'}**. Val Dice, which needs the val "
         "masks, beside it (how the criterion tracks it on each dataset: "
         "docs/criterion.md):",

@@ -15,6 +15,7 @@ import pandas as pd
 from xaiseg.data.artifacts import raw_maps
 from xaiseg.data.shards import ShardStore
 from xaiseg.evaluate.criterion import (
+    AGREEMENT,
     CRITERION,
     chosen_recipe,
     recipe_criterion,
@@ -68,7 +69,7 @@ def evaluate(
     else:
         per_image = per_image_table(data_dir, things)
         located = per_image_localisation(data_dir, saliency_dirs)
-    criterion = _criterion(data_dir, things)
+    criterion = _criterion(data_dir, things, settings.choice_tie)
     per_image = named_choice(per_image, chosen_recipe(criterion))
     summary = summary_table(per_image)
     few = few_masks_rows(per_image, summary, settings, data_dir, things, classifier_predictions,
@@ -92,7 +93,8 @@ def evaluate(
     write_text(out / "summary.csv", summary.to_csv(index=False))
     write_text(out / "summary.md", to_markdown(summary))
     write_text(out / "summary.html", summary_html(summary, localisation, pairs))
-    write_text(out / "report.md", render_report(Path(data_dir), summary, classifier_metrics))
+    report = render_report(Path(data_dir), summary, classifier_metrics, settings.choice_tie)
+    write_text(out / "report.md", report)
     counted = dice_against_count(summary)
     if len(counted):
         write_text(out / "dice_vs_count.csv", counted.to_csv(index=False))
@@ -121,13 +123,13 @@ def evaluate(
     return summary
 
 
-def _criterion(data_dir: str | Path, things: Sequence[Evaluated]) -> pd.DataFrame:
+def _criterion(data_dir: str | Path, things: Sequence[Evaluated], tie: float) -> pd.DataFrame:
     """The label-only criterion of every recipe that has a U-Net trained on its
     pseudo-masks; an empty table when none has."""
     predictions = {t.recipe: t.masks_dir for t in things if t.model == "segmenter"}
     if not predictions:
-        return pd.DataFrame({"recipe": [], CRITERION: [], "label_choice": []})
-    return recipe_criterion(data_dir, predictions)
+        return pd.DataFrame({"recipe": [], CRITERION: [], AGREEMENT: [], "label_choice": []})
+    return recipe_criterion(data_dir, predictions, tie)
 
 
 FAITHFULNESS_COLUMNS = (

@@ -1,6 +1,8 @@
 """The label-only criterion: each recipe's U-Net's detection margin, by hand, and where
 its choice is written."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -201,12 +203,14 @@ def test_the_label_choice_artifact_holds_the_chosen_u_nets_weights(tmp_path):
     """DoLL's start (finetune.pretrained: label_choice): the chosen recipe's weights,
     byte for byte, the criterion's table and a provenance record beside them."""
     data, segmenters = _segmenters(tmp_path)
-    chosen = choose_segmenter(data, segmenters, tmp_path / "label_choice")
+    chosen = choose_segmenter(data, segmenters, tmp_path / "label_choice", tie=0.05)
     assert chosen == "on-the-lesion"
     assert (tmp_path / "label_choice/model.safetensors").read_bytes() == b"on-the-lesion"
     table = pd.read_csv(tmp_path / "label_choice/criterion.csv")
     assert table["label_choice"].tolist() == [True, False]
-    assert (tmp_path / "label_choice/provenance.json").is_file()
+    assert table.columns.tolist() == ["recipe", "detection_margin", "agreement", "label_choice"]
+    provenance = json.loads((tmp_path / "label_choice/provenance.json").read_text())
+    assert provenance["params"]["choice_tie"] == 0.05
     # The evaluation names the fine-tuning rows after the recipe chosen.
     rows = pd.DataFrame({"recipe": ["label_choice", "ground_truth"], "model": ["finetune"] * 2})
     assert named_choice(rows, chosen)["recipe"].tolist() == ["on-the-lesion", "ground_truth"]

@@ -124,11 +124,10 @@ def with_criterion(summary: pd.DataFrame, criterion: pd.DataFrame) -> pd.DataFra
     rows (supervised, few masks) leave it empty."""
     summary = summary.copy()
     weak = summary["model"].isin(WEAK_MODELS) & (summary["setting"] == "no masks")
-    values = summary["recipe"].map(criterion.set_index("recipe")[CRITERION])
-    chosen = summary["recipe"].map(criterion.set_index("recipe")["label_choice"])
-    summary[CRITERION] = values.where(weak)
-    if AGREEMENT in criterion:  # a table of an older run has none
-        agreement = summary["recipe"].map(criterion.set_index("recipe")[AGREEMENT])
-        summary[AGREEMENT] = agreement.where(weak)
+    by_recipe = criterion.set_index("recipe")
+    for column in (CRITERION, AGREEMENT):
+        if column in by_recipe:  # an older run's table has no agreement
+            summary[column] = summary["recipe"].map(by_recipe[column]).where(weak)
+    chosen = summary["recipe"].map(by_recipe["label_choice"])
     summary["label_choice"] = chosen.fillna(False).astype(bool) & weak
     return summary

@@ -477,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--segmenters", nargs="+", required=True, metavar="RECIPE=FOLDER")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--tie", type=float, default=0.0, help="evaluate.choice_tie")
+    tie = S.EvaluateSettings.choice_tie
+    p.add_argument("--tie", type=float, default=tie, help="evaluate.choice_tie")
     p.set_defaults(handler=cmd_choose_segmenter)
 
     p = sub.add_parser(

@@ -72,7 +72,7 @@ def _stores(tmp_path, samples=SAMPLES) -> tuple:
 
 def test_the_recipe_whose_u_net_fires_on_the_finding_only_is_chosen(tmp_path):
     data, folders = _stores(tmp_path)
-    table = recipe_criterion(data, folders).set_index("recipe")
+    table = recipe_criterion(data, folders, tie=0.0).set_index("recipe")
     # (0.9 + 0.7) / 2 - (0.2 + 0.0) / 2 = 0.7; (0.9 + 0.9) / 2 - (0.9 + 0.7) / 2 = 0.1
     assert np.allclose(table["detection_margin"], [0.7, 0.1], atol=1e-3)  # float16 stored
     assert table["label_choice"].tolist() == [True, False]
@@ -84,14 +84,14 @@ def test_a_folder_of_masks_alone_reads_its_masks_as_probabilities(tmp_path):
     for sample in SAMPLES:  # marks v0 and v2: one of two with, one of two without
         writer.add({"mask": np.full((1, 16, 16), sample in ("v0", "v2"), np.uint8)})
     writer.close({"samples": [{"sample_id": s} for s in SAMPLES]})
-    table = recipe_criterion(data, {"masks-only": tmp_path / "masks-only"})
+    table = recipe_criterion(data, {"masks-only": tmp_path / "masks-only"}, tie=0.0)
     assert table["detection_margin"].tolist() == [0.0]  # 1/2 - 1/2
 
 
 def test_without_val_images_lacking_the_finding_nothing_is_chosen(tmp_path):
     only_lesions = {s: (sp, 1 if sp == "val" else 0) for s, (sp, _) in SAMPLES.items()}
     data, folders = _stores(tmp_path, only_lesions)
-    table = recipe_criterion(data, folders)
+    table = recipe_criterion(data, folders, tie=0.0)
     assert table["detection_margin"].isna().all() and not table["label_choice"].any()
 
 
@@ -111,7 +111,7 @@ def test_the_choice_is_written_beside_each_weak_row_and_into_the_report():
     assert out["detection_margin"].tolist()[:4] == [0.05, 0.05, 0.12, 0.12]
     assert np.isnan(out["detection_margin"].iloc[4])
     assert out["label_choice"].tolist() == [False, False, True, True, False]
-    text = "\n".join(criterion_lines(out))
+    text = "\n".join(criterion_lines(out, choice_tie=0.0))
     assert "Chosen, and the headline: **b**" in text
     assert text.index("| b | 0.120 |") < text.index("| a | 0.050 |")  # best first
 
@@ -156,7 +156,7 @@ def test_agreement_is_each_candidates_mean_pooled_dice_with_the_others(tmp_path)
 
 def test_within_the_tie_width_the_candidate_that_agrees_most_is_chosen(tmp_path):
     data, folders = _tied(tmp_path)
-    assert chosen_recipe(recipe_criterion(data, folders)) == "b"  # the best margin alone
+    assert chosen_recipe(recipe_criterion(data, folders, tie=0.0)) == "b"  # the best margin alone
     table = recipe_criterion(data, folders, tie=0.05)  # a (0.68) is within 0.05 of b (0.70)
     assert np.allclose(table["detection_margin"], [0.68, 0.70, 0.40], atol=2e-3)
     assert table["label_choice"].tolist() == [True, False, False]
@@ -170,7 +170,7 @@ def test_the_choice_falls_back_to_the_margin_where_agreement_cannot_tell():
                           "agreement": [float("nan")] * 2})  # fmt: skip
     assert choose(table, tie=0.1) == 0  # the first of equals
     table["agreement"] = [0.2, 0.4]
-    assert choose(table) == 0 and choose(table, tie=0.1) == 1
+    assert choose(table, tie=0.0) == 0 and choose(table, tie=0.1) == 1
     assert choose(table.assign(detection_margin=float("nan")), tie=0.1) is None
 
 
@@ -220,7 +220,7 @@ def test_the_label_choice_masks_are_the_chosen_recipes_copied_whole(tmp_path):
     """The count runs' mixed U-Nets (finetune.mixed_views) train on the chosen recipe's
     pseudo-masks: its folder copied, a previous copy replaced, nothing of the other."""
     data, segmenters = _segmenters(tmp_path)
-    choose_segmenter(data, segmenters, tmp_path / "label_choice")
+    choose_segmenter(data, segmenters, tmp_path / "label_choice", tie=0.0)
     masks = {}
     for recipe in segmenters:
         masks[recipe] = tmp_path / "masks" / recipe
@@ -242,5 +242,5 @@ def test_without_val_images_lacking_the_finding_the_label_choice_says_so(tmp_pat
     samples = {"v0": ("val", 1), "v1": ("val", 1), "t0": ("train", 0)}
     data, segmenters = _segmenters(tmp_path, samples)
     with pytest.raises(XaisegError, match="name a recipe instead"):
-        choose_segmenter(data, segmenters, tmp_path / "out")
+        choose_segmenter(data, segmenters, tmp_path / "out", tie=0.0)
     assert not (tmp_path / "out").exists()

@@ -56,7 +56,7 @@ def detection_margin(scores: np.ndarray, with_finding: np.ndarray) -> float:
 
 
 def recipe_criterion(
-    data_dir: str | Path, predictions: dict[str, Path], tie: float = 0.0
+    data_dir: str | Path, predictions: dict[str, Path], tie: float
 ) -> pd.DataFrame:
     """One row per recipe, from its U-Net's stored predictions (``predictions``: recipe
     -> the segmenter's predictions folder): the detection margin and the agreement on
@@ -97,7 +97,7 @@ def agreement(stored: dict[str, ShardStore], rows: list[int]) -> dict[str, float
             for i, n in enumerate(names)}  # fmt: skip
 
 
-def choose(table: pd.DataFrame, tie: float = 0.0) -> int | None:
+def choose(table: pd.DataFrame, tie: float) -> int | None:
     """The row of the largest margin (the first of equals) or, among the rows within
     ``tie`` of it, the one of most agreement; None when no margin could be measured."""
     margins = table[CRITERION]

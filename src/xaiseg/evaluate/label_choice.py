@@ -25,7 +25,7 @@ WEIGHTS = "model.safetensors"
 
 
 def choose_segmenter(
-    data_dir: str | Path, segmenters: dict[str, Path], out_dir: str | Path, tie: float = 0.0
+    data_dir: str | Path, segmenters: dict[str, Path], out_dir: str | Path, tie: float
 ) -> str:
     """Copy the chosen recipe U-Net's weights (``segmenters``: recipe -> its segmenter
     folder; ``tie``: ``evaluate.choice_tie``) into ``out_dir`` beside the criterion's

@@ -14,7 +14,7 @@ from xaiseg.evaluate.tables import dice_against_count, to_markdown
 
 
 def render_report(
-    data_dir: Path, summary: pd.DataFrame, classifier_metrics: Path | None, choice_tie: float = 0.0
+    data_dir: Path, summary: pd.DataFrame, classifier_metrics: Path | None, choice_tie: float
 ) -> str:
     index = ShardStore(data_dir).index
     counts = index.get("counts", {})
@@ -96,7 +96,7 @@ def count_lines(summary: pd.DataFrame) -> list[str]:
     ]
 
 
-def criterion_lines(summary: pd.DataFrame, choice_tie: float = 0.0) -> list[str]:
+def criterion_lines(summary: pd.DataFrame, choice_tie: float) -> list[str]:
     """Each recipe's label-only criterion beside its val Dice, and the recipe it chooses."""
     if CRITERION not in summary or summary[CRITERION].isna().all():
         return []

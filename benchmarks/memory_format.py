@@ -4,9 +4,10 @@ layout against channels-last (NHWC), on the CPU.
 Channels-last changes which convolution kernels run and so the float arithmetic: a
 network trained so is another draw of networks, not the same one faster. This measures
 what it would buy before anyone pays that. A step is forward, cross-entropy (classifier)
-or Dice + cross-entropy (U-Net) backward and an AdamW update on random inputs, at the
-real-data block's sizes: 128 px, 3 channels, batch 32 (classifier: ResNet-18 at half
-width) and 16 (U-Net). Median of ``--repeats`` timed steps after one warm-up.
+or Dice + cross-entropy (U-Net) backward and an AdamW update on random inputs, at
+lgg40's sizes (128 px, 3 channels; BUSI's images are grey) and the block's batches: 32
+for the classifier (ResNet-18 at half width), 16 for the U-Net. Median of ``--repeats``
+timed steps after one warm-up.
 
     .venv/bin/python benchmarks/memory_format.py [--threads 1] [--repeats 10]
 """

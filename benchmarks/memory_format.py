@@ -21,24 +21,16 @@ import torch
 from saliency_cost import seconds  # the same timing: median after one warm-up
 from torch import nn
 
-from xaiseg.models import build_network, build_segmenter
-from xaiseg.models.spec import NetworkSpec
+from xaiseg.models import build_segmenter
+from xaiseg.models.factory import CLASSIFIERS
 from xaiseg.train.losses import MaskedDiceCELoss
 
 SIZE, CHANNELS = 128, 3
 
 
 def classifier_case(batch: int) -> tuple[nn.Module, torch.Tensor, Callable]:
-    spec = NetworkSpec(
-        kind="classifier",
-        network="resnet18",
-        in_channels=CHANNELS,
-        classes=("normal", "finding"),
-        spatial_dims=2,
-        options={"widen_factor": 0.5},
-    )
-    labels = torch.randint(0, 2, (batch,))
-    return build_network(spec), labels, lambda out, y: nn.functional.cross_entropy(out, y)
+    network = CLASSIFIERS["resnet18"](CHANNELS, 2, 2, widen_factor=0.5)
+    return network, torch.randint(0, 2, (batch,)), nn.functional.cross_entropy
 
 
 def segmenter_case(batch: int) -> tuple[nn.Module, torch.Tensor, Callable]:
